@@ -1,0 +1,118 @@
+package tasks
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Task type names, one per kind of asynq task seedbatch enqueues.
+const (
+	// TypeSubmit creates the provider task for one row.
+	TypeSubmit = "video:submit"
+	// TypePoll reads the status of one row's provider task.
+	TypePoll = "video:poll"
+)
+
+// Queue names. Submits and polls live in separate queues served by separate
+// asynq servers, so that polls, which free in-flight slots, never wait behind
+// submits blocked on those slots.
+const (
+	// QueueSubmit holds video:submit tasks.
+	QueueSubmit = "submit"
+	// QueuePoll holds video:poll tasks.
+	QueuePoll = "poll"
+)
+
+// State is the state of one job (one CSV row).
+type State string
+
+// Job states. A job moves forward only; see the README's state diagram.
+const (
+	// StateQueued: enqueued, not yet submitted.
+	StateQueued State = "queued"
+	// StateSubmitting: a create request may be on its way to the provider.
+	// A submit that finds its row here with no task id marks it ambiguous.
+	StateSubmitting State = "submitting"
+	// StateSubmitted: the provider accepted the task and gave its id.
+	StateSubmitted State = "submitted"
+	// StateSucceeded: the provider finished the video; result URLs are known.
+	StateSucceeded State = "succeeded"
+	// StateFailed: the provider or our validation of its answer failed the row.
+	StateFailed State = "failed"
+	// StateRejected: the row was invalid and never submitted.
+	StateRejected State = "rejected"
+	// StateAmbiguous: a create may or may not have reached the provider; it is
+	// never resubmitted automatically.
+	StateAmbiguous State = "ambiguous"
+	// StateCanceled: an operator stopped the row before it was submitted.
+	StateCanceled State = "canceled"
+)
+
+// States lists every state in display order.
+var States = []State{StateQueued, StateSubmitting, StateSubmitted, StateSucceeded, StateFailed, StateRejected, StateAmbiguous, StateCanceled}
+
+// Terminal reports whether a job in state s needs no more work from seedbatch.
+func (s State) Terminal() bool {
+	switch s {
+	case StateSucceeded, StateFailed, StateRejected, StateAmbiguous, StateCanceled:
+		return true
+	}
+	return false
+}
+
+// Valid reports whether s is one of the defined states.
+func (s State) Valid() bool {
+	for _, v := range States {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// JobPayload is the payload of video:submit and video:poll tasks. It holds
+// references only, never the prompt's secrets or the API key.
+type JobPayload struct {
+	// Batch is the batch id.
+	Batch string `json:"batch"`
+	// Row is the row's 0-based index among the batch's data rows.
+	Row int `json:"row"`
+	// Attempt is the submit attempt this task belongs to (0 for the first).
+	Attempt int `json:"attempt,omitempty"`
+	// Poll numbers successive polls of one job (0 for a submit).
+	Poll int `json:"poll,omitempty"`
+	// NotBeforeMS is the Unix time in milliseconds before which a poll should
+	// not read the status; asynq itself schedules in whole seconds.
+	NotBeforeMS int64 `json:"nbf,omitempty"`
+}
+
+// Marshal encodes p for an asynq task.
+func (p JobPayload) Marshal() []byte {
+	b, _ := json.Marshal(p) // cannot fail: strings and ints only
+	return b
+}
+
+// ParseJobPayload decodes a task payload.
+func ParseJobPayload(b []byte) (JobPayload, error) {
+	var p JobPayload
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("parse job payload: %w", err)
+	}
+	if p.Batch == "" || p.Row < 0 {
+		return p, fmt.Errorf("parse job payload: missing batch or row")
+	}
+	return p, nil
+}
+
+// SubmitTaskID is the asynq task id of a row's submit attempt: derived from
+// batch, row and the attempt number (0 for the first, more only when an
+// operator resubmits on purpose), so enqueueing the same batch twice adds
+// nothing.
+func SubmitTaskID(batch string, row, attempt int) string {
+	return fmt.Sprintf("submit:%s:%d:%d", batch, row, attempt)
+}
+
+// PollTaskID is the asynq task id of the n-th poll of a row.
+func PollTaskID(batch string, row, n int) string {
+	return fmt.Sprintf("poll:%s:%d:%d", batch, row, n)
+}
