@@ -112,7 +112,9 @@ func SubmitTaskID(batch string, row, attempt int) string {
 	return fmt.Sprintf("submit:%s:%d:%d", batch, row, attempt)
 }
 
-// PollTaskID is the asynq task id of the n-th poll of a row.
-func PollTaskID(batch string, row, n int) string {
-	return fmt.Sprintf("poll:%s:%d:%d", batch, row, n)
+// PollTaskID is the asynq task id of the n-th poll of a row's attempt. A
+// poll that runs twice enqueues its successor under the same id, so a row
+// never has two chains of polls.
+func PollTaskID(batch string, row, attempt, n int) string {
+	return fmt.Sprintf("poll:%s:%d:%d:%d", batch, row, attempt, n)
 }
