@@ -1,0 +1,263 @@
+package ratelimit
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/seedbatch/seedbatch/internal/redistest"
+)
+
+func newLimiter(t *testing.T, cfg Config) (*Limiter, *redistest.Server) {
+	t.Helper()
+	rs := redistest.New(t)
+	cfg.Prefix, cfg.Scope = rs.Prefix, "acct-test"
+	l, err := New(rs.Client, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, rs
+}
+
+func mustAdmit(t *testing.T, res Result, err error, want bool, reason Reason) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Allowed != want || (!want && res.Reason != reason) {
+		t.Fatalf("result = %+v, want allowed=%v reason=%q", res, want, reason)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	tests := []Config{
+		{Scope: "a"},
+		{Prefix: "p", Scope: "a", Burst: 5, PollReserve: 5},
+		{Prefix: "p", Scope: "a", RequestsPerMinute: -1},
+		{Prefix: "p", Scope: "a", LeaseTTL: time.Millisecond},
+	}
+	for i, c := range tests {
+		if _, err := New(nil, c); err == nil {
+			t.Errorf("config %d: %+v accepted", i, c)
+		}
+	}
+}
+
+func TestBurstAndPollReserve(t *testing.T) {
+	ctx := context.Background()
+	// 60/min is one token a second: nothing refills during the test.
+	l, _ := newLimiter(t, Config{RequestsPerMinute: 60, Burst: 5, PollReserve: 2, MaxInFlight: 100})
+	for i := range 3 {
+		res, err := l.AdmitSubmit(ctx, fmt.Sprintf("job-%d", i))
+		mustAdmit(t, res, err, true, "")
+	}
+	res, err := l.AdmitSubmit(ctx, "job-3")
+	mustAdmit(t, res, err, false, ReasonRate)
+	if res.RetryAfter <= 0 || res.RetryAfter > time.Second {
+		t.Errorf("retry after %v, want (0, 1s]", res.RetryAfter)
+	}
+	if n, _ := l.InFlight(ctx); n != 3 {
+		t.Errorf("in flight = %d after a refused submit, want 3 (all or nothing)", n)
+	}
+	// The reserve is still there for status reads.
+	for range 2 {
+		res, err := l.AdmitRequest(ctx, "")
+		mustAdmit(t, res, err, true, "")
+	}
+	res, err = l.AdmitRequest(ctx, "")
+	mustAdmit(t, res, err, false, ReasonRate)
+}
+
+func TestInFlightLeases(t *testing.T) {
+	ctx := context.Background()
+	l, _ := newLimiter(t, Config{RequestsPerMinute: 600000, Burst: 100, MaxInFlight: 2})
+	for _, h := range []string{"a", "b"} {
+		res, err := l.AdmitSubmit(ctx, h)
+		mustAdmit(t, res, err, true, "")
+	}
+	res, err := l.AdmitSubmit(ctx, "c")
+	mustAdmit(t, res, err, false, ReasonInFlight)
+	// A holder that already has a lease (a submit run again) is not refused.
+	res, err = l.AdmitSubmit(ctx, "a")
+	mustAdmit(t, res, err, true, "")
+	if err := l.Release(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	res, err = l.AdmitSubmit(ctx, "c")
+	mustAdmit(t, res, err, true, "")
+	if n, err := l.InFlight(ctx); err != nil || n != 2 {
+		t.Errorf("in flight = %d, %v; want 2", n, err)
+	}
+}
+
+func TestLeaseExpiresAndPollsRenew(t *testing.T) {
+	ctx := context.Background()
+	l, _ := newLimiter(t, Config{RequestsPerMinute: 600000, Burst: 100, MaxInFlight: 2, LeaseTTL: time.Second})
+	for _, h := range []string{"lost", "alive"} {
+		res, err := l.AdmitSubmit(ctx, h)
+		mustAdmit(t, res, err, true, "")
+	}
+	// "alive" is polled; "lost" is not.
+	for range 4 {
+		time.Sleep(300 * time.Millisecond)
+		res, err := l.AdmitRequest(ctx, "alive")
+		mustAdmit(t, res, err, true, "")
+	}
+	res, err := l.AdmitSubmit(ctx, "new")
+	mustAdmit(t, res, err, true, "")
+	res, err = l.AdmitSubmit(ctx, "another")
+	mustAdmit(t, res, err, false, ReasonInFlight)
+}
+
+func TestCooldownAndPause(t *testing.T) {
+	ctx := context.Background()
+	l, _ := newLimiter(t, Config{RequestsPerMinute: 600000, Burst: 100})
+	if err := l.Cooldown(ctx, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// A shorter cool-down does not shorten a running one.
+	if err := l.Cooldown(ctx, 10*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	res, err := l.AdmitRequest(ctx, "")
+	mustAdmit(t, res, err, false, ReasonCooldown)
+	if res.RetryAfter < time.Second || res.RetryAfter > 2*time.Second {
+		t.Errorf("retry after %v, want about 2s", res.RetryAfter)
+	}
+	res, err = l.AdmitSubmit(ctx, "x")
+	mustAdmit(t, res, err, false, ReasonCooldown)
+
+	l2, _ := newLimiter(t, Config{RequestsPerMinute: 600000, Burst: 100})
+	if err := l2.Pause(ctx, "the provider refused the API key"); err != nil {
+		t.Fatal(err)
+	}
+	res, err = l2.AdmitSubmit(ctx, "x")
+	mustAdmit(t, res, err, false, ReasonPaused)
+	if res.PauseReason != "the provider refused the API key" {
+		t.Errorf("pause reason = %q", res.PauseReason)
+	}
+	res, err = l2.AdmitRequest(ctx, "y")
+	mustAdmit(t, res, err, true, "") // polls go on while paused
+	if reason, paused, err := l2.Paused(ctx); err != nil || !paused || reason == "" {
+		t.Errorf("Paused = %q, %v, %v", reason, paused, err)
+	}
+	if err := l2.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err = l2.AdmitSubmit(ctx, "x")
+	mustAdmit(t, res, err, true, "")
+}
+
+// TestConcurrentClients races many connections, as many processes would,
+// and checks that neither limit is ever exceeded.
+func TestConcurrentClients(t *testing.T) {
+	ctx := context.Background()
+	const (
+		rpm   = 6000 // 100 per second
+		burst = 10
+		slots = 7
+	)
+	l, rs := newLimiter(t, Config{RequestsPerMinute: rpm, Burst: burst, PollReserve: 1, MaxInFlight: slots})
+	var admitted, maxHeld, held atomic.Int64
+	start := time.Now()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		opt, _ := redis.ParseURL(rs.URL)
+		c := redis.NewClient(opt)
+		defer c.Close()
+		lg, _ := New(c, l.Config())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Since(start) < 700*time.Millisecond; i++ {
+				h := fmt.Sprintf("g%d-%d", g, i)
+				res, err := lg.AdmitSubmit(ctx, h)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !res.Allowed {
+					i--
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				admitted.Add(1)
+				n := held.Add(1)
+				for {
+					m := maxHeld.Load()
+					if n <= m || maxHeld.CompareAndSwap(m, n) {
+						break
+					}
+				}
+				time.Sleep(5 * time.Millisecond)
+				held.Add(-1)
+				if err := lg.Release(ctx, h); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	limit := int64(burst) + int64(float64(rpm)/60*elapsed.Seconds()) + 1
+	if got := admitted.Load(); got > limit {
+		t.Errorf("admitted %d requests in %v, limit %d", got, elapsed, limit)
+	}
+	if admitted.Load() == 0 {
+		t.Error("nothing admitted")
+	}
+	if maxHeld.Load() > slots {
+		t.Errorf("%d leases held at once, limit %d", maxHeld.Load(), slots)
+	}
+}
+
+func TestWait(t *testing.T) {
+	ctx := context.Background()
+	calls := 0
+	admit := func(context.Context) (Result, error) {
+		calls++
+		if calls < 3 {
+			return Result{Reason: ReasonRate, RetryAfter: 10 * time.Millisecond}, nil
+		}
+		return Result{Allowed: true}, nil
+	}
+	res, err := Wait(ctx, time.Second, admit)
+	if err != nil || !res.Allowed || calls != 3 {
+		t.Errorf("Wait = %+v, %v after %d calls", res, err, calls)
+	}
+	long := func(context.Context) (Result, error) {
+		return Result{Reason: ReasonCooldown, RetryAfter: time.Minute}, nil
+	}
+	start := time.Now()
+	res, err = Wait(ctx, time.Second, long)
+	if err != nil || res.Allowed || time.Since(start) > 500*time.Millisecond {
+		t.Errorf("Wait on a long refusal = %+v, %v after %v; want an immediate refusal", res, err, time.Since(start))
+	}
+}
+
+func BenchmarkAdmitSubmitRelease(b *testing.B) {
+	ctx := context.Background()
+	rs := redistest.New(b)
+	l, err := New(rs.Client, Config{Prefix: rs.Prefix, Scope: "bench", RequestsPerMinute: 1 << 30, Burst: 1 << 20, MaxInFlight: 1000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			h := fmt.Sprintf("%p-%d", pb, i)
+			i++
+			if _, err := l.AdmitSubmit(ctx, h); err != nil {
+				b.Error(err)
+				return
+			}
+			_ = l.Release(ctx, h)
+		}
+	})
+}
