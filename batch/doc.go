@@ -1,0 +1,16 @@
+// Package batch keeps seedbatch's batch and job records in Redis: one hash
+// per job (a CSV row), one counter hash per batch, and atomic state
+// transitions that move a job and its batch's counters in one Lua script, so
+// `status` never scans jobs.
+//
+// Key layout, under a configurable prefix P; every key of one batch shares
+// the hash tag {batch id}, so the scripts run on Redis Cluster too:
+//
+//	P:batches                 ZSET  batch id -> creation time (ms)
+//	P:b:{ID}:meta             HASH  source file, row count, creation time, canceled flag
+//	P:b:{ID}:counts           HASH  state -> number of jobs in it
+//	P:b:{ID}:job:<row>        HASH  spec, state, attempt, provider task id, outcome, times
+//
+// It also plans a CSV file into a batch (validation pass, batch id, video
+// seconds) and exports a batch's results.
+package batch

@@ -1,0 +1,102 @@
+package batch
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/seedbatch/seedbatch/tasks"
+)
+
+// Submitter queues the submit task of a job. The worker package provides
+// one backed by asynq; a task that already exists is not an error.
+type Submitter interface {
+	Submit(ctx context.Context, batch string, row, attempt int) error
+}
+
+// EnqueueResult says what Enqueue did.
+type EnqueueResult struct {
+	// Added counts new jobs recorded; Existing counts rows already recorded
+	// by an earlier enqueue of the same batch.
+	Added, Existing int
+	// Queued counts submit tasks handed to the queue.
+	Queued int
+	// Rejected counts rows recorded as rejected (bad field or duplicate).
+	Rejected int
+}
+
+// enqueueChunk is how many rows are written to Redis per round trip.
+const enqueueChunk = 500
+
+// Enqueue reads the planned file again and records every row as a job:
+// valid rows as queued, with a submit task; bad rows and unwanted duplicates
+// as rejected, so the results list every row. Rows recorded by an earlier
+// enqueue are left alone, except that a row still queued gets its submit
+// task again (a no-op if it exists), so an interrupted enqueue can simply be
+// repeated.
+func (s *Store) Enqueue(ctx context.Context, sub Submitter, plan *Plan, opts PlanOptions) (EnqueueResult, error) {
+	var res EnqueueResult
+	if _, err := s.CreateBatch(ctx, Meta{ID: plan.ID, Source: plan.Path, Rows: plan.Rows}); err != nil {
+		return res, err
+	}
+	f, err := os.Open(plan.Path)
+	if err != nil {
+		return res, fmt.Errorf("enqueue %s: %w", plan.ID, err)
+	}
+	defer f.Close()
+	var chunk []Job
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		added, err := s.AddJobs(ctx, chunk)
+		if err != nil {
+			return err
+		}
+		for i, j := range chunk {
+			if added[i] {
+				res.Added++
+				if j.State == tasks.StateRejected {
+					res.Rejected++
+				}
+			} else {
+				res.Existing++
+				cur, err := s.Job(ctx, j.Batch, j.Row)
+				if err != nil {
+					return err
+				}
+				j.State = cur.State
+			}
+			if j.State == tasks.StateQueued {
+				if err := sub.Submit(ctx, j.Batch, j.Row, 0); err != nil {
+					return fmt.Errorf("enqueue %s row %d: %w", j.Batch, j.Row, err)
+				}
+				res.Queued++
+			}
+		}
+		chunk = chunk[:0]
+		return nil
+	}
+	err = eachRow(f, opts, func(r tasks.Row, dup *Duplicate) error {
+		j := Job{Batch: plan.ID, Row: r.Index, Line: r.Line, Spec: r.Spec, State: tasks.StateQueued}
+		switch {
+		case r.Err != nil:
+			j.State, j.FailCode, j.FailMsg = tasks.StateRejected, "INVALID_ROW", r.Err.Error()
+		case dup != nil && !opts.AllowDuplicates:
+			j.State, j.FailCode = tasks.StateRejected, "DUPLICATE_ROW"
+			j.FailMsg = fmt.Sprintf("line %d: identical to line %d; enqueue with --allow-duplicates to pay for both", dup.Line, dup.FirstLine)
+		}
+		chunk = append(chunk, j)
+		if len(chunk) >= enqueueChunk {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("enqueue %s: %w", plan.ID, err)
+	}
+	if err := flush(); err != nil {
+		return res, err
+	}
+	return res, nil
+}

@@ -1,0 +1,420 @@
+package batch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/seedbatch/seedbatch/tasks"
+)
+
+// ErrNotFound is returned for a batch or job that does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Store reads and writes batch and job records.
+type Store struct {
+	rdb    redis.UniversalClient
+	prefix string
+	now    func() time.Time
+}
+
+// NewStore returns a Store whose keys start with prefix.
+func NewStore(rdb redis.UniversalClient, prefix string) *Store {
+	return &Store{rdb: rdb, prefix: prefix, now: time.Now}
+}
+
+func (s *Store) batchesKey() string        { return s.prefix + ":batches" }
+func (s *Store) metaKey(b string) string   { return s.prefix + ":b:{" + b + "}:meta" }
+func (s *Store) countsKey(b string) string { return s.prefix + ":b:{" + b + "}:counts" }
+func (s *Store) jobKey(b string, row int) string {
+	return s.prefix + ":b:{" + b + "}:job:" + strconv.Itoa(row)
+}
+
+// Meta describes a batch.
+type Meta struct {
+	// ID is the batch id.
+	ID string `json:"id"`
+	// Source is the name of the CSV file the batch came from.
+	Source string `json:"source"`
+	// Rows is the number of data rows in the file, valid or not.
+	Rows int `json:"rows"`
+	// Created is when the batch was first enqueued.
+	Created time.Time `json:"created"`
+	// Canceled is set when an operator stopped submitting the batch.
+	Canceled bool `json:"canceled"`
+}
+
+// Counts is the number of a batch's jobs in each state.
+type Counts map[tasks.State]int
+
+// Total is the number of jobs counted.
+func (c Counts) Total() int {
+	n := 0
+	for _, v := range c {
+		n += v
+	}
+	return n
+}
+
+// Terminal is the number of jobs in a terminal state.
+func (c Counts) Terminal() int {
+	n := 0
+	for s, v := range c {
+		if s.Terminal() {
+			n += v
+		}
+	}
+	return n
+}
+
+// CreateBatch records a batch unless it exists; it reports whether it did.
+func (s *Store) CreateBatch(ctx context.Context, m Meta) (bool, error) {
+	if m.Created.IsZero() {
+		m.Created = s.now()
+	}
+	ok, err := s.rdb.HSetNX(ctx, s.metaKey(m.ID), "id", m.ID).Result()
+	if err != nil {
+		return false, fmt.Errorf("create batch %s: %w", m.ID, err)
+	}
+	if !ok {
+		return false, nil
+	}
+	pipe := s.rdb.TxPipeline()
+	pipe.HSet(ctx, s.metaKey(m.ID), "source", m.Source, "rows", m.Rows, "created_ms", m.Created.UnixMilli())
+	pipe.ZAdd(ctx, s.batchesKey(), redis.Z{Score: float64(m.Created.UnixMilli()), Member: m.ID})
+	if _, err := pipe.Exec(ctx); err != nil {
+		return false, fmt.Errorf("create batch %s: %w", m.ID, err)
+	}
+	return true, nil
+}
+
+// Batch returns a batch's record and counts.
+func (s *Store) Batch(ctx context.Context, id string) (Meta, Counts, error) {
+	pipe := s.rdb.Pipeline()
+	mc := pipe.HGetAll(ctx, s.metaKey(id))
+	cc := pipe.HGetAll(ctx, s.countsKey(id))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return Meta{}, nil, fmt.Errorf("read batch %s: %w", id, err)
+	}
+	mv := mc.Val()
+	if len(mv) == 0 {
+		return Meta{}, nil, fmt.Errorf("batch %s: %w", id, ErrNotFound)
+	}
+	rows, _ := strconv.Atoi(mv["rows"])
+	ms, _ := strconv.ParseInt(mv["created_ms"], 10, 64)
+	m := Meta{ID: id, Source: mv["source"], Rows: rows, Created: time.UnixMilli(ms), Canceled: mv["canceled"] == "1"}
+	counts := Counts{}
+	for k, v := range cc.Val() {
+		if n, _ := strconv.Atoi(v); n != 0 {
+			counts[tasks.State(k)] = n
+		}
+	}
+	return m, counts, nil
+}
+
+// Batches lists batch ids, oldest first.
+func (s *Store) Batches(ctx context.Context) ([]string, error) {
+	ids, err := s.rdb.ZRange(ctx, s.batchesKey(), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list batches: %w", err)
+	}
+	return ids, nil
+}
+
+// SetCanceled marks a batch canceled: its queued rows are not submitted.
+func (s *Store) SetCanceled(ctx context.Context, id string) error {
+	if _, _, err := s.Batch(ctx, id); err != nil {
+		return err
+	}
+	return s.rdb.HSet(ctx, s.metaKey(id), "canceled", "1").Err()
+}
+
+// Job is the record of one row.
+type Job struct {
+	Batch string
+	Row   int
+	// Line is the row's line number in the CSV file.
+	Line  int
+	Spec  tasks.Spec
+	State tasks.State
+	// Attempt counts deliberate resubmissions (0 for the first).
+	Attempt int
+	// TaskID is the provider's task id, once known.
+	TaskID string
+	// FailCode and FailMsg explain a failed, rejected or ambiguous row.
+	FailCode, FailMsg string
+	// ResultURLs are the provider's video URLs of a succeeded row.
+	ResultURLs []string
+	// Enqueued, Submitted and Completed are when the row reached those steps.
+	Enqueued, Submitted, Completed time.Time
+	// CostTime is the provider's generation time.
+	CostTime time.Duration
+	// LastError is the most recent transient error, for operators.
+	LastError string
+}
+
+// Holder is the job's stable key, used as its in-flight lease holder.
+func (j Job) Holder() string { return j.Batch + ":" + strconv.Itoa(j.Row) }
+
+// Job field names in the Redis hash.
+const (
+	fSpec      = "spec"
+	fLine      = "line"
+	fState     = "state"
+	fAttempt   = "attempt"
+	fTaskID    = "task_id"
+	fFailCode  = "fail_code"
+	fFailMsg   = "fail_msg"
+	fURLs      = "urls"
+	fEnqueued  = "enq_ms"
+	fSubmitted = "sub_ms"
+	fCompleted = "done_ms"
+	fCost      = "cost_ms"
+	fLastErr   = "last_err"
+)
+
+// addJobScript creates a job unless it exists and counts it.
+//
+//	KEYS[1] job hash, KEYS[2] batch counts hash
+//	ARGV[1] state, ARGV[2..] field/value pairs
+var addJobScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[1], unpack(ARGV, 2))
+redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+return 1
+`)
+
+// AddJobs records new jobs, skipping any that exist already, and returns
+// which ones were added.
+func (s *Store) AddJobs(ctx context.Context, jobs []Job) ([]bool, error) {
+	if len(jobs) == 0 {
+		return nil, nil
+	}
+	// A pipeline cannot fall back from EVALSHA to EVAL, so load the script first.
+	if err := addJobScript.Load(ctx, s.rdb).Err(); err != nil {
+		return nil, fmt.Errorf("add jobs: %w", err)
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(jobs))
+	for i, j := range jobs {
+		spec, err := json.Marshal(j.Spec)
+		if err != nil {
+			return nil, fmt.Errorf("add job %d: %w", j.Row, err)
+		}
+		if j.Enqueued.IsZero() {
+			j.Enqueued = s.now()
+		}
+		args := []any{string(j.State), fSpec, string(spec), fLine, j.Line, fAttempt, j.Attempt,
+			fEnqueued, j.Enqueued.UnixMilli(), fFailCode, j.FailCode, fFailMsg, j.FailMsg}
+		cmds[i] = addJobScript.EvalSha(ctx, pipe, []string{s.jobKey(j.Batch, j.Row), s.countsKey(j.Batch)}, args...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("add jobs: %w", err)
+	}
+	added := make([]bool, len(jobs))
+	for i, c := range cmds {
+		n, _ := c.Int()
+		added[i] = n == 1
+	}
+	return added, nil
+}
+
+// Job reads one job.
+func (s *Store) Job(ctx context.Context, batch string, row int) (Job, error) {
+	v, err := s.rdb.HGetAll(ctx, s.jobKey(batch, row)).Result()
+	if err != nil {
+		return Job{}, fmt.Errorf("read job %s:%d: %w", batch, row, err)
+	}
+	if len(v) == 0 {
+		return Job{}, fmt.Errorf("job %s:%d: %w", batch, row, ErrNotFound)
+	}
+	return decodeJob(batch, row, v)
+}
+
+func decodeJob(batch string, row int, v map[string]string) (Job, error) {
+	j := Job{Batch: batch, Row: row, State: tasks.State(v[fState]), TaskID: v[fTaskID],
+		FailCode: v[fFailCode], FailMsg: v[fFailMsg], LastError: v[fLastErr]}
+	j.Line, _ = strconv.Atoi(v[fLine])
+	j.Attempt, _ = strconv.Atoi(v[fAttempt])
+	if err := json.Unmarshal([]byte(v[fSpec]), &j.Spec); err != nil {
+		return j, fmt.Errorf("job %s:%d: spec: %w", batch, row, err)
+	}
+	if u := v[fURLs]; u != "" {
+		if err := json.Unmarshal([]byte(u), &j.ResultURLs); err != nil {
+			return j, fmt.Errorf("job %s:%d: urls: %w", batch, row, err)
+		}
+	}
+	j.Enqueued = msTime(v[fEnqueued])
+	j.Submitted = msTime(v[fSubmitted])
+	j.Completed = msTime(v[fCompleted])
+	if ms, err := strconv.ParseInt(v[fCost], 10, 64); err == nil {
+		j.CostTime = time.Duration(ms) * time.Millisecond
+	}
+	return j, nil
+}
+
+func msTime(s string) time.Time {
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
+
+// Jobs reads rows [from, from+n) of a batch; missing rows are skipped.
+func (s *Store) Jobs(ctx context.Context, batch string, from, n int) ([]Job, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, n)
+	for i := range n {
+		cmds[i] = pipe.HGetAll(ctx, s.jobKey(batch, from+i))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("read jobs of %s: %w", batch, err)
+	}
+	jobs := make([]Job, 0, n)
+	for i, c := range cmds {
+		if len(c.Val()) == 0 {
+			continue
+		}
+		j, err := decodeJob(batch, from+i, c.Val())
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, nil
+}
+
+// transitionScript moves a job to a new state if it is in one of the
+// allowed states (and, when given, at the expected attempt), setting fields
+// and moving the batch counters in the same step.
+//
+//	KEYS[1] job hash, KEYS[2] batch counts hash
+//	ARGV[1] new state, ARGV[2] allowed states as ",a,b,", ARGV[3] attempt or "",
+//	ARGV[4..] field/value pairs
+//
+// Returns {1, previous state} when moved, {0, current state} when not, and
+// {-1, ""} when the job does not exist.
+var transitionScript = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[1], 'state')
+if not cur then return {-1, ''} end
+if not string.find(ARGV[2], ',' .. cur .. ',', 1, true) then return {0, cur} end
+if ARGV[3] ~= '' and (redis.call('HGET', KEYS[1], 'attempt') or '0') ~= ARGV[3] then return {0, cur} end
+if #ARGV > 3 then
+  redis.call('HSET', KEYS[1], 'state', ARGV[1], unpack(ARGV, 4))
+else
+  redis.call('HSET', KEYS[1], 'state', ARGV[1])
+end
+if cur ~= ARGV[1] then
+  redis.call('HINCRBY', KEYS[2], cur, -1)
+  redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+end
+return {1, cur}
+`)
+
+// Change is one requested state transition.
+type Change struct {
+	// From lists the states the job may be in; otherwise nothing changes.
+	From []tasks.State
+	// To is the new state.
+	To tasks.State
+	// Attempt, when not nil, must equal the job's attempt.
+	Attempt *int
+	// The fields below are written when set.
+	TaskID            string
+	FailCode, FailMsg string
+	ResultURLs        []string
+	Submitted         time.Time
+	Completed         time.Time
+	CostTime          time.Duration
+	LastError         *string
+	// NewAttempt, when not nil, replaces the job's attempt number.
+	NewAttempt *int
+	// ClearOutcome empties task id, fail code and message, and result URLs.
+	ClearOutcome bool
+}
+
+// ErrConflict is returned (wrapped in *ConflictError) when a job was not in
+// any of the states a transition allows.
+var ErrConflict = errors.New("job state conflict")
+
+// ConflictError says which state a job was really in.
+type ConflictError struct {
+	Batch string
+	Row   int
+	State tasks.State
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("job %s:%d is %s", e.Batch, e.Row, e.State)
+}
+
+// Unwrap makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Unwrap() error { return ErrConflict }
+
+// Transition applies c atomically and returns the state the job was in.
+// A job in a state c does not allow gives a *ConflictError.
+func (s *Store) Transition(ctx context.Context, batch string, row int, c Change) (tasks.State, error) {
+	var from strings.Builder
+	from.WriteString(",")
+	for _, st := range c.From {
+		from.WriteString(string(st) + ",")
+	}
+	attempt := ""
+	if c.Attempt != nil {
+		attempt = strconv.Itoa(*c.Attempt)
+	}
+	args := []any{string(c.To), from.String(), attempt}
+	if c.ClearOutcome {
+		args = append(args, fTaskID, "", fFailCode, "", fFailMsg, "", fURLs, "", fSubmitted, "", fCompleted, "", fCost, "")
+	}
+	if c.TaskID != "" {
+		args = append(args, fTaskID, c.TaskID)
+	}
+	if c.FailCode != "" || c.FailMsg != "" {
+		args = append(args, fFailCode, c.FailCode, fFailMsg, c.FailMsg)
+	}
+	if c.ResultURLs != nil {
+		b, _ := json.Marshal(c.ResultURLs)
+		args = append(args, fURLs, string(b))
+	}
+	if !c.Submitted.IsZero() {
+		args = append(args, fSubmitted, c.Submitted.UnixMilli())
+	}
+	if !c.Completed.IsZero() {
+		args = append(args, fCompleted, c.Completed.UnixMilli())
+	}
+	if c.CostTime != 0 {
+		args = append(args, fCost, c.CostTime.Milliseconds())
+	}
+	if c.LastError != nil {
+		args = append(args, fLastErr, *c.LastError)
+	}
+	if c.NewAttempt != nil {
+		args = append(args, fAttempt, *c.NewAttempt)
+	}
+	res, err := transitionScript.Run(ctx, s.rdb, []string{s.jobKey(batch, row), s.countsKey(batch)}, args...).Slice()
+	if err != nil {
+		return "", fmt.Errorf("transition %s:%d to %s: %w", batch, row, c.To, err)
+	}
+	code, _ := res[0].(int64)
+	prev, _ := res[1].(string)
+	switch code {
+	case 1:
+		return tasks.State(prev), nil
+	case -1:
+		return "", fmt.Errorf("transition %s:%d: %w", batch, row, ErrNotFound)
+	}
+	return tasks.State(prev), &ConflictError{Batch: batch, Row: row, State: tasks.State(prev)}
+}
+
+// SetLastError records a transient error on a job without changing its state.
+func (s *Store) SetLastError(ctx context.Context, batch string, row int, msg string) error {
+	return s.rdb.HSet(ctx, s.jobKey(batch, row), fLastErr, msg).Err()
+}

@@ -1,0 +1,197 @@
+package batch_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/internal/redistest"
+	"github.com/seedbatch/seedbatch/tasks"
+)
+
+func setup(t *testing.T) (*batch.Store, context.Context) {
+	t.Helper()
+	r := redistest.New(t)
+	return batch.NewStore(r.Client, r.Prefix), t.Context()
+}
+
+func spec(prompt string) tasks.Spec {
+	return tasks.Spec{Mode: "text-to-video", Prompt: prompt, Duration: 4, Resolution: "720p", AspectRatio: "16:9", Provider: "auto"}
+}
+
+func TestTransitionMovesStateAndCounters(t *testing.T) {
+	s, ctx := setup(t)
+	if _, err := s.CreateBatch(ctx, batch.Meta{ID: "b1", Rows: 2}); err != nil {
+		t.Fatal(err)
+	}
+	added, err := s.AddJobs(ctx, []batch.Job{
+		{Batch: "b1", Row: 0, Line: 2, Spec: spec("first row"), State: tasks.StateQueued},
+		{Batch: "b1", Row: 1, Line: 3, Spec: spec("second row"), State: tasks.StateRejected, FailMsg: "bad"},
+	})
+	if err != nil || !added[0] || !added[1] {
+		t.Fatalf("AddJobs = %v, %v", added, err)
+	}
+	again, _ := s.AddJobs(ctx, []batch.Job{{Batch: "b1", Row: 0, Spec: spec("changed"), State: tasks.StateQueued}})
+	if again[0] {
+		t.Fatal("AddJobs added an existing job")
+	}
+	zero := 0
+	steps := []struct {
+		name     string
+		change   batch.Change
+		wantErr  error
+		wantPrev tasks.State
+	}{
+		{"queued to submitting", batch.Change{From: []tasks.State{tasks.StateQueued}, To: tasks.StateSubmitting, Attempt: &zero}, nil, tasks.StateQueued},
+		{"not from queued again", batch.Change{From: []tasks.State{tasks.StateQueued}, To: tasks.StateSubmitting}, batch.ErrConflict, tasks.StateSubmitting},
+		{"wrong attempt", batch.Change{From: []tasks.State{tasks.StateSubmitting}, To: tasks.StateSubmitted, Attempt: new(int(1))}, batch.ErrConflict, tasks.StateSubmitting},
+		{"submitted with task id", batch.Change{From: []tasks.State{tasks.StateSubmitting}, To: tasks.StateSubmitted, TaskID: "task_1"}, nil, tasks.StateSubmitting},
+		{"succeeded with urls", batch.Change{From: []tasks.State{tasks.StateSubmitted}, To: tasks.StateSucceeded, ResultURLs: []string{"http://x/a.mp4"}}, nil, tasks.StateSubmitted},
+	}
+	for _, st := range steps {
+		prev, err := s.Transition(ctx, "b1", 0, st.change)
+		if !errors.Is(err, st.wantErr) || (st.wantErr == nil && err != nil) {
+			t.Fatalf("%s: err = %v, want %v", st.name, err, st.wantErr)
+		}
+		if prev != st.wantPrev {
+			t.Fatalf("%s: prev = %s, want %s", st.name, prev, st.wantPrev)
+		}
+	}
+	job, err := s.Job(ctx, "b1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.State != tasks.StateSucceeded || job.TaskID != "task_1" || len(job.ResultURLs) != 1 || job.Spec.Prompt != "first row" || job.Line != 2 {
+		t.Fatalf("job = %+v", job)
+	}
+	_, counts, err := s.Batch(ctx, "b1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts[tasks.StateSucceeded] != 1 || counts[tasks.StateRejected] != 1 || counts[tasks.StateQueued] != 0 || counts.Terminal() != 2 {
+		t.Fatalf("counts = %v", counts)
+	}
+	if _, err := s.Transition(ctx, "b1", 9, batch.Change{To: tasks.StateFailed}); !errors.Is(err, batch.ErrNotFound) {
+		t.Fatalf("missing job: err = %v", err)
+	}
+}
+
+// TestTransitionRace: many goroutines race one transition; exactly one wins
+// and the counters stay exact.
+func TestTransitionRace(t *testing.T) {
+	s, ctx := setup(t)
+	s.CreateBatch(ctx, batch.Meta{ID: "race", Rows: 1})
+	s.AddJobs(ctx, []batch.Job{{Batch: "race", Row: 0, Spec: spec("race row"), State: tasks.StateQueued}})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins := 0
+	for range 20 {
+		wg.Go(func() {
+			_, err := s.Transition(ctx, "race", 0, batch.Change{From: []tasks.State{tasks.StateQueued}, To: tasks.StateSubmitting})
+			if err == nil {
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	_, counts, _ := s.Batch(ctx, "race")
+	if wins != 1 || counts[tasks.StateSubmitting] != 1 || counts[tasks.StateQueued] != 0 {
+		t.Fatalf("wins = %d, counts = %v", wins, counts)
+	}
+}
+
+type fakeSubmitter struct {
+	mu    sync.Mutex
+	calls map[int]int
+}
+
+func (f *fakeSubmitter) Submit(_ context.Context, _ string, row, _ int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.calls == nil {
+		f.calls = map[int]int{}
+	}
+	f.calls[row]++
+	return nil
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestEnqueueTwiceAddsNothing(t *testing.T) {
+	s, ctx := setup(t)
+	path := writeFile(t, "ads.csv", "id,prompt,duration\n"+
+		"a,a good prompt,4\n"+
+		"b,another prompt,5\n"+ // bad duration
+		"c,a good prompt,4\n"+ // duplicate of a (all but id)
+		"d,\"a prompt with, a comma\",12\n")
+	plan, err := batch.PlanFile(path, batch.PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Rows != 4 || plan.Valid != 2 || plan.Invalid != 1 || len(plan.Duplicates) != 1 {
+		t.Fatalf("plan = %+v", plan)
+	}
+	if plan.Errors[0].Line != 3 || !strings.HasPrefix(plan.ID, "ads-") {
+		t.Fatalf("error line %d, id %s", plan.Errors[0].Line, plan.ID)
+	}
+	if plan.Seconds["720p"] != 16 {
+		t.Fatalf("seconds = %v", plan.Seconds)
+	}
+	sub := &fakeSubmitter{}
+	res, err := s.Enqueue(ctx, sub, plan, batch.PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Added != 4 || res.Rejected != 2 || res.Queued != 2 {
+		t.Fatalf("first enqueue = %+v", res)
+	}
+	// Once a row has moved on, enqueueing the batch again does nothing to it.
+	s.Transition(ctx, plan.ID, 0, batch.Change{From: []tasks.State{tasks.StateQueued}, To: tasks.StateSubmitted, TaskID: "t"})
+	res, err = s.Enqueue(ctx, sub, plan, batch.PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Added != 0 || res.Existing != 4 || res.Queued != 1 {
+		t.Fatalf("second enqueue = %+v", res)
+	}
+	if sub.calls[0] != 1 || sub.calls[3] != 2 || sub.calls[1] != 0 || sub.calls[2] != 0 {
+		t.Fatalf("submit calls = %v", sub.calls)
+	}
+	_, counts, _ := s.Batch(ctx, plan.ID)
+	if counts.Total() != 4 {
+		t.Fatalf("counts = %v", counts)
+	}
+	var out strings.Builder
+	if err := s.WriteResults(ctx, &out, plan.ID, batch.FormatCSV); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 5 || !strings.Contains(lines[3], "DUPLICATE_ROW") || !strings.Contains(lines[2], "INVALID_ROW") {
+		t.Fatalf("results:\n%s", out.String())
+	}
+}
+
+func TestSpreadsheetSafe(t *testing.T) {
+	for in, want := range map[string]string{
+		"=HYPERLINK(\"x\")": "'=HYPERLINK(\"x\")", "+1": "'+1", "-2": "'-2", "@SUM(A1)": "'@SUM(A1)",
+		"\tx": "'\tx", "plain": "plain", "": "", "a=b": "a=b",
+	} {
+		if got := batch.SpreadsheetSafe(in); got != want {
+			t.Errorf("SpreadsheetSafe(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,385 @@
+// Package config holds seedbatch's one configuration struct and loads it in
+// layers: built-in defaults, then a YAML file, then the environment, then
+// explicit settings (command-line flags). The result is validated once, and
+// every error names the field it is about.
+//
+// Environment variables: REDIS_URL, SEEDANCE_API_KEY and SEEDANCE_BASE_URL,
+// plus SEEDBATCH_<SECTION>_<FIELD> for any field, e.g.
+// SEEDBATCH_LIMITS_MAX_IN_FLIGHT=200 sets limits.max_in_flight.
+//
+// Secrets (the API key) have the type Secret, which prints as "[redacted]" in
+// fmt, slog, YAML and JSON, so a config dump or a log line never shows them.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/seedbatch/seedbatch/tasks"
+)
+
+// FileDefault is the config file read when --config is not given, if present.
+const FileDefault = "seedbatch.yaml"
+
+// Config is everything seedbatch can be told. Field comments give defaults.
+type Config struct {
+	Redis    Redis          `yaml:"redis"`
+	Provider Provider       `yaml:"provider"`
+	Limits   Limits         `yaml:"limits"`
+	Worker   Worker         `yaml:"worker"`
+	Defaults tasks.Defaults `yaml:"defaults"`
+	Sim      Sim            `yaml:"sim"`
+	// Prices is the price of one second of video by resolution (e.g.
+	// {480p: 0.02, 720p: 0.05}); when set, dry runs print the estimated cost.
+	Prices map[string]float64 `yaml:"prices"`
+	// OutDir is where run writes results and files (default "out").
+	OutDir string `yaml:"out_dir"`
+	Log    Log    `yaml:"log"`
+}
+
+// Redis says where the queue and the records live.
+type Redis struct {
+	// URL of the Redis server (redis:// or rediss://). Empty: run starts an
+	// embedded Redis; every other command needs one. Env: REDIS_URL.
+	URL string `yaml:"url"`
+	// Prefix namespaces seedbatch's own keys and queue names (default "seedbatch").
+	Prefix string `yaml:"prefix"`
+}
+
+// Provider reaches the video API.
+type Provider struct {
+	// BaseURL of the API (default https://api.apixo.ai). Env: SEEDANCE_BASE_URL.
+	BaseURL string `yaml:"base_url"`
+	// APIKey authenticates every request. Empty: run uses the built-in
+	// simulator. Env: SEEDANCE_API_KEY.
+	APIKey Secret `yaml:"api_key"`
+	// Timeout of one HTTP request (default 60s).
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Limits are the provider's account limits as seedbatch holds them across
+// every worker process.
+type Limits struct {
+	// RequestsPerMinute of creates and status reads together (default 9500,
+	// under the provider's 10 000 so that the burst fits too).
+	RequestsPerMinute int `yaml:"requests_per_minute"`
+	// Burst is the depth of the request bucket (default 50).
+	Burst int `yaml:"burst"`
+	// PollReserve is the part of the burst only status reads may use (default 10).
+	PollReserve int `yaml:"poll_reserve"`
+	// MaxInFlight is the number of provider tasks created and not yet ended
+	// (default 1000).
+	MaxInFlight int `yaml:"max_in_flight"`
+	// LeaseTTL frees an in-flight slot whose job stopped renewing it (default 10m).
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
+}
+
+// Worker tunes the asynq servers and the poll schedule.
+type Worker struct {
+	// SubmitConcurrency is the number of submit handlers per process (default 20).
+	SubmitConcurrency int `yaml:"submit_concurrency"`
+	// PollConcurrency is the number of poll handlers per process (default 50).
+	PollConcurrency int `yaml:"poll_concurrency"`
+	// FirstPoll4s, FirstPoll8s and FirstPoll12s: when to read the status of a
+	// new task first, by video duration (defaults 40s, 60s, 90s: the fastest
+	// generation times the provider documents).
+	FirstPoll4s  time.Duration `yaml:"first_poll_4s"`
+	FirstPoll8s  time.Duration `yaml:"first_poll_8s"`
+	FirstPoll12s time.Duration `yaml:"first_poll_12s"`
+	// PollInterval between later status reads (default 5s).
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// MaxRetry is how often a failing request is retried before its row
+	// fails (default 10). Waiting for a limit never counts.
+	MaxRetry int `yaml:"max_retry"`
+	// ShutdownTimeout is how long a stopping worker lets running handlers
+	// finish before handing their tasks back (default 30s).
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// TimeScale divides every provider timing above (default 1). Only for
+	// the simulator running in compressed time.
+	TimeScale float64 `yaml:"time_scale"`
+}
+
+// Sim configures the built-in simulator used when no API key is set.
+type Sim struct {
+	// TimeScale compresses the simulated generation times (default 20 for
+	// run, so the example finishes in seconds).
+	TimeScale float64 `yaml:"time_scale"`
+	// FailRate is the fraction of tasks that end GENERATION_FAILED (default 0).
+	FailRate float64 `yaml:"fail_rate"`
+	// RequestsPerMinute and MaxInFlight are the simulated account's limits
+	// (defaults 10000 and 1000, as the provider's).
+	RequestsPerMinute int `yaml:"requests_per_minute"`
+	MaxInFlight       int `yaml:"max_in_flight"`
+}
+
+// Log chooses the log output.
+type Log struct {
+	// Level is debug, info, warn or error (default info).
+	Level string `yaml:"level"`
+	// Format is text, json or auto (default auto: text on a terminal, json otherwise).
+	Format string `yaml:"format"`
+}
+
+// Default returns the built-in defaults.
+func Default() Config {
+	return Config{
+		Redis:    Redis{Prefix: "seedbatch"},
+		Provider: Provider{BaseURL: "https://api.apixo.ai", Timeout: 60 * time.Second},
+		Limits: Limits{
+			RequestsPerMinute: 9500, Burst: 50, PollReserve: 10,
+			MaxInFlight: 1000, LeaseTTL: 10 * time.Minute,
+		},
+		Worker: Worker{
+			SubmitConcurrency: 20, PollConcurrency: 50,
+			FirstPoll4s: 40 * time.Second, FirstPoll8s: 60 * time.Second, FirstPoll12s: 90 * time.Second,
+			PollInterval: 5 * time.Second, MaxRetry: 10, ShutdownTimeout: 30 * time.Second, TimeScale: 1,
+		},
+		Defaults: tasks.Defaults{}.WithDefaults(),
+		Sim:      Sim{TimeScale: 20, RequestsPerMinute: 10000, MaxInFlight: 1000},
+		OutDir:   "out",
+		Log:      Log{Level: "info", Format: "auto"},
+	}
+}
+
+// Options says where Load finds its layers.
+type Options struct {
+	// File is the YAML file; empty means FileDefault if it exists.
+	File string
+	// Env looks up environment variables (os.LookupEnv when nil).
+	Env func(string) (string, bool)
+	// Set are explicit "section.field=value" settings, applied last.
+	Set []string
+}
+
+// Load builds the configuration from its layers and validates it.
+func Load(opts Options) (Config, error) {
+	cfg := Default()
+	if err := loadFile(&cfg, opts.File); err != nil {
+		return cfg, err
+	}
+	env := opts.Env
+	if env == nil {
+		env = os.LookupEnv
+	}
+	if err := applyEnv(&cfg, env); err != nil {
+		return cfg, err
+	}
+	for _, s := range opts.Set {
+		path, val, ok := strings.Cut(s, "=")
+		if !ok {
+			return cfg, fmt.Errorf("config: setting %q: want section.field=value", s)
+		}
+		if err := cfg.Set(strings.TrimSpace(path), val); err != nil {
+			return cfg, err
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+func loadFile(cfg *Config, file string) error {
+	explicit := file != ""
+	if !explicit {
+		file = FileDefault
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		if !explicit && errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("config: read %s: %w", file, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config: %s: %w", file, err)
+	}
+	return nil
+}
+
+// envAliases are the well-known variables that set one field each.
+var envAliases = map[string]string{
+	"REDIS_URL":         "redis.url",
+	"SEEDANCE_API_KEY":  "provider.api_key",
+	"SEEDANCE_BASE_URL": "provider.base_url",
+}
+
+func applyEnv(cfg *Config, env func(string) (string, bool)) error {
+	for _, path := range Paths() {
+		name := "SEEDBATCH_" + strings.ToUpper(strings.ReplaceAll(path, ".", "_"))
+		if v, ok := env(name); ok {
+			if err := cfg.Set(path, v); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		}
+	}
+	names := make([]string, 0, len(envAliases))
+	for n := range envAliases {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if v, ok := env(n); ok && v != "" {
+			if err := cfg.Set(envAliases[n], v); err != nil {
+				return fmt.Errorf("%s: %w", n, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Paths lists every settable field as "section.field", in struct order.
+func Paths() []string {
+	var out []string
+	walk(reflect.TypeOf(Config{}), "", func(path string, _ []int) { out = append(out, path) })
+	return out
+}
+
+func walk(t reflect.Type, prefix string, fn func(path string, index []int)) {
+	var rec func(t reflect.Type, prefix string, index []int)
+	rec = func(t reflect.Type, prefix string, index []int) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			path := name
+			if prefix != "" {
+				path = prefix + "." + name
+			}
+			idx := append(append([]int(nil), index...), i)
+			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) {
+				rec(f.Type, path, idx)
+				continue
+			}
+			fn(path, idx)
+		}
+	}
+	rec(t, prefix, nil)
+}
+
+// Set assigns value (YAML syntax: 5s, 200, true, text) to the field at path.
+func (c *Config) Set(path, value string) error {
+	var index []int
+	walk(reflect.TypeOf(*c), "", func(p string, idx []int) {
+		if p == path {
+			index = idx
+		}
+	})
+	if index == nil {
+		return fmt.Errorf("config: unknown setting %q", path)
+	}
+	field := reflect.ValueOf(c).Elem().FieldByIndex(index)
+	if field.Kind() == reflect.String {
+		field.SetString(value)
+		return nil
+	}
+	ptr := reflect.New(field.Type())
+	if err := yaml.Unmarshal([]byte(value), ptr.Interface()); err != nil {
+		return fmt.Errorf("config: %s: cannot use %q: %w", path, value, err)
+	}
+	field.Set(ptr.Elem())
+	return nil
+}
+
+// FieldError is a validation error about one field.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return "config: " + e.Field + ": " + e.Reason }
+
+// Validate checks every field once; the error names the first bad field.
+func (c Config) Validate() error {
+	type rule struct {
+		field string
+		bad   bool
+		why   string
+	}
+	rules := []rule{
+		{"redis.prefix", c.Redis.Prefix == "" || strings.ContainsAny(c.Redis.Prefix, "{}: \t"), "must be non-empty without spaces, ':' or braces"},
+		{"redis.url", c.Redis.URL != "" && !hasScheme(c.Redis.URL, "redis://", "rediss://", "unix://"), "must start with redis://, rediss:// or unix://"},
+		{"provider.base_url", !hasScheme(c.Provider.BaseURL, "http://", "https://"), "must be an http(s) URL"},
+		{"provider.timeout", c.Provider.Timeout <= 0, "must be positive"},
+		{"limits.requests_per_minute", c.Limits.RequestsPerMinute <= 0, "must be positive"},
+		{"limits.burst", c.Limits.Burst <= 0, "must be positive"},
+		{"limits.poll_reserve", c.Limits.PollReserve < 0 || c.Limits.PollReserve >= c.Limits.Burst, "must be at least 0 and less than limits.burst"},
+		{"limits.max_in_flight", c.Limits.MaxInFlight <= 0, "must be positive"},
+		{"limits.lease_ttl", c.Limits.LeaseTTL < time.Second, "must be at least 1s"},
+		{"worker.submit_concurrency", c.Worker.SubmitConcurrency <= 0, "must be positive"},
+		{"worker.poll_concurrency", c.Worker.PollConcurrency <= 0, "must be positive"},
+		{"worker.first_poll_4s", c.Worker.FirstPoll4s <= 0, "must be positive"},
+		{"worker.first_poll_8s", c.Worker.FirstPoll8s <= 0, "must be positive"},
+		{"worker.first_poll_12s", c.Worker.FirstPoll12s <= 0, "must be positive"},
+		{"worker.poll_interval", c.Worker.PollInterval <= 0, "must be positive"},
+		{"worker.max_retry", c.Worker.MaxRetry < 0, "must not be negative"},
+		{"worker.shutdown_timeout", c.Worker.ShutdownTimeout <= 0, "must be positive"},
+		{"worker.time_scale", c.Worker.TimeScale < 1, "must be at least 1"},
+		{"sim.time_scale", c.Sim.TimeScale < 1, "must be at least 1"},
+		{"sim.fail_rate", c.Sim.FailRate < 0 || c.Sim.FailRate > 1, "must be between 0 and 1"},
+		{"sim.requests_per_minute", c.Sim.RequestsPerMinute <= 0, "must be positive"},
+		{"sim.max_in_flight", c.Sim.MaxInFlight <= 0, "must be positive"},
+		{"out_dir", c.OutDir == "", "must not be empty"},
+		{"log.level", !oneOf(c.Log.Level, "debug", "info", "warn", "error"), "must be debug, info, warn or error"},
+		{"log.format", !oneOf(c.Log.Format, "auto", "text", "json"), "must be auto, text or json"},
+	}
+	for _, r := range rules {
+		if r.bad {
+			return &FieldError{Field: r.field, Reason: r.why}
+		}
+	}
+	for res, p := range c.Prices {
+		if p < 0 || (res != "480p" && res != "720p") {
+			return &FieldError{Field: "prices." + res, Reason: "want a resolution (480p or 720p) and a price of at least 0"}
+		}
+	}
+	if err := c.Defaults.Validate(); err != nil {
+		return &FieldError{Field: "defaults", Reason: err.Error()}
+	}
+	return nil
+}
+
+// Dump renders the configuration as YAML, secrets redacted.
+func (c Config) Dump() string {
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return "# " + err.Error()
+	}
+	return string(b)
+}
+
+// LogLevel returns the configured slog level.
+func (c Config) LogLevel() slog.Level {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(c.Log.Level)) // validated
+	return l
+}
+
+func hasScheme(s string, schemes ...string) bool {
+	for _, p := range schemes {
+		if strings.HasPrefix(s, p) && len(s) > len(p) {
+			return true
+		}
+	}
+	return false
+}
+
+func oneOf(s string, set ...string) bool {
+	for _, v := range set {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}

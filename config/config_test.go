@@ -1,0 +1,131 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func envOf(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestLoadLayers(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.yaml")
+	yml := "limits:\n  max_in_flight: 300\n  burst: 40\nworker:\n  poll_interval: 8s\nprovider:\n  base_url: http://file.example\n"
+	if err := os.WriteFile(file, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(Options{
+		File: file,
+		Env: envOf(map[string]string{
+			"SEEDBATCH_LIMITS_MAX_IN_FLIGHT": "200",
+			"SEEDANCE_BASE_URL":              "http://env.example",
+			"REDIS_URL":                      "redis://127.0.0.1:1/0",
+		}),
+		Set: []string{"limits.max_in_flight=100"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		got, want any
+	}{
+		{"flag beats env and file", cfg.Limits.MaxInFlight, 100},
+		{"file beats default", cfg.Limits.Burst, 40},
+		{"duration from file", cfg.Worker.PollInterval, 8 * time.Second},
+		{"env alias beats file", cfg.Provider.BaseURL, "http://env.example"},
+		{"REDIS_URL", cfg.Redis.URL, "redis://127.0.0.1:1/0"},
+		{"default kept", cfg.Limits.RequestsPerMinute, 9500},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+func TestLoadErrorsNameTheField(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("limits:\n  max_in_fligth: 3\n"), 0o600)
+	tests := []struct {
+		name string
+		opts Options
+		want string
+	}{
+		{"negative limit", Options{Set: []string{"limits.max_in_flight=-1"}}, "limits.max_in_flight"},
+		{"reserve above burst", Options{Set: []string{"limits.poll_reserve=60"}}, "limits.poll_reserve"},
+		{"bad redis url", Options{Env: envOf(map[string]string{"REDIS_URL": "localhost:6379"})}, "redis.url"},
+		{"bad env value", Options{Env: envOf(map[string]string{"SEEDBATCH_WORKER_POLL_INTERVAL": "soon"})}, "SEEDBATCH_WORKER_POLL_INTERVAL"},
+		{"unknown setting", Options{Set: []string{"limits.nope=1"}}, "limits.nope"},
+		{"setting without value", Options{Set: []string{"limits.burst"}}, "section.field=value"},
+		{"unknown yaml field", Options{File: bad}, "max_in_fligth"},
+		{"missing explicit file", Options{File: filepath.Join(dir, "none.yaml")}, "none.yaml"},
+		{"bad default duration", Options{Set: []string{"defaults.duration=5"}}, "defaults"},
+		{"bad log format", Options{Set: []string{"log.format=xml"}}, "log.format"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.opts.Env == nil {
+				tt.opts.Env = envOf(nil)
+			}
+			_, err := Load(tt.opts)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to name %q", err, tt.want)
+			}
+		})
+	}
+	var fe *FieldError
+	_, err := Load(Options{Env: envOf(nil), Set: []string{"limits.burst=0"}})
+	if !errors.As(err, &fe) || fe.Field != "limits.burst" {
+		t.Fatalf("want a *FieldError for limits.burst, got %v", err)
+	}
+}
+
+func TestSecretNeverPrinted(t *testing.T) {
+	const canary = "sk-canary-4242"
+	cfg, err := Load(Options{Env: envOf(map[string]string{"SEEDANCE_API_KEY": canary})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Provider.APIKey.Reveal() != canary {
+		t.Fatal("key not loaded")
+	}
+	var logs strings.Builder
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("cfg", "key", cfg.Provider.APIKey, "provider", cfg.Provider)
+	js, _ := json.Marshal(cfg)
+	outputs := map[string]string{
+		"dump": cfg.Dump(), "%v": fmt.Sprintf("%v", cfg), "%+v": fmt.Sprintf("%+v", cfg),
+		"%#v": fmt.Sprintf("%#v", cfg), "json": string(js), "slog": logs.String(),
+	}
+	for name, out := range outputs {
+		if strings.Contains(out, canary) {
+			t.Errorf("%s shows the key: %s", name, out)
+		}
+	}
+	if !strings.Contains(cfg.Dump(), Redacted) {
+		t.Errorf("dump does not say the key is set:\n%s", cfg.Dump())
+	}
+}
+
+func TestPathsCoverEveryField(t *testing.T) {
+	paths := Paths()
+	for _, want := range []string{"redis.url", "provider.api_key", "limits.lease_ttl", "worker.time_scale", "defaults.duration", "out_dir", "log.format"} {
+		found := false
+		for _, p := range paths {
+			found = found || p == want
+		}
+		if !found {
+			t.Errorf("Paths() lacks %s", want)
+		}
+	}
+}

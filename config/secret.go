@@ -1,0 +1,40 @@
+package config
+
+import (
+	"encoding/json"
+	"log/slog"
+)
+
+// Redacted is what a set Secret prints as.
+const Redacted = "[redacted]"
+
+// Secret is a string that never prints itself: fmt, slog, YAML and JSON all
+// see Redacted (or "" when unset). Reveal returns the value for the one place
+// that needs it, the Authorization header.
+type Secret string
+
+// Reveal returns the secret's value.
+func (s Secret) Reveal() string { return string(s) }
+
+// String implements fmt.Stringer.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return Redacted
+}
+
+// GoString implements fmt.GoStringer, for %#v.
+func (s Secret) GoString() string { return `config.Secret("` + s.String() + `")` }
+
+// LogValue implements slog.LogValuer.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalYAML implements yaml.Marshaler.
+func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+
+// MarshalJSON implements json.Marshaler.
+func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+
+// MarshalText implements encoding.TextMarshaler.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
