@@ -1,0 +1,465 @@
+package sim
+
+import (
+	"container/heap"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"math"
+	mrand "math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Markers recognised in prompts and image URLs; see the package doc.
+const (
+	// MarkerContentViolation in a prompt makes the task fail with CONTENT_VIOLATION.
+	MarkerContentViolation = "[sim:content-violation]"
+	// MarkerInvalidImage in an image URL makes the task fail with INVALID_IMAGE_URL.
+	MarkerInvalidImage = "sim-invalid-image"
+	// MarkerReject in a prompt makes the create answer 400.
+	MarkerReject = "[sim:reject]"
+	// MarkerCreate500 in a prompt makes the first two creates of that prompt answer 500.
+	MarkerCreate500 = "[sim:create-500]"
+	// MarkerCreateLost in a prompt creates the task and drops the connection unanswered.
+	MarkerCreateLost = "[sim:create-lost]"
+	// MarkerCreate502 in a prompt creates the task and answers 502 with an HTML body.
+	MarkerCreate502 = "[sim:create-502]"
+	// MarkerCreateNoID in a prompt creates the task and answers 200 without its id.
+	MarkerCreateNoID = "[sim:create-no-id]"
+	// MarkerStatus500 in a prompt makes the first two status reads of the task answer 500.
+	MarkerStatus500 = "[sim:status-500]"
+)
+
+// markerErrors is how many answers [sim:create-500] and [sim:status-500]
+// turn into 500s before answering normally.
+const markerErrors = 2
+
+// maxBodyBytes bounds the size of a create body.
+const maxBodyBytes = 1 << 20
+
+// Provider answer messages.
+const (
+	msgUnauthorized = "Invalid or missing API key"
+	msgRateLimited  = "rate limit exceeded"
+	msgInFlight     = "too many tasks in flight"
+	msgInternal     = "internal error"
+	msgNotFound     = "task not found"
+)
+
+// Sim simulates the provider. It is an http.Handler safe for concurrent use;
+// create it with New.
+type Sim struct {
+	cfg     Config
+	mux     *http.ServeMux
+	key     atomic.Pointer[string]
+	limiter *rate.Limiter
+
+	mu        sync.Mutex
+	rng       *mrand.Rand
+	tasks     map[string]*task
+	inflight  taskHeap
+	create500 map[string]int // prompt -> 500 answers given for [sim:create-500]
+	stats     Stats
+}
+
+// New returns a simulator configured by cfg, with defaults applied to zero
+// fields. The error names the first invalid field.
+func New(cfg Config) (*Sim, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	perSecond := float64(cfg.RequestsPerMinute) * cfg.TimeScale / 60
+	s := &Sim{
+		cfg:       cfg,
+		mux:       http.NewServeMux(),
+		limiter:   rate.NewLimiter(rate.Limit(perSecond), cfg.Burst),
+		rng:       mrand.New(mrand.NewPCG(uint64(cfg.Seed), 0x5eedba7c4)),
+		tasks:     make(map[string]*task),
+		create500: make(map[string]int),
+		stats: Stats{
+			Requests:         make(map[string]map[int]int),
+			CreatedPerPrompt: make(map[string]int),
+		},
+	}
+	s.SetAPIKey(cfg.APIKey)
+	s.mux.HandleFunc("POST /api/v1/generateTask/seedance-1-5-pro", s.handleCreate)
+	s.mux.HandleFunc("GET /api/v1/statusTask/seedance-1-5-pro", s.handleStatus)
+	s.mux.HandleFunc("GET /files/{file}", s.handleFile)
+	s.mux.HandleFunc("GET /sim/stats", s.handleStats)
+	return s, nil
+}
+
+// ServeHTTP serves the provider endpoints, the result files and /sim/stats.
+func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+// SetAPIKey changes the bearer key the provider endpoints accept.
+func (s *Sim) SetAPIKey(key string) {
+	s.key.Store(&key)
+}
+
+// Stats returns a copy of the simulator's counters, with tasks complete by
+// now counted as ended.
+func (s *Sim) Stats() Stats {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance(now)
+	return s.stats.clone()
+}
+
+// FileSHA256 returns the hex SHA-256 of the result file served for taskID.
+// It reports false when no such task exists or the task fails (and so never
+// has a file); the hash of a task still running is already known.
+func (s *Sim) FileSHA256(taskID string) (string, bool) {
+	s.mu.Lock()
+	t := s.tasks[taskID]
+	ok := t != nil && t.failCode == ""
+	s.mu.Unlock()
+	if !ok {
+		return "", false
+	}
+	sum := sha256.Sum256(s.fileBytes(taskID))
+	return hex.EncodeToString(sum[:]), true
+}
+
+// envelope is the provider's JSON answer.
+type envelope struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Data    any    `json:"data,omitempty"`
+}
+
+// taskView is the "data" of a status answer.
+type taskView struct {
+	TaskID       string `json:"taskId"`
+	State        string `json:"state"`
+	ResultJSON   string `json:"resultJson,omitempty"`
+	FailCode     string `json:"failCode,omitempty"`
+	FailMsg      string `json:"failMsg,omitempty"`
+	CreateTime   int64  `json:"createTime"`
+	CompleteTime *int64 `json:"completeTime,omitempty"`
+	CostTime     *int64 `json:"costTime,omitempty"`
+}
+
+func (s *Sim) handleCreate(w http.ResponseWriter, r *http.Request) {
+	now := s.cfg.Now()
+	if !s.admit(w, r, KindCreate, now) {
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		s.answer(w, KindCreate, http.StatusBadRequest, "cannot read request body: "+err.Error())
+		return
+	}
+	var req createRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		s.answer(w, KindCreate, http.StatusBadRequest, "malformed JSON: "+err.Error())
+		return
+	}
+	if msg := req.validate(); msg != "" {
+		s.answer(w, KindCreate, http.StatusBadRequest, msg)
+		return
+	}
+	prompt := req.Input.Prompt
+	if strings.Contains(prompt, MarkerReject) {
+		s.answer(w, KindCreate, http.StatusBadRequest, "input.prompt was rejected by the provider")
+		return
+	}
+
+	s.mu.Lock()
+	s.advance(now)
+	if strings.Contains(prompt, MarkerCreate500) && s.create500[prompt] < markerErrors {
+		s.create500[prompt]++
+		s.countLocked(KindCreate, http.StatusInternalServerError)
+		s.mu.Unlock()
+		writeJSON(w, http.StatusInternalServerError, envelope{Code: 500, Message: msgInternal})
+		return
+	}
+	if len(s.inflight) >= s.cfg.MaxInFlight {
+		wait := time.Second
+		if len(s.inflight) > 0 {
+			wait = s.inflight[0].complete.Sub(now)
+		}
+		s.countLocked(KindCreate, http.StatusTooManyRequests)
+		s.stats.RateLimited++
+		s.mu.Unlock()
+		tooMany(w, msgInFlight, wait.Seconds())
+		return
+	}
+	t := s.createLocked(now, &req)
+	status := http.StatusOK
+	switch {
+	case strings.Contains(prompt, MarkerCreateLost):
+		status = StatusLost
+	case strings.Contains(prompt, MarkerCreate502):
+		status = http.StatusBadGateway
+	}
+	s.countLocked(KindCreate, status)
+	s.mu.Unlock()
+
+	switch {
+	case status == StatusLost:
+		dropConnection(w)
+	case status == http.StatusBadGateway:
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusBadGateway)
+		io.WriteString(w, "<html>Bad Gateway</html>")
+	case strings.Contains(prompt, MarkerCreateNoID):
+		writeJSON(w, http.StatusOK, envelope{Code: 200, Message: "success", Data: struct{}{}})
+	default:
+		writeJSON(w, http.StatusOK, envelope{Code: 200, Message: "success",
+			Data: struct {
+				TaskID string `json:"taskId"`
+			}{t.id}})
+	}
+}
+
+func (s *Sim) handleStatus(w http.ResponseWriter, r *http.Request) {
+	now := s.cfg.Now()
+	if !s.admit(w, r, KindStatus, now) {
+		return
+	}
+	id := r.URL.Query().Get("taskId")
+	if id == "" {
+		s.answer(w, KindStatus, http.StatusBadRequest, "taskId is required")
+		return
+	}
+	s.mu.Lock()
+	s.advance(now)
+	t := s.tasks[id]
+	switch {
+	case t == nil:
+		s.countLocked(KindStatus, http.StatusNotFound)
+		s.mu.Unlock()
+		writeJSON(w, http.StatusNotFound, envelope{Code: 404, Message: msgNotFound})
+		return
+	case t.statusErrors > 0:
+		t.statusErrors--
+		s.countLocked(KindStatus, http.StatusInternalServerError)
+		s.mu.Unlock()
+		writeJSON(w, http.StatusInternalServerError, envelope{Code: 500, Message: msgInternal})
+		return
+	}
+	v := taskView{TaskID: t.id, State: t.state(now), CreateTime: t.created.UnixMilli()}
+	done := t.done
+	s.countLocked(KindStatus, http.StatusOK)
+	s.mu.Unlock()
+
+	// The fields read below never change after creation.
+	if done {
+		completeMS, costMS := t.complete.UnixMilli(), t.complete.Sub(t.created).Milliseconds()
+		v.CompleteTime, v.CostTime = &completeMS, &costMS
+		v.FailCode, v.FailMsg = t.failCode, t.failMsg
+		if t.failCode == "" {
+			v.ResultJSON = resultJSON(fileURL(r, t.id))
+		}
+	}
+	writeJSON(w, http.StatusOK, envelope{Code: 200, Message: "success", Data: v})
+}
+
+func (s *Sim) handleFile(w http.ResponseWriter, r *http.Request) {
+	now := s.cfg.Now()
+	id, ok := strings.CutSuffix(r.PathValue("file"), ".mp4")
+	s.mu.Lock()
+	s.advance(now)
+	if ok {
+		t := s.tasks[id]
+		ok = t != nil && t.done && t.failCode == ""
+	}
+	status := http.StatusOK
+	if !ok {
+		status = http.StatusNotFound
+	}
+	s.countLocked(KindFile, status)
+	s.mu.Unlock()
+
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	data := s.fileBytes(id)
+	w.Header().Set("Content-Type", "video/mp4")
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(data)
+}
+
+func (s *Sim) handleStats(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.Stats())
+}
+
+// admit checks the bearer key and takes a request token, answering 401 or
+// 429 itself when the request may not go on.
+func (s *Sim) admit(w http.ResponseWriter, r *http.Request, kind string, now time.Time) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(*s.key.Load())) != 1 {
+		s.answer(w, kind, http.StatusUnauthorized, msgUnauthorized)
+		return false
+	}
+	if s.limiter.AllowN(now, 1) {
+		return true
+	}
+	wait := (1 - s.limiter.TokensAt(now)) / float64(s.limiter.Limit())
+	s.mu.Lock()
+	s.countLocked(kind, http.StatusTooManyRequests)
+	s.stats.RateLimited++
+	s.mu.Unlock()
+	tooMany(w, msgRateLimited, wait)
+	return false
+}
+
+// answer counts and writes a provider error answer.
+func (s *Sim) answer(w http.ResponseWriter, kind string, status int, msg string) {
+	s.mu.Lock()
+	s.countLocked(kind, status)
+	s.mu.Unlock()
+	writeJSON(w, status, envelope{Code: status, Message: msg})
+}
+
+// countLocked counts one answer of kind with HTTP status. s.mu is held.
+func (s *Sim) countLocked(kind string, status int) {
+	m := s.stats.Requests[kind]
+	if m == nil {
+		m = make(map[int]int)
+		s.stats.Requests[kind] = m
+	}
+	m[status]++
+}
+
+// createLocked creates a task for req at now and counts it. s.mu is held.
+func (s *Sim) createLocked(now time.Time, req *createRequest) *task {
+	in := &req.Input
+	span := generationRange[in.Duration]
+	gen := span[0] + time.Duration(s.rng.Int64N(int64(span[1]-span[0])+1))
+	gen = time.Duration(float64(gen) / s.cfg.TimeScale)
+	t := &task{
+		id:           s.newIDLocked(),
+		created:      now,
+		pendingUntil: now.Add(time.Duration(float64(gen) * pendingShare)),
+		complete:     now.Add(gen),
+	}
+	switch {
+	case strings.Contains(in.Prompt, MarkerContentViolation):
+		t.failCode, t.failMsg = "CONTENT_VIOLATION", "the prompt or an image breaks the content safety rules"
+	case slices.ContainsFunc(in.ImageURLs, func(u string) bool { return strings.Contains(u, MarkerInvalidImage) }):
+		t.failCode, t.failMsg = "INVALID_IMAGE_URL", "an image URL could not be fetched"
+	case s.cfg.FailRate > 0 && s.rng.Float64() < s.cfg.FailRate:
+		t.failCode, t.failMsg = "GENERATION_FAILED", "video generation failed, please try again"
+	}
+	if strings.Contains(in.Prompt, MarkerStatus500) {
+		t.statusErrors = markerErrors
+	}
+	s.tasks[t.id] = t
+	heap.Push(&s.inflight, t)
+	s.stats.Created++
+	s.stats.CreatedPerPrompt[in.Prompt]++
+	s.stats.CreatedSeconds += in.Duration
+	s.stats.InFlight = len(s.inflight)
+	s.stats.PeakInFlight = max(s.stats.PeakInFlight, s.stats.InFlight)
+	s.cfg.Logger.Debug("task_created", slog.String("task_id", t.id),
+		slog.Int("duration", in.Duration), slog.Duration("generation", gen),
+		slog.String("fail_code", t.failCode))
+	return t
+}
+
+// advance ends every in-flight task complete at now. s.mu is held.
+func (s *Sim) advance(now time.Time) {
+	for len(s.inflight) > 0 && !s.inflight[0].complete.After(now) {
+		t := heap.Pop(&s.inflight).(*task)
+		t.done = true
+		if t.failCode != "" {
+			s.stats.Failed++
+		} else {
+			s.stats.Succeeded++
+		}
+		s.cfg.Logger.Debug("task_ended", slog.String("task_id", t.id), slog.String("state", t.state(now)))
+	}
+	s.stats.InFlight = len(s.inflight)
+}
+
+// newIDLocked returns an unused task id. s.mu is held.
+func (s *Sim) newIDLocked() string {
+	for {
+		var b [12]byte
+		rand.Read(b[:])
+		id := "task_" + hex.EncodeToString(b[:])
+		if _, taken := s.tasks[id]; !taken {
+			return id
+		}
+	}
+}
+
+// fileBytes returns the content of the result file of task id:
+// pseudo-random bytes seeded by the id.
+func (s *Sim) fileBytes(id string) []byte {
+	seed := sha256.Sum256([]byte(id))
+	data := make([]byte, s.cfg.FileSize)
+	mrand.NewChaCha8(seed).Read(data)
+	return data
+}
+
+// fileURL returns the URL of a task's result file on the server that r reached.
+func fileURL(r *http.Request, id string) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + "/files/" + id + ".mp4"
+}
+
+// resultJSON returns the provider's resultJson string for one URL.
+func resultJSON(url string) string {
+	b, _ := json.Marshal(struct {
+		ResultURLs []string `json:"resultUrls"`
+	}{[]string{url}})
+	return string(b)
+}
+
+// tooMany writes a 429 answer whose Retry-After covers wait seconds.
+func tooMany(w http.ResponseWriter, msg string, wait float64) {
+	secs := 1
+	if wait > 1 && !math.IsInf(wait, 0) && !math.IsNaN(wait) {
+		secs = int(math.Ceil(min(wait, 24*3600)))
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	writeJSON(w, http.StatusTooManyRequests, envelope{Code: 429, Message: msg})
+}
+
+// writeJSON writes v as a JSON answer with HTTP status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "cannot encode answer", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// dropConnection closes the client connection without writing an answer.
+func dropConnection(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			conn.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler) // HTTP/2 or no hijacking: abort the response
+}

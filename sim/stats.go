@@ -1,0 +1,71 @@
+package sim
+
+import "maps"
+
+// Request kinds counted in Stats.Requests.
+const (
+	// KindCreate counts POST /api/v1/generateTask/seedance-1-5-pro.
+	KindCreate = "create"
+	// KindStatus counts GET /api/v1/statusTask/seedance-1-5-pro.
+	KindStatus = "status"
+	// KindFile counts GET /files/{taskId}.mp4.
+	KindFile = "file"
+)
+
+// StatusLost is the HTTP status under which Stats.Requests counts a request
+// whose connection was closed without any answer ([sim:create-lost]).
+const StatusLost = 0
+
+// Stats counts what a Sim has seen and done. Stats returned by Sim.Stats
+// are copies: the caller may keep and modify them.
+type Stats struct {
+	// Requests counts answers by request kind (KindCreate, KindStatus,
+	// KindFile), then by HTTP status (StatusLost for a dropped connection).
+	Requests map[string]map[int]int `json:"requests"`
+	// RateLimited counts every 429 answer: request limit and in-flight limit.
+	RateLimited int `json:"rate_limited"`
+	// Created counts tasks created, answered or not (every one is billed).
+	Created int `json:"created"`
+	// InFlight is the number of tasks created and not yet succeeded or failed.
+	InFlight int `json:"in_flight"`
+	// PeakInFlight is the highest InFlight ever reached.
+	PeakInFlight int `json:"peak_in_flight"`
+	// CreatedPerPrompt counts tasks created per exact prompt text.
+	CreatedPerPrompt map[string]int `json:"created_per_prompt"`
+	// CreatedSeconds is the sum of the video durations of created tasks:
+	// what the provider would bill.
+	CreatedSeconds int `json:"created_seconds"`
+	// Succeeded counts tasks that ended in success.
+	Succeeded int `json:"succeeded"`
+	// Failed counts tasks that ended in failure.
+	Failed int `json:"failed"`
+}
+
+// MaxCreatesPerPrompt returns the largest number of tasks created for one
+// prompt: more than 1 means some prompt was paid for more than once.
+func (st Stats) MaxCreatesPerPrompt() int {
+	n := 0
+	for _, c := range st.CreatedPerPrompt {
+		n = max(n, c)
+	}
+	return n
+}
+
+// Count returns the number of requests of kind answered with HTTP status.
+func (st Stats) Count(kind string, status int) int {
+	return st.Requests[kind][status]
+}
+
+// clone returns a deep copy of st.
+func (st Stats) clone() Stats {
+	c := st
+	c.Requests = make(map[string]map[int]int, len(st.Requests))
+	for k, m := range st.Requests {
+		c.Requests[k] = maps.Clone(m)
+	}
+	c.CreatedPerPrompt = maps.Clone(st.CreatedPerPrompt)
+	if c.CreatedPerPrompt == nil {
+		c.CreatedPerPrompt = map[string]int{}
+	}
+	return c
+}

@@ -1,0 +1,84 @@
+package sim
+
+import (
+	"container/heap"
+	"time"
+)
+
+// Task states as the provider names them.
+const (
+	statePending    = "pending"
+	stateProcessing = "processing"
+	stateSuccess    = "success"
+	stateFailed     = "failed"
+)
+
+// pendingShare is the part of a task's generation time spent "pending".
+const pendingShare = 0.15
+
+// generationRange is the provider's typical generation time per video
+// duration in seconds (PROVIDER.md, Timing).
+var generationRange = map[int][2]time.Duration{
+	4:  {40 * time.Second, 60 * time.Second},
+	8:  {60 * time.Second, 90 * time.Second},
+	12: {90 * time.Second, 120 * time.Second},
+}
+
+// task is one created provider task. Its state follows from the clock:
+// pending before pendingUntil, processing until complete, then success or
+// failed (done is set when the task leaves the in-flight heap).
+type task struct {
+	id           string
+	created      time.Time
+	pendingUntil time.Time
+	complete     time.Time
+	failCode     string // empty: the task succeeds
+	failMsg      string
+	statusErrors int  // status reads still to answer with 500
+	done         bool // popped from the heap, counted as ended
+	index        int  // position in the heap while in flight
+}
+
+// state returns the task's provider state at now. The caller has already
+// moved every task complete at now out of the heap.
+func (t *task) state(now time.Time) string {
+	switch {
+	case t.done && t.failCode != "":
+		return stateFailed
+	case t.done:
+		return stateSuccess
+	case now.Before(t.pendingUntil):
+		return statePending
+	default:
+		return stateProcessing
+	}
+}
+
+// taskHeap is a min-heap of in-flight tasks by completion time.
+type taskHeap []*task
+
+func (h taskHeap) Len() int           { return len(h) }
+func (h taskHeap) Less(i, j int) bool { return h[i].complete.Before(h[j].complete) }
+func (h taskHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index = i
+	h[j].index = j
+}
+
+func (h *taskHeap) Push(x any) {
+	t := x.(*task)
+	t.index = len(*h)
+	*h = append(*h, t)
+}
+
+func (h *taskHeap) Pop() any {
+	old := *h
+	n := len(old)
+	t := old[n-1]
+	old[n-1] = nil
+	t.index = -1
+	*h = old[:n-1]
+	return t
+}
+
+var _ heap.Interface = (*taskHeap)(nil)
