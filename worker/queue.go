@@ -1,0 +1,74 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/tasks"
+)
+
+// Queues names the asynq queues of one seedbatch namespace. Several
+// namespaces can share one Redis without seeing each other's tasks.
+type Queues struct {
+	Submit, Poll string
+}
+
+// QueuesFor returns the queue names under prefix.
+func QueuesFor(prefix string) Queues {
+	return Queues{Submit: prefix + "-" + tasks.QueueSubmit, Poll: prefix + "-" + tasks.QueuePoll}
+}
+
+// submitTimeout bounds one submit execution: a create request plus waiting
+// for a limit. asynq stores timeouts in whole seconds.
+const submitTimeout = 5 * time.Minute
+
+// Queue enqueues seedbatch's tasks. It implements batch.Submitter.
+type Queue struct {
+	client   *asynq.Client
+	queues   Queues
+	maxRetry int
+}
+
+var _ batch.Submitter = (*Queue)(nil)
+
+// NewQueue returns a Queue on rdb; Close it when done.
+func NewQueue(rdb redis.UniversalClient, queues Queues, maxRetry int) *Queue {
+	return &Queue{client: asynq.NewClientFromRedisClient(rdb), queues: queues, maxRetry: maxRetry}
+}
+
+// Close releases the queue's resources (not the shared Redis client).
+func (q *Queue) Close() error { return q.client.Close() }
+
+// Submit enqueues a row's submit task for attempt. A task that exists
+// already (the same batch enqueued twice) is not an error.
+func (q *Queue) Submit(ctx context.Context, b string, row, attempt int) error {
+	t := asynq.NewTask(tasks.TypeSubmit, tasks.JobPayload{Batch: b, Row: row, Attempt: attempt}.Marshal())
+	_, err := q.client.EnqueueContext(ctx, t, asynq.Queue(q.queues.Submit),
+		asynq.TaskID(tasks.SubmitTaskID(b, row, attempt)), asynq.MaxRetry(q.maxRetry), asynq.Timeout(submitTimeout))
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueue submit %s:%d: %w", b, row, err)
+	}
+	return nil
+}
+
+// pollTimeout bounds one poll execution.
+const pollTimeout = 2 * time.Minute
+
+// Poll schedules the n-th status read of a row's attempt at time at.
+func (q *Queue) Poll(ctx context.Context, b string, row, attempt, n int, at time.Time) error {
+	p := tasks.JobPayload{Batch: b, Row: row, Attempt: attempt, Poll: n, NotBeforeMS: at.UnixMilli()}
+	t := asynq.NewTask(tasks.TypePoll, p.Marshal())
+	_, err := q.client.EnqueueContext(ctx, t, asynq.Queue(q.queues.Poll),
+		asynq.TaskID(tasks.PollTaskID(b, row, attempt, n)),
+		asynq.ProcessAt(at), asynq.MaxRetry(q.maxRetry), asynq.Timeout(pollTimeout))
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueue poll %s:%d #%d: %w", b, row, n, err)
+	}
+	return nil
+}

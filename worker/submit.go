@@ -1,0 +1,246 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/ratelimit"
+	"github.com/seedbatch/seedbatch/seedance"
+	"github.com/seedbatch/seedbatch/tasks"
+)
+
+// Fail codes seedbatch sets itself (the provider's own codes pass through).
+const (
+	CodeInvalidRequest    = "INVALID_REQUEST"
+	CodeCreateUnknown     = "CREATE_OUTCOME_UNKNOWN"
+	CodeCreateInterrupted = "CREATE_INTERRUPTED"
+	CodeProviderError     = "PROVIDER_ERROR"
+	CodeTaskNotFound      = "TASK_NOT_FOUND"
+	CodeNoResult          = "NO_RESULT_URLS"
+)
+
+// authPause is how long a submit waits before looking again while the
+// provider refuses the key. Once due, the task waits in the paused submit
+// queue, so it runs as soon as an operator resumes.
+const authPause = time.Second
+
+// recordTimeout bounds the writes made after a create, which must happen
+// even when the handler's own context is ending.
+const recordTimeout = 15 * time.Second
+
+func (w *Worker) handleSubmit(ctx context.Context, t *asynq.Task) error {
+	p, err := tasks.ParseJobPayload(t.Payload())
+	if err != nil {
+		return permanent(err)
+	}
+	job, err := w.store.Job(ctx, p.Batch, p.Row)
+	if errors.Is(err, batch.ErrNotFound) {
+		return permanent(err)
+	}
+	if err != nil {
+		return err
+	}
+	if p.Attempt != job.Attempt {
+		return nil // a task of an earlier attempt
+	}
+	log := w.log.With("batch", job.Batch, "row", job.Row, "id", job.Spec.ID)
+	switch job.State {
+	case tasks.StateQueued:
+	case tasks.StateSubmitting:
+		if job.TaskID == "" {
+			// Our worker died between marking the row and recording the answer:
+			// the create may have reached the provider. Never send it again.
+			log.Warn("create_interrupted", "state", job.State)
+			_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
+				From: []tasks.State{tasks.StateSubmitting}, To: tasks.StateAmbiguous, Attempt: &job.Attempt,
+				FailCode: CodeCreateInterrupted,
+				FailMsg:  "a worker stopped while this row's create request may have been in flight; not resubmitted automatically",
+			})
+			return ignoreConflict(err)
+		}
+		return nil
+	case tasks.StateSubmitted:
+		// The create was recorded but its first poll may not have been queued.
+		return w.schedulePoll(ctx, job, 0, job.Submitted.Add(w.cfg.firstPoll(job.Spec.Duration)))
+	default:
+		return nil
+	}
+	meta, _, err := w.store.Batch(ctx, job.Batch)
+	if err != nil {
+		return err
+	}
+	if meta.Canceled {
+		_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
+			From: []tasks.State{tasks.StateQueued}, To: tasks.StateCanceled, FailMsg: "batch canceled"})
+		return ignoreConflict(err)
+	}
+
+	res, err := ratelimit.Wait(ctx, w.cfg.MaxWait, func(ctx context.Context) (ratelimit.Result, error) {
+		return w.limiter.AdmitSubmit(ctx, job.Holder())
+	})
+	if err != nil {
+		return err
+	}
+	if !res.Allowed {
+		return notYet(res)
+	}
+	// We hold a lease and a request token. Mark the row before sending.
+	if _, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
+		From: []tasks.State{tasks.StateQueued}, To: tasks.StateSubmitting, Attempt: &job.Attempt,
+	}); err != nil {
+		w.release(ctx, job)
+		return ignoreConflict(err)
+	}
+	taskID, cerr := w.provider.Create(ctx, createRequest(job.Spec, w.cfg.RequestType))
+	// From here on, record what happened even if the handler is being stopped.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	return w.afterCreate(rctx, ctx, log, job, taskID, cerr)
+}
+
+// afterCreate records a create's outcome; hctx is the handler's context,
+// used only to read asynq's retry counters.
+func (w *Worker) afterCreate(ctx, hctx context.Context, log interface {
+	Info(string, ...any)
+	Warn(string, ...any)
+	Error(string, ...any)
+}, job batch.Job, taskID string, cerr error) error {
+	back := func(lastErr string) error {
+		_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
+			From: []tasks.State{tasks.StateSubmitting}, To: tasks.StateQueued, Attempt: &job.Attempt, LastError: &lastErr})
+		w.release(ctx, job)
+		return err
+	}
+	now := w.cfg.Now()
+	switch {
+	case cerr == nil:
+		job.TaskID, job.Submitted = taskID, now
+		if _, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
+			From: []tasks.State{tasks.StateSubmitting}, To: tasks.StateSubmitted, Attempt: &job.Attempt,
+			TaskID: taskID, Submitted: now,
+		}); err != nil {
+			// The provider has the task; losing its id would lose the video.
+			log.Error("record_task_id_failed", "task_id", taskID, "err", err)
+			return permanent(fmt.Errorf("record task id %s: %w", taskID, err))
+		}
+		log.Info("submitted", "task_id", taskID)
+		return w.schedulePoll(ctx, job, 0, now.Add(w.cfg.firstPoll(job.Spec.Duration)))
+
+	case errors.Is(cerr, seedance.ErrInvalid):
+		_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
+			From: []tasks.State{tasks.StateSubmitting}, To: tasks.StateFailed, Attempt: &job.Attempt,
+			FailCode: CodeInvalidRequest, FailMsg: providerMessage(cerr), Completed: now})
+		w.release(ctx, job)
+		log.Warn("create_rejected", "err", cerr)
+		return err // the row records why; retrying cannot help
+
+	case errors.Is(cerr, seedance.ErrAuth), errors.Is(cerr, seedance.ErrNotFound):
+		// Nothing will work until an operator acts; nothing was created.
+		err := back(cerr.Error())
+		reason := "the provider refused the API key: " + providerMessage(cerr)
+		if errors.Is(cerr, seedance.ErrNotFound) {
+			reason = "the provider does not know the model (check provider.base_url): " + providerMessage(cerr)
+		}
+		log.Error("submitting_paused", "reason", reason)
+		return errors.Join(err, w.Pause(ctx, reason), &NotYet{After: authPause, Reason: "paused"})
+
+	case errors.Is(cerr, seedance.ErrRateLimited):
+		err := back(cerr.Error())
+		after := cmpPositive(retryAfter(cerr), 2*time.Second)
+		return errors.Join(err, w.limiter.Cooldown(ctx, after), &NotYet{After: after, Reason: "provider rate limit"})
+
+	case errors.Is(cerr, seedance.ErrNotSent), errors.Is(cerr, seedance.ErrServer):
+		// Nothing was created: safe to send again, with backoff.
+		if err := back(cerr.Error()); err != nil {
+			return err
+		}
+		if finalAttempt(hctx) {
+			_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
+				From: []tasks.State{tasks.StateQueued}, To: tasks.StateFailed, Attempt: &job.Attempt,
+				FailCode: CodeProviderError, FailMsg: cerr.Error(), Completed: now})
+			log.Warn("create_gave_up", "err", cerr)
+			return err
+		}
+		log.Info("create_retry", "err", cerr)
+		return cerr
+
+	default:
+		// Outcome unknown: the provider may have created (and will bill) the
+		// task. Keep the lease, which expires on its own, and never resend.
+		_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
+			From: []tasks.State{tasks.StateSubmitting}, To: tasks.StateAmbiguous, Attempt: &job.Attempt,
+			FailCode: CodeCreateUnknown, FailMsg: cerr.Error(), Completed: now})
+		log.Warn("create_ambiguous", "err", cerr)
+		return ignoreConflict(err)
+	}
+}
+
+func createRequest(s tasks.Spec, requestType string) seedance.CreateRequest {
+	return seedance.CreateRequest{
+		RequestType: requestType,
+		Provider:    s.Provider,
+		Input: seedance.Input{
+			Mode: s.Mode, Prompt: s.Prompt, ImageURLs: s.ImageURLs, Resolution: s.Resolution,
+			Duration: s.Duration, AspectRatio: s.AspectRatio, Sound: s.Sound, FixedLens: s.FixedLens,
+		},
+	}
+}
+
+// schedulePoll queues the n-th status read of job at time at.
+func (w *Worker) schedulePoll(ctx context.Context, job batch.Job, n int, at time.Time) error {
+	return w.queue.Poll(ctx, job.Batch, job.Row, job.Attempt, n, at)
+}
+
+// release frees a job's in-flight lease; a failure only delays the slot's
+// return until the lease expires.
+func (w *Worker) release(ctx context.Context, job batch.Job) {
+	if err := w.limiter.Release(ctx, job.Holder()); err != nil {
+		w.log.Warn("release_failed", "batch", job.Batch, "row", job.Row, "err", err)
+	}
+}
+
+func notYet(res ratelimit.Result) error {
+	return &NotYet{After: cmpPositive(res.RetryAfter, 250*time.Millisecond), Reason: string(res.Reason)}
+}
+
+// finalAttempt reports whether a failing execution is the task's last.
+func finalAttempt(ctx context.Context) bool {
+	n, ok1 := asynq.GetRetryCount(ctx)
+	max, ok2 := asynq.GetMaxRetry(ctx)
+	return ok1 && ok2 && n >= max
+}
+
+func ignoreConflict(err error) error {
+	if errors.Is(err, batch.ErrConflict) {
+		return nil
+	}
+	return err
+}
+
+func providerMessage(err error) string {
+	var se *seedance.Error
+	if errors.As(err, &se) && se.Message != "" {
+		return se.Message
+	}
+	return err.Error()
+}
+
+func retryAfter(err error) time.Duration {
+	var se *seedance.Error
+	if errors.As(err, &se) {
+		return se.RetryAfter
+	}
+	return 0
+}
+
+func cmpPositive(d, fallback time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return fallback
+}

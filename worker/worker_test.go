@@ -1,0 +1,256 @@
+package worker_test
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/internal/redistest"
+	"github.com/seedbatch/seedbatch/ratelimit"
+	"github.com/seedbatch/seedbatch/seedance"
+	"github.com/seedbatch/seedbatch/sim"
+	"github.com/seedbatch/seedbatch/tasks"
+	"github.com/seedbatch/seedbatch/worker"
+)
+
+// timeScale compresses the provider's 40-120 s generation times to well
+// under a second.
+const timeScale = 200
+
+// harness is one worker process against one simulator.
+type harness struct {
+	t      *testing.T
+	rs     *redistest.Server
+	sim    *sim.Sim
+	store  *batch.Store
+	lim    *ratelimit.Limiter
+	queues worker.Queues
+	worker *worker.Worker
+}
+
+func newHarness(t *testing.T, clientKey string) *harness {
+	t.Helper()
+	rs := redistest.New(t)
+	s, err := sim.New(sim.Config{APIKey: "sim-key", TimeScale: timeScale, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	client, err := seedance.New(seedance.Config{BaseURL: srv.URL, APIKey: clientKey, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim, err := ratelimit.New(rs.Client, ratelimit.Config{Prefix: rs.Prefix, Scope: "test",
+		RequestsPerMinute: 10000 * timeScale, Burst: 100, MaxInFlight: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, rs: rs, sim: s, store: batch.NewStore(rs.Client, rs.Prefix), lim: lim,
+		queues: worker.QueuesFor(rs.Prefix)}
+	h.worker, err = worker.New(rs.Client, h.store, lim, client, worker.Config{
+		Queues: h.queues, TimeScale: timeScale, MaxRetry: 4, MaxWait: time.Second,
+		SubmitConcurrency: 10, PollConcurrency: 10,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func (h *harness) start() {
+	if err := h.worker.Start(); err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(h.worker.Shutdown)
+}
+
+// enqueue writes csv to a file and enqueues it as a batch.
+func (h *harness) enqueue(csv string) *batch.Plan {
+	h.t.Helper()
+	path := filepath.Join(h.t.TempDir(), "batch.csv")
+	if err := os.WriteFile(path, []byte(csv), 0o600); err != nil {
+		h.t.Fatal(err)
+	}
+	plan, err := batch.PlanFile(path, batch.PlanOptions{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	q := worker.NewQueue(h.rs.Client, h.queues, 4)
+	defer q.Close()
+	if _, err := h.store.Enqueue(h.t.Context(), q, plan, batch.PlanOptions{}); err != nil {
+		h.t.Fatal(err)
+	}
+	return plan
+}
+
+// waitFor polls the batch counts until cond holds or the time runs out.
+func (h *harness) waitFor(id string, within time.Duration, cond func(batch.Counts) bool) batch.Counts {
+	h.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		_, c, err := h.store.Batch(h.t.Context(), id)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if cond(c) {
+			return c
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("batch %s: condition not met within %v; counts %v", id, within, c)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (h *harness) jobs(id string, n int) []batch.Job {
+	h.t.Helper()
+	jobs, err := h.store.Jobs(h.t.Context(), id, 0, n)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return jobs
+}
+
+func allTerminal(rows int) func(batch.Counts) bool {
+	return func(c batch.Counts) bool { return c.Terminal() == rows }
+}
+
+// TestOutcomes runs one batch holding every kind of provider answer through
+// one worker and checks each row's end state and the simulator's creates.
+func TestOutcomes(t *testing.T) {
+	h := newHarness(t, "sim-key")
+	rows := []struct {
+		id, prompt, extra string
+		state             tasks.State
+		code              string
+		creates           int
+	}{
+		{"ok-1", "a quiet harbour at dawn", "", tasks.StateSucceeded, "", 1},
+		{"ok-2", "a busy market at noon", "", tasks.StateSucceeded, "", 1},
+		{"violation", "a scene [sim:content-violation]", "", tasks.StateFailed, "CONTENT_VIOLATION", 1},
+		{"rejected", "a scene the provider refuses [sim:reject]", "", tasks.StateFailed, worker.CodeInvalidRequest, 0},
+		{"server-error", "a scene after two errors [sim:create-500]", "", tasks.StateSucceeded, "", 1},
+		{"lost", "a scene whose answer is lost [sim:create-lost]", "", tasks.StateAmbiguous, worker.CodeCreateUnknown, 1},
+		{"gateway", "a scene behind a gateway [sim:create-502]", "", tasks.StateAmbiguous, worker.CodeCreateUnknown, 1},
+		{"no-id", "a scene without an id [sim:create-no-id]", "", tasks.StateAmbiguous, worker.CodeCreateUnknown, 1},
+		{"status-error", "a scene with a flaky status [sim:status-500]", "", tasks.StateSucceeded, "", 1},
+		{"bad-duration", "a scene of five seconds", "5", tasks.StateRejected, "INVALID_ROW", 0},
+	}
+	var csv strings.Builder
+	csv.WriteString("id,prompt,duration\n")
+	for _, r := range rows {
+		fmt.Fprintf(&csv, "%s,%s,%s\n", r.id, r.prompt, r.extra)
+	}
+	plan := h.enqueue(csv.String())
+	h.start()
+	h.waitFor(plan.ID, 60*time.Second, allTerminal(len(rows)))
+
+	stats := h.sim.Stats()
+	for i, j := range h.jobs(plan.ID, len(rows)) {
+		r := rows[i]
+		if j.State != r.state || j.FailCode != r.code {
+			t.Errorf("row %s: state %s (%s: %s), want %s (%s)", r.id, j.State, j.FailCode, j.FailMsg, r.state, r.code)
+		}
+		if got := stats.CreatedPerPrompt[r.prompt]; got != r.creates {
+			t.Errorf("row %s: %d tasks created, want %d", r.id, got, r.creates)
+		}
+		if r.state == tasks.StateSucceeded && (len(j.ResultURLs) != 1 || j.TaskID == "") {
+			t.Errorf("row %s: succeeded without a task id or result URL: %+v", r.id, j)
+		}
+	}
+	rejected := h.jobs(plan.ID, len(rows))[3]
+	if !strings.Contains(rejected.FailMsg, "sim:reject") && rejected.FailMsg == "" {
+		t.Errorf("a 400 row keeps no provider message: %+v", rejected)
+	}
+	bad := h.jobs(plan.ID, len(rows))[9]
+	if !strings.Contains(bad.FailMsg, "line 11") || !strings.Contains(bad.FailMsg, "duration") {
+		t.Errorf("bad row message = %q, want its line and field", bad.FailMsg)
+	}
+	if stats.Count("create", 500) != 2 {
+		t.Errorf("%d create 500s answered, want 2 (retried)", stats.Count("create", 500))
+	}
+	if n, _ := h.lim.InFlight(t.Context()); n != 3 {
+		// The three ambiguous rows keep their leases until they expire: the
+		// provider may be running their tasks.
+		t.Errorf("%d leases held at the end, want 3", n)
+	}
+}
+
+// TestAuthFailurePausesSubmitting checks that a refused key stops all
+// submitting without failing any row, and that resuming finishes the batch.
+func TestAuthFailurePausesSubmitting(t *testing.T) {
+	h := newHarness(t, "wrong-key")
+	plan := h.enqueue("prompt\nfirst scene here\nsecond scene here\nthird scene here\n")
+	h.start()
+	ctx := t.Context()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, paused, _ := h.lim.Paused(ctx); paused {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("submitting was not paused after 401")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	reason, _, _ := h.lim.Paused(ctx)
+	if !strings.Contains(reason, "refused the API key") || strings.Contains(reason, "wrong-key") {
+		t.Errorf("pause reason = %q", reason)
+	}
+	insp := asynq.NewInspectorFromRedisClient(h.rs.Client)
+	defer insp.Close()
+	info, err := insp.GetQueueInfo(h.queues.Submit)
+	if err != nil || !info.Paused {
+		t.Errorf("submit queue not paused: %+v, %v", info, err)
+	}
+	time.Sleep(1500 * time.Millisecond) // give any stray submit time to misbehave
+	_, c, _ := h.store.Batch(ctx, plan.ID)
+	if c[tasks.StateQueued] != 3 || c.Terminal() != 0 {
+		t.Fatalf("rows changed while paused: %v", c)
+	}
+	if h.sim.Stats().Created != 0 {
+		t.Fatal("tasks created with a refused key")
+	}
+
+	h.sim.SetAPIKey("wrong-key") // the operator fixes the key...
+	if err := worker.ResumeSubmitting(ctx, h.lim, insp, h.queues); err != nil {
+		t.Fatal(err)
+	}
+	c = h.waitFor(plan.ID, 30*time.Second, allTerminal(3))
+	if c[tasks.StateSucceeded] != 3 {
+		t.Errorf("after resume: %v, want 3 succeeded", c)
+	}
+}
+
+// TestInterruptedSubmitIsAmbiguous simulates a worker that died after
+// marking its row submitting: the create may have been sent, so the row is
+// never created again.
+func TestInterruptedSubmitIsAmbiguous(t *testing.T) {
+	h := newHarness(t, "sim-key")
+	plan := h.enqueue("prompt\nthe row that was cut off\nthe row that is fine\n")
+	zero := 0
+	if _, err := h.store.Transition(t.Context(), plan.ID, 0, batch.Change{
+		From: []tasks.State{tasks.StateQueued}, To: tasks.StateSubmitting, Attempt: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	h.waitFor(plan.ID, 30*time.Second, allTerminal(2))
+	jobs := h.jobs(plan.ID, 2)
+	if jobs[0].State != tasks.StateAmbiguous || jobs[0].FailCode != worker.CodeCreateInterrupted {
+		t.Errorf("interrupted row: %s %s", jobs[0].State, jobs[0].FailCode)
+	}
+	if jobs[1].State != tasks.StateSucceeded {
+		t.Errorf("other row: %s", jobs[1].State)
+	}
+	if n := h.sim.Stats().CreatedPerPrompt["the row that was cut off"]; n != 0 {
+		t.Errorf("interrupted row created %d times, want 0", n)
+	}
+}
