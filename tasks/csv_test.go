@@ -102,7 +102,7 @@ func TestReaderBadRows(t *testing.T) {
 func TestReaderBadFiles(t *testing.T) {
 	tests := []struct {
 		name, text, want string
-		line           int
+		line             int
 	}{
 		{"empty", "", "the file is empty", 0},
 		{"no prompt column", "id,mode\na,text-to-video\n", "no prompt column", 1},
