@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/term"
+
+	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/config"
+	"github.com/seedbatch/seedbatch/ratelimit"
+	"github.com/seedbatch/seedbatch/worker"
+)
+
+// Exit codes, as the README documents them.
+const (
+	exitOK          = 0 // every row done
+	exitRows        = 1 // some rows failed, were rejected or are ambiguous
+	exitUsage       = 2 // bad usage, configuration or input file
+	exitUnreachable = 3 // Redis unreachable, or the provider refused the key
+)
+
+// Main is the program, with its standard streams and environment injected so
+// that tests run it in-process.
+type Main struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Getenv         func(string) (string, bool)
+}
+
+// exitError carries an exit code up to Run.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func fail(code int, format string, args ...any) error {
+	return &exitError{code: code, err: fmt.Errorf(format, args...)}
+}
+
+type command struct {
+	name, args, summary string
+	run                 func(m *Main, ctx context.Context, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"run", "FILE.csv", "enqueue a batch, work it in this process and wait for every row (embedded Redis and simulator unless configured)", (*Main).runCmd},
+		{"enqueue", "FILE.csv", "validate a CSV file and enqueue it as a batch into Redis", (*Main).enqueueCmd},
+		{"worker", "", "serve the submit and poll queues until stopped", (*Main).workerCmd},
+		{"status", "[BATCH]", "show counts per state, rate and ETA of one or every batch", (*Main).statusCmd},
+		{"results", "BATCH", "write every row of a batch with its outcome, as CSV or JSONL", (*Main).resultsCmd},
+		{"resume", "", "resume submitting after the provider refused the key (once it is fixed)", (*Main).resumeCmd},
+		{"sim", "", "serve the provider simulator over HTTP", (*Main).simCmd},
+		{"config", "", "print the effective configuration (secrets redacted)", (*Main).configCmd},
+	}
+}
+
+// Run runs the command in args and returns the process exit code.
+func (m *Main) Run(ctx context.Context, args []string) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		m.usage(m.Stdout)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(m, ctx, args[1:])
+		if err == nil {
+			return exitOK
+		}
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		var ee *exitError
+		if errors.As(err, &ee) {
+			if ee.err != nil && ee.err.Error() != "" {
+				fmt.Fprintln(m.Stderr, "seedbatch:", ee.err)
+			}
+			return ee.code
+		}
+		fmt.Fprintln(m.Stderr, "seedbatch:", err)
+		return exitRows
+	}
+	fmt.Fprintf(m.Stderr, "seedbatch: unknown command %q\n", args[0])
+	m.usage(m.Stderr)
+	return exitUsage
+}
+
+func (m *Main) usage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: seedbatch COMMAND [flags] [args]")
+	fmt.Fprintln(w, "\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %-9s %s\n", c.name, c.args, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun \"seedbatch COMMAND -h\" for a command's flags.")
+}
+
+// common holds the flags every command shares.
+type common struct {
+	configFile string
+	sets       multiFlag
+	redisURL   string
+	logFormat  string
+	logLevel   string
+}
+
+type multiFlag []string
+
+func (f *multiFlag) String() string     { return strings.Join(*f, ",") }
+func (f *multiFlag) Set(v string) error { *f = append(*f, v); return nil }
+
+func (m *Main) flags(name, args string, c *common) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	fs.StringVar(&c.configFile, "config", "", "YAML config file (default "+config.FileDefault+" if present)")
+	fs.Var(&c.sets, "set", "set a config field, section.field=value (repeatable)")
+	fs.StringVar(&c.redisURL, "redis", "", "Redis URL (overrides REDIS_URL)")
+	fs.StringVar(&c.logFormat, "log-format", "", "log format: text or json (default: text on a terminal)")
+	fs.StringVar(&c.logLevel, "log-level", "", "log level: debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: seedbatch %s [flags] %s\n\nFlags:\n", name, args)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses args, then loads the configuration with the flags on top.
+func (m *Main) parse(fs *flag.FlagSet, c *common, args []string) (config.Config, error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return config.Config{}, err
+		}
+		return config.Config{}, &exitError{code: exitUsage, err: errors.New("")}
+	}
+	sets := append([]string(nil), c.sets...)
+	if c.redisURL != "" {
+		sets = append(sets, "redis.url="+c.redisURL)
+	}
+	if c.logFormat != "" {
+		sets = append(sets, "log.format="+c.logFormat)
+	}
+	if c.logLevel != "" {
+		sets = append(sets, "log.level="+c.logLevel)
+	}
+	cfg, err := config.Load(config.Options{File: c.configFile, Env: m.Getenv, Set: sets})
+	if err != nil {
+		return cfg, &exitError{code: exitUsage, err: err}
+	}
+	return cfg, nil
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func (m *Main) logger(cfg config.Config) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel()}
+	if cfg.Log.Format == "json" || (cfg.Log.Format == "auto" && !isTerminal(m.Stderr)) {
+		return slog.New(slog.NewJSONHandler(m.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(m.Stderr, opts))
+}
+
+// stack is what most commands need: Redis, the records, the limiter.
+type stack struct {
+	cfg     config.Config
+	log     *slog.Logger
+	rdb     redis.UniversalClient
+	store   *batch.Store
+	limiter *ratelimit.Limiter
+	queues  worker.Queues
+	mini    *miniredis.Miniredis
+	closers []func()
+}
+
+func (s *stack) Close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+}
+
+// open connects to Redis (or, when embedded is true and no URL is set,
+// starts one in this process) and builds the store and limiter. scope names
+// the account whose limits are shared.
+func (m *Main) open(ctx context.Context, cfg config.Config, embedded bool) (*stack, error) {
+	s := &stack{cfg: cfg, log: m.logger(cfg)}
+	url := cfg.Redis.URL
+	if url == "" {
+		if !embedded {
+			return nil, fail(exitUsage, "no Redis configured: set REDIS_URL or pass --redis redis://HOST:PORT")
+		}
+		mr := miniredis.NewMiniRedis()
+		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+			return nil, fail(exitUnreachable, "start embedded Redis: %v", err)
+		}
+		mr.ClockTTL(true)
+		s.mini = mr
+		s.closers = append(s.closers, mr.Close)
+		url = "redis://" + mr.Addr()
+	}
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		s.Close()
+		return nil, fail(exitUsage, "redis.url: %v", err)
+	}
+	client := redis.NewClient(opt)
+	s.rdb = client
+	s.closers = append(s.closers, func() { client.Close() })
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := client.Ping(pctx).Err(); err != nil {
+		s.Close()
+		return nil, fail(exitUnreachable, "cannot reach Redis at %s: %v", redactURL(url), err)
+	}
+	s.store = batch.NewStore(client, cfg.Redis.Prefix)
+	s.queues = worker.QueuesFor(cfg.Redis.Prefix)
+	s.limiter, err = ratelimit.New(client, ratelimit.Config{
+		Prefix:            cfg.Redis.Prefix,
+		Scope:             accountScope(cfg.Provider.APIKey.Reveal()),
+		RequestsPerMinute: int(float64(cfg.Limits.RequestsPerMinute) * cfg.Worker.TimeScale),
+		Burst:             cfg.Limits.Burst,
+		PollReserve:       cfg.Limits.PollReserve,
+		MaxInFlight:       cfg.Limits.MaxInFlight,
+		LeaseTTL:          cfg.Limits.LeaseTTL,
+	})
+	if err != nil {
+		s.Close()
+		return nil, fail(exitUsage, "%v", err)
+	}
+	return s, nil
+}
+
+// accountScope names an API key's shared limits without revealing the key.
+func accountScope(key string) string {
+	if key == "" {
+		return "nokey"
+	}
+	sum := sha256.Sum256([]byte("seedbatch-account:" + key))
+	return "acct-" + hex.EncodeToString(sum[:6])
+}
+
+// redactURL hides a password in a Redis URL.
+func redactURL(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		if at := strings.LastIndex(u, "@"); at > i {
+			return u[:i+3] + "***@" + u[at+1:]
+		}
+	}
+	return u
+}

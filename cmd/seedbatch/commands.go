@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/sim"
+	"github.com/seedbatch/seedbatch/tasks"
+	"github.com/seedbatch/seedbatch/worker"
+)
+
+func (m *Main) enqueueCmd(ctx context.Context, args []string) error {
+	var c common
+	var pf planFlags
+	fs := m.flags("enqueue", "FILE.csv", &c)
+	pf.register(fs)
+	cfg, err := m.parse(fs, &c, args)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return fail(exitUsage, "enqueue: want one CSV file")
+	}
+	plan, err := m.plan(cfg, fs.Arg(0), pf)
+	if err != nil {
+		return err
+	}
+	if pf.dryRun {
+		printPlan(m.Stdout, plan, cfg.Prices)
+		fmt.Fprintln(m.Stdout, "dry run: nothing enqueued")
+		return nil
+	}
+	s, err := m.open(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	q := worker.NewQueue(s.rdb, s.queues, cfg.Worker.MaxRetry)
+	defer q.Close()
+	res, err := s.store.Enqueue(ctx, q, plan, pf.options(cfg))
+	if err != nil {
+		return fail(exitUnreachable, "%v", err)
+	}
+	fmt.Fprintf(m.Stderr, "%d rows: %d new jobs, %d already enqueued, %d rejected\n", plan.Rows, res.Added, res.Existing, res.Rejected)
+	fmt.Fprintln(m.Stdout, plan.ID)
+	return nil
+}
+
+func (m *Main) workerCmd(ctx context.Context, args []string) error {
+	var c common
+	fs := m.flags("worker", "", &c)
+	cfg, err := m.parse(fs, &c, args)
+	if err != nil {
+		return err
+	}
+	if cfg.Provider.APIKey == "" {
+		return fail(exitUsage, "worker: no API key: set SEEDANCE_API_KEY (for the simulator, its key and SEEDANCE_BASE_URL)")
+	}
+	s, err := m.open(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	prov, err := provider(cfg)
+	if err != nil {
+		return err
+	}
+	w, err := worker.New(s.rdb, s.store, s.limiter, prov, workerConfig(s))
+	if err != nil {
+		return err
+	}
+	if err := w.Start(); err != nil {
+		return fail(exitUnreachable, "%v", err)
+	}
+	s.log.Info("worker_started", "queues", []string{s.queues.Submit, s.queues.Poll}, "provider", cfg.Provider.BaseURL)
+	<-ctx.Done()
+	s.log.Info("worker_stopping", "shutdown_timeout", cfg.Worker.ShutdownTimeout)
+	w.Shutdown()
+	return nil
+}
+
+func (m *Main) statusCmd(ctx context.Context, args []string) error {
+	var c common
+	fs := m.flags("status", "[BATCH]", &c)
+	cfg, err := m.parse(fs, &c, args)
+	if err != nil {
+		return err
+	}
+	s, err := m.open(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ids := fs.Args()
+	if len(ids) == 0 {
+		if ids, err = s.store.Batches(ctx); err != nil {
+			return fail(exitUnreachable, "%v", err)
+		}
+	}
+	if reason, paused, err := s.limiter.Paused(ctx); err == nil && paused {
+		fmt.Fprintf(m.Stdout, "SUBMITTING PAUSED: %s\n  fix the cause, then run: seedbatch resume\n\n", reason)
+	}
+	if n, err := s.limiter.InFlight(ctx); err == nil {
+		fmt.Fprintf(m.Stdout, "provider tasks in flight: %d of %d\n\n", n, cfg.Limits.MaxInFlight)
+	}
+	if len(ids) == 0 {
+		fmt.Fprintln(m.Stdout, "no batches")
+		return nil
+	}
+	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+	header := []string{"BATCH", "ROWS", "DONE"}
+	for _, st := range tasks.States {
+		header = append(header, strings.ToUpper(string(st)))
+	}
+	header = append(header, "RATE/MIN", "ETA")
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, id := range ids {
+		meta, counts, err := s.store.Batch(ctx, id)
+		if err != nil {
+			return fail(exitUsage, "%v", err)
+		}
+		row := []string{id, fmt.Sprint(meta.Rows), fmt.Sprint(counts.Terminal())}
+		for _, st := range tasks.States {
+			row = append(row, fmt.Sprint(counts[st]))
+		}
+		rate, eta := rateAndETA(meta, counts, time.Now())
+		row = append(row, rate, eta)
+		if meta.Canceled {
+			row[0] += " (canceled)"
+		}
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	return tw.Flush()
+}
+
+// rateAndETA estimates a batch's finishing rate since it was created.
+func rateAndETA(meta batch.Meta, c batch.Counts, now time.Time) (string, string) {
+	done := c.Terminal()
+	left := meta.Rows - done
+	if left <= 0 {
+		return "-", "done"
+	}
+	elapsed := now.Sub(meta.Created)
+	if done == 0 || elapsed <= 0 {
+		return "0", "?"
+	}
+	perMin := float64(done) / elapsed.Minutes()
+	eta := time.Duration(float64(left) / perMin * float64(time.Minute)).Round(time.Second)
+	return fmt.Sprintf("%.1f", perMin), eta.String()
+}
+
+func (m *Main) resultsCmd(ctx context.Context, args []string) error {
+	var c common
+	fs := m.flags("results", "BATCH", &c)
+	format := fs.String("format", batch.FormatCSV, "csv or jsonl")
+	out := fs.String("out", "", "write to this file instead of standard output")
+	cfg, err := m.parse(fs, &c, args)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return fail(exitUsage, "results: want one batch id")
+	}
+	if *format != batch.FormatCSV && *format != batch.FormatJSONL {
+		return fail(exitUsage, "results: --format: want csv or jsonl, got %q", *format)
+	}
+	s, err := m.open(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	var w io.Writer = m.Stdout
+	if *out != "" {
+		f, err := os.Create(*out)
+		if err != nil {
+			return fail(exitUsage, "results: %v", err)
+		}
+		defer f.Close()
+		w = f
+	}
+	if err := s.store.WriteResults(ctx, w, fs.Arg(0), *format); err != nil {
+		return fail(exitUsage, "%v", err)
+	}
+	return nil
+}
+
+func (m *Main) resumeCmd(ctx context.Context, args []string) error {
+	var c common
+	fs := m.flags("resume", "", &c)
+	cfg, err := m.parse(fs, &c, args)
+	if err != nil {
+		return err
+	}
+	s, err := m.open(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	insp := asynq.NewInspectorFromRedisClient(s.rdb)
+	if err := worker.ResumeSubmitting(ctx, s.limiter, insp, s.queues); err != nil {
+		return fail(exitUnreachable, "%v", err)
+	}
+	fmt.Fprintln(m.Stdout, "submitting resumed")
+	return nil
+}
+
+func (m *Main) configCmd(ctx context.Context, args []string) error {
+	var c common
+	fs := m.flags("config", "", &c)
+	cfg, err := m.parse(fs, &c, args)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(m.Stdout, cfg.Dump())
+	return nil
+}
+
+func (m *Main) simCmd(ctx context.Context, args []string) error {
+	var c common
+	fs := m.flags("sim", "", &c)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	scale := fs.Float64("time-scale", 1, "divide every generation time by this")
+	rpm := fs.Int("rpm", 10000, "requests per simulated minute before 429")
+	burst := fs.Int("burst", 0, "requests the limiter lets through at once (default: one simulated second's worth)")
+	inflight := fs.Int("max-in-flight", 1000, "tasks in flight before a create answers 429")
+	failRate := fs.Float64("fail-rate", 0, "fraction of tasks that end GENERATION_FAILED")
+	key := fs.String("api-key", "", "the key clients must send (default: SEEDANCE_API_KEY, else \"sim-key\")")
+	cfg, err := m.parse(fs, &c, args)
+	if err != nil {
+		return err
+	}
+	if *key == "" {
+		*key = cfg.Provider.APIKey.Reveal()
+	}
+	if *key == "" {
+		*key = "sim-key"
+	}
+	sm, err := sim.New(sim.Config{APIKey: *key, TimeScale: *scale, RequestsPerMinute: *rpm, Burst: *burst,
+		MaxInFlight: *inflight, FailRate: *failRate, Seed: time.Now().UnixNano(), Logger: m.logger(cfg)})
+	if err != nil {
+		return fail(exitUsage, "sim: %v", err)
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fail(exitUsage, "sim: %v", err)
+	}
+	srv := &http.Server{Handler: sm, ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(m.Stderr, "simulator listening on http://%s (time scale %g); stats at /sim/stats\n", ln.Addr(), *scale)
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
+		return fmt.Errorf("sim: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,350 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/internal/redistest"
+	"github.com/seedbatch/seedbatch/sim"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds the seedbatch command once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "seedbatch-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "seedbatch")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// proc is a seedbatch process started by a test.
+type proc struct {
+	cmd    *exec.Cmd
+	stderr *lockedBuffer
+	done   chan error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// start runs the binary with args and env; the test's cleanup kills it.
+func start(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	p := &proc{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	cmd.Stderr = p.stderr
+	cmd.Stdout = p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("%s %s output:\n%s", filepath.Base(cmd.Path), strings.Join(args, " "), tail(p.stderr.String(), 3000))
+		}
+	})
+	return p
+}
+
+// stop sends SIGTERM and waits for the process to exit.
+func (p *proc) stop(t *testing.T, within time.Duration) error {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return err
+	case <-time.After(within):
+		t.Errorf("%s did not stop within %v after SIGTERM", p.cmd.Args[1], within)
+		return nil
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+var simAddr = regexp.MustCompile(`listening on (http://\S+)`)
+
+// startSimProcess runs `seedbatch sim` and returns its base URL.
+func startSimProcess(t *testing.T, key string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(binary(t), append([]string{"sim", "--addr", "127.0.0.1:0", "--api-key", key}, args...)...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := simAddr.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+			}
+		}
+	}()
+	select {
+	case u := <-found:
+		return u
+	case <-time.After(20 * time.Second):
+		t.Fatal("simulator did not start")
+		return ""
+	}
+}
+
+func simStats(t *testing.T, base string) sim.Stats {
+	t.Helper()
+	resp, err := http.Get(base + "/sim/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st sim.Stats
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// TestThreeWorkerProcesses is the acceptance run of the core pipeline: 2000
+// rows, three separate worker processes sharing one Redis, and the
+// simulator enforcing limits lowered to 50 tasks in flight and 600 requests
+// per simulated minute. Every row must end, without a single 429 and with
+// exactly one created task per row.
+func TestThreeWorkerProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run of 2000 rows")
+	}
+	const (
+		rows      = 2000
+		timeScale = 50
+		inFlight  = 50
+		simRPM    = 600
+	)
+	rs := redistest.New(t)
+	key := "e2e-" + randomHex(8)
+	simURL := startSimProcess(t, key, "--time-scale", fmt.Sprint(timeScale), "--rpm", fmt.Sprint(simRPM),
+		"--max-in-flight", fmt.Sprint(inFlight))
+
+	var csv strings.Builder
+	csv.WriteString("id,prompt,duration,resolution\n")
+	for i := range rows {
+		dur, res := 4, "720p"
+		if i%10 == 0 {
+			dur = 8
+		}
+		if i%3 == 0 {
+			res = "480p"
+		}
+		fmt.Fprintf(&csv, "clip-%04d,\"variant %d of a product shot, studio light\",%d,%s\n", i, i, dur, res)
+	}
+	path := filepath.Join(t.TempDir(), "e2e.csv")
+	if err := os.WriteFile(path, []byte(csv.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{
+		"REDIS_URL=" + rs.URL,
+		"SEEDBATCH_REDIS_PREFIX=" + rs.Prefix,
+		"SEEDANCE_API_KEY=" + key,
+		"SEEDANCE_BASE_URL=" + simURL,
+		"SEEDBATCH_WORKER_TIME_SCALE=" + fmt.Sprint(timeScale),
+		"SEEDBATCH_LIMITS_MAX_IN_FLIGHT=" + fmt.Sprint(inFlight),
+		// Under the simulator's 600 and its burst of 10, with room for jitter.
+		"SEEDBATCH_LIMITS_REQUESTS_PER_MINUTE=540",
+		"SEEDBATCH_LIMITS_BURST=5",
+		"SEEDBATCH_LIMITS_POLL_RESERVE=2",
+		"SEEDBATCH_LOG_LEVEL=warn",
+	}
+	enq := exec.Command(binary(t), "enqueue", "--batch", "e2e", path)
+	enq.Env = append(os.Environ(), env...)
+	out, err := enq.CombinedOutput()
+	if err != nil {
+		t.Fatalf("enqueue: %v\n%s", err, out)
+	}
+	var workers []*proc
+	for range 3 {
+		workers = append(workers, start(t, env, "worker"))
+	}
+
+	store := batch.NewStore(rs.Client, rs.Prefix)
+	started := time.Now()
+	deadline := started.Add(4 * time.Minute)
+	var counts batch.Counts
+	for {
+		_, counts, err = store.Batch(t.Context(), "e2e")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if counts.Terminal() == rows {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not finished after %v: %v", time.Since(started), counts)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	elapsed := time.Since(started)
+	for _, w := range workers {
+		if err := w.stop(t, 30*time.Second); err != nil {
+			t.Errorf("worker exit: %v", err)
+		}
+	}
+
+	st := simStats(t, simURL)
+	t.Logf("%d rows in %v with 3 workers: %v; simulator: created %d, peak in flight %d, 429s %d, requests %v",
+		rows, elapsed.Round(time.Millisecond), counts, st.Created, st.PeakInFlight, st.RateLimited, st.Requests)
+	if counts["succeeded"] != rows {
+		t.Errorf("succeeded %d of %d: %v", counts["succeeded"], rows, counts)
+	}
+	if st.PeakInFlight > inFlight {
+		t.Errorf("peak in flight %d > %d", st.PeakInFlight, inFlight)
+	}
+	if st.RateLimited != 0 {
+		t.Errorf("%d answers were 429", st.RateLimited)
+	}
+	if st.Created != rows || len(st.CreatedPerPrompt) != rows || st.MaxCreatesPerPrompt() != 1 {
+		t.Errorf("created %d tasks for %d prompts (max %d per prompt), want exactly one per row",
+			st.Created, len(st.CreatedPerPrompt), st.MaxCreatesPerPrompt())
+	}
+	// The workers' limit, not luck, kept the in-flight count down: it was reached.
+	if st.PeakInFlight < inFlight*8/10 {
+		t.Errorf("peak in flight %d: the workers never came near the limit of %d", st.PeakInFlight, inFlight)
+	}
+}
+
+// runMain runs the command in-process.
+func runMain(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr strings.Builder
+	m := &Main{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr,
+		Getenv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	code := m.Run(ctx, args)
+	return code, stdout.String(), stderr.String()
+}
+
+// TestRunExample is the README's first command: the example file, the
+// embedded Redis and the simulator.
+func TestRunExample(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"SEEDBATCH_OUT_DIR": dir}
+	code, stdout, stderr := runMain(t, env, "run", "--batch", "example", filepath.Join("..", "..", "examples", "prompts.csv"))
+	if code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "built-in provider simulator") || !strings.Contains(stderr, "embedded Redis") {
+		t.Errorf("the simulator and embedded Redis were not announced:\n%s", stderr)
+	}
+	f, err := os.Open(filepath.Join(dir, "example", "results.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(f)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 13 {
+		t.Fatalf("results has %d lines", len(lines))
+	}
+	if n := strings.Count(string(b), ",succeeded,"); n != 12 {
+		t.Errorf("%d rows succeeded, want 12:\n%s", n, b)
+	}
+}
+
+// TestExitCodes checks the documented exit codes on bad input.
+func TestExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.csv", "prompt\na scene that works\n")
+	bad := write("bad.csv", "id,prompt,duration\na,a scene that works,4\nb,a scene of five seconds,5\n")
+	open := write("open.csv", "prompt\n\"never closed\nmore\n")
+	env := map[string]string{"SEEDBATCH_OUT_DIR": filepath.Join(dir, "out")}
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		code int
+		want string
+	}{
+		{"no command", env, nil, exitUsage, "Usage"},
+		{"unknown command", env, []string{"launch"}, exitUsage, "unknown command"},
+		{"missing file", env, []string{"run", filepath.Join(dir, "nope.csv")}, exitUsage, "no such file"},
+		{"unterminated quote", env, []string{"run", open}, exitUsage, "line 2"},
+		{"bad config", map[string]string{"SEEDBATCH_LIMITS_MAX_IN_FLIGHT": "-3"}, []string{"run", good}, exitUsage, "limits.max_in_flight"},
+		{"strict refuses a bad row", env, []string{"run", "--strict", bad}, exitUsage, "--strict"},
+		{"a bad row fails the run", env, []string{"run", bad}, exitRows, "line 3"},
+		{"enqueue needs redis", env, []string{"enqueue", good}, exitUsage, "no Redis configured"},
+		{"unreachable redis", map[string]string{"REDIS_URL": "redis://127.0.0.1:1"}, []string{"status"}, exitUnreachable, "cannot reach Redis"},
+		{"dry run", env, []string{"run", "--dry-run", bad}, exitOK, "dry run"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runMain(t, tt.env, tt.args...)
+			if code != tt.code || !strings.Contains(stdout+stderr, tt.want) {
+				t.Errorf("exit %d, want %d with %q\nstdout:\n%s\nstderr:\n%s", code, tt.code, tt.want, stdout, stderr)
+			}
+		})
+	}
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/config"
+	"github.com/seedbatch/seedbatch/tasks"
+)
+
+// planFlags are the flags of commands that read a CSV file.
+type planFlags struct {
+	batchID         string
+	strict          bool
+	dryRun          bool
+	allowDuplicates bool
+}
+
+func (p *planFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&p.batchID, "batch", "", "batch id (default: the file's name and a hash of its content)")
+	fs.BoolVar(&p.strict, "strict", false, "refuse the whole file if any row is bad or duplicated")
+	fs.BoolVar(&p.dryRun, "dry-run", false, "print rows, video seconds and cost, and submit nothing")
+	fs.BoolVar(&p.allowDuplicates, "allow-duplicates", false, "submit rows identical to an earlier row too (each one is billed)")
+}
+
+func (p *planFlags) options(cfg config.Config) batch.PlanOptions {
+	return batch.PlanOptions{
+		Reader:          tasks.ReaderOptions{Defaults: cfg.Defaults},
+		BatchID:         p.batchID,
+		AllowDuplicates: p.allowDuplicates,
+	}
+}
+
+// maxPrintedErrors bounds the row errors printed for one file.
+const maxPrintedErrors = 20
+
+// plan reads the file once, reports its bad rows on w, and refuses it when
+// it cannot be used (or, with --strict, when any row is bad).
+func (m *Main) plan(cfg config.Config, path string, pf planFlags) (*batch.Plan, error) {
+	plan, err := batch.PlanFile(path, pf.options(cfg))
+	if err != nil {
+		var fe *tasks.FileError
+		if errors.As(err, &fe) {
+			return nil, fail(exitUsage, "%s: refused, nothing enqueued: %v", path, err)
+		}
+		return nil, fail(exitUsage, "%v", err)
+	}
+	w := m.Stderr
+	for i, e := range plan.Errors {
+		if i == maxPrintedErrors {
+			break
+		}
+		fmt.Fprintf(w, "%s: %v\n", path, e)
+	}
+	if plan.Invalid > maxPrintedErrors {
+		fmt.Fprintf(w, "%s: ... and %d more bad rows (all are listed in the results)\n", path, plan.Invalid-maxPrintedErrors)
+	}
+	for i, d := range plan.Duplicates {
+		if i == maxPrintedErrors {
+			fmt.Fprintf(w, "%s: ... and %d more duplicate rows\n", path, len(plan.Duplicates)-i)
+			break
+		}
+		verdict := "not submitted; --allow-duplicates submits it"
+		if pf.allowDuplicates {
+			verdict = "submitted (--allow-duplicates)"
+		}
+		fmt.Fprintf(w, "%s: line %d: identical to line %d: %s\n", path, d.Line, d.FirstLine, verdict)
+	}
+	if pf.strict && (plan.Invalid > 0 || (len(plan.Duplicates) > 0 && !pf.allowDuplicates)) {
+		return nil, fail(exitUsage, "%s: refused by --strict: %d bad and %d duplicate rows; nothing enqueued", path, plan.Invalid, len(plan.Duplicates))
+	}
+	return plan, nil
+}
+
+// printPlan prints what a batch would cost.
+func printPlan(w io.Writer, plan *batch.Plan, prices map[string]float64) {
+	fmt.Fprintf(w, "batch %s: %d rows, %d to submit, %d bad, %d duplicate\n",
+		plan.ID, plan.Rows, plan.Valid, plan.Invalid, len(plan.Duplicates))
+	res := plan.Resolutions()
+	sort.Strings(res)
+	total := 0.0
+	priced := len(prices) > 0
+	for _, r := range res {
+		line := fmt.Sprintf("  %-5s %6d video seconds", r, plan.Seconds[r])
+		if p, ok := prices[r]; ok {
+			cost := p * float64(plan.Seconds[r])
+			total += cost
+			line += fmt.Sprintf("  %10.2f", cost)
+		} else if priced {
+			line += "  (no price for " + r + ")"
+		}
+		fmt.Fprintln(w, line)
+	}
+	fmt.Fprintf(w, "  total %6d video seconds", plan.TotalSeconds())
+	if priced {
+		fmt.Fprintf(w, "  %10.2f estimated", total)
+	}
+	fmt.Fprintln(w)
+}
