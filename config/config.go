@@ -323,7 +323,7 @@ func (c Config) Validate() error {
 		{"worker.first_poll_8s", c.Worker.FirstPoll8s <= 0, "must be positive"},
 		{"worker.first_poll_12s", c.Worker.FirstPoll12s <= 0, "must be positive"},
 		{"worker.poll_interval", c.Worker.PollInterval <= 0, "must be positive"},
-		{"worker.max_retry", c.Worker.MaxRetry < 0, "must not be negative"},
+		{"worker.max_retry", c.Worker.MaxRetry < 1, "must be at least 1 (asynq archives a task with no retries left even while it only waits for a limit)"},
 		{"worker.shutdown_timeout", c.Worker.ShutdownTimeout <= 0, "must be positive"},
 		{"worker.time_scale", c.Worker.TimeScale < 1, "must be at least 1"},
 		{"sim.time_scale", c.Sim.TimeScale < 1, "must be at least 1"},

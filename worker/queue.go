@@ -37,9 +37,11 @@ type Queue struct {
 
 var _ batch.Submitter = (*Queue)(nil)
 
-// NewQueue returns a Queue on rdb; Close it when done.
+// NewQueue returns a Queue on rdb; Close it when done. maxRetry is at least
+// 1: asynq archives a task that has no retries left even when it only waits
+// for a limit (a wait never uses one up).
 func NewQueue(rdb redis.UniversalClient, queues Queues, maxRetry int) *Queue {
-	return &Queue{client: asynq.NewClientFromRedisClient(rdb), queues: queues, maxRetry: maxRetry}
+	return &Queue{client: asynq.NewClientFromRedisClient(rdb), queues: queues, maxRetry: max(maxRetry, 1)}
 }
 
 // Close releases the queue's resources (not the shared Redis client).

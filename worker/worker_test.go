@@ -33,12 +33,35 @@ type harness struct {
 	lim    *ratelimit.Limiter
 	queues worker.Queues
 	worker *worker.Worker
+	// maxRetry is given to the submit tasks the harness enqueues.
+	maxRetry int
+}
+
+// options change a harness's defaults.
+type options struct {
+	sim     sim.Config
+	limits  ratelimit.Config
+	worker  worker.Config
+	apiKey string
 }
 
 func newHarness(t *testing.T, clientKey string) *harness {
+	return newHarnessWith(t, func(o *options) { o.apiKey = clientKey })
+}
+
+func newHarnessWith(t *testing.T, change func(*options)) *harness {
 	t.Helper()
 	rs := redistest.New(t)
-	s, err := sim.New(sim.Config{APIKey: "sim-key", TimeScale: timeScale, Seed: 1})
+	o := options{
+		sim:    sim.Config{APIKey: "sim-key", TimeScale: timeScale, Seed: 1},
+		limits: ratelimit.Config{Prefix: rs.Prefix, Scope: "test", RequestsPerMinute: 10000 * timeScale, Burst: 100, MaxInFlight: 1000},
+		apiKey: "sim-key",
+		worker: worker.Config{Queues: worker.QueuesFor(rs.Prefix), TimeScale: timeScale, MaxRetry: 4,
+			MaxWait: time.Second, SubmitConcurrency: 10, PollConcurrency: 10},
+	}
+	change(&o)
+	clientKey := o.apiKey
+	s, err := sim.New(o.sim)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,17 +71,13 @@ func newHarness(t *testing.T, clientKey string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lim, err := ratelimit.New(rs.Client, ratelimit.Config{Prefix: rs.Prefix, Scope: "test",
-		RequestsPerMinute: 10000 * timeScale, Burst: 100, MaxInFlight: 1000})
+	lim, err := ratelimit.New(rs.Client, o.limits)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, rs: rs, sim: s, store: batch.NewStore(rs.Client, rs.Prefix), lim: lim,
-		queues: worker.QueuesFor(rs.Prefix)}
-	h.worker, err = worker.New(rs.Client, h.store, lim, client, worker.Config{
-		Queues: h.queues, TimeScale: timeScale, MaxRetry: 4, MaxWait: time.Second,
-		SubmitConcurrency: 10, PollConcurrency: 10,
-	})
+		queues: o.worker.Queues, maxRetry: o.worker.MaxRetry}
+	h.worker, err = worker.New(rs.Client, h.store, lim, client, o.worker)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +102,7 @@ func (h *harness) enqueue(csv string) *batch.Plan {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	q := worker.NewQueue(h.rs.Client, h.queues, 4)
+	q := worker.NewQueue(h.rs.Client, h.queues, h.maxRetry)
 	defer q.Close()
 	if _, err := h.store.Enqueue(h.t.Context(), q, plan, batch.PlanOptions{}); err != nil {
 		h.t.Fatal(err)
@@ -252,5 +271,57 @@ func TestInterruptedSubmitIsAmbiguous(t *testing.T) {
 	}
 	if n := h.sim.Stats().CreatedPerPrompt["the row that was cut off"]; n != 0 {
 		t.Errorf("interrupted row created %d times, want 0", n)
+	}
+}
+
+// TestProviderRateLimitBacksOff lets the provider, not seedbatch, hold the
+// in-flight limit: its 429s must slow submitting down without failing a row
+// or creating one twice.
+func TestProviderRateLimitBacksOff(t *testing.T) {
+	h := newHarnessWith(t, func(o *options) { o.sim.MaxInFlight = 2 })
+	var csv strings.Builder
+	csv.WriteString("prompt\n")
+	for i := range 8 {
+		fmt.Fprintf(&csv, "scene number %d\n", i)
+	}
+	plan := h.enqueue(csv.String())
+	h.start()
+	c := h.waitFor(plan.ID, 60*time.Second, allTerminal(8))
+	st := h.sim.Stats()
+	if c[tasks.StateSucceeded] != 8 {
+		t.Errorf("counts %v, want 8 succeeded", c)
+	}
+	if st.RateLimited == 0 {
+		t.Error("the provider never answered 429: the test did not test anything")
+	}
+	if st.Created != 8 || st.MaxCreatesPerPrompt() != 1 {
+		t.Errorf("created %d, max per prompt %d; want 8 and 1", st.Created, st.MaxCreatesPerPrompt())
+	}
+}
+
+// TestWaitingIsNotARetry holds rows behind a single in-flight slot with one
+// retry allowed: if waiting for a limit counted as a retry, asynq would
+// archive the waiting tasks and their rows would never finish.
+func TestWaitingIsNotARetry(t *testing.T) {
+	h := newHarnessWith(t, func(o *options) {
+		o.limits.MaxInFlight = 1
+		o.worker.MaxRetry = 1
+		o.worker.MaxWait = 20 * time.Millisecond
+	})
+	plan := h.enqueue("prompt\nfirst in line\nsecond in line\nthird in line\nfourth in line\n")
+	h.start()
+	c := h.waitFor(plan.ID, 30*time.Second, allTerminal(4))
+	if c[tasks.StateSucceeded] != 4 {
+		t.Errorf("counts %v, want 4 succeeded", c)
+	}
+	if p := h.sim.Stats().PeakInFlight; p != 1 {
+		t.Errorf("peak in flight %d, want 1", p)
+	}
+	insp := asynq.NewInspectorFromRedisClient(h.rs.Client)
+	defer insp.Close()
+	for _, q := range []string{h.queues.Submit, h.queues.Poll} {
+		if info, err := insp.GetQueueInfo(q); err == nil && info.Archived > 0 {
+			t.Errorf("queue %s archived %d tasks", q, info.Archived)
+		}
 	}
 }

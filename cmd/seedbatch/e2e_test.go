@@ -3,9 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -297,13 +297,21 @@ func TestRunExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	b, _ := io.ReadAll(f)
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) != 13 {
-		t.Fatalf("results has %d lines", len(lines))
+	records, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if n := strings.Count(string(b), ",succeeded,"); n != 12 {
-		t.Errorf("%d rows succeeded, want 12:\n%s", n, b)
+	if len(records) != 13 {
+		t.Fatalf("results has %d records, want a header and 12 rows", len(records))
+	}
+	col := map[string]int{}
+	for i, h := range records[0] {
+		col[h] = i
+	}
+	for _, r := range records[1:] {
+		if r[col["state"]] != "succeeded" || r[col["task_id"]] == "" || r[col["result_urls"]] == "" {
+			t.Errorf("row %s: state %s, task %q, urls %q", r[col["id"]], r[col["state"]], r[col["task_id"]], r[col["result_urls"]])
+		}
 	}
 }
 
