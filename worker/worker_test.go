@@ -39,9 +39,9 @@ type harness struct {
 
 // options change a harness's defaults.
 type options struct {
-	sim     sim.Config
-	limits  ratelimit.Config
-	worker  worker.Config
+	sim    sim.Config
+	limits ratelimit.Config
+	worker worker.Config
 	apiKey string
 }
 
