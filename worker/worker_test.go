@@ -325,3 +325,33 @@ func TestWaitingIsNotARetry(t *testing.T) {
 		}
 	}
 }
+
+// TestEnqueueTwiceAddsNothing enqueues one file twice, as a user who runs
+// the same command again would, and counts the asynq tasks and jobs.
+func TestEnqueueTwiceAddsNothing(t *testing.T) {
+	h := newHarness(t, "sim-key")
+	csv := "id,prompt\na,first scene here\nb,second scene here\nc,third scene here\n"
+	first := h.enqueue(csv)
+	second := h.enqueue(csv)
+	if first.ID != second.ID {
+		t.Fatalf("the same file got two batch ids: %s, %s", first.ID, second.ID)
+	}
+	insp := asynq.NewInspectorFromRedisClient(h.rs.Client)
+	defer insp.Close()
+	info, err := insp.GetQueueInfo(h.queues.Submit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Size != 3 {
+		t.Errorf("submit queue holds %d tasks, want 3", info.Size)
+	}
+	_, c, _ := h.store.Batch(t.Context(), first.ID)
+	if c.Total() != 3 {
+		t.Errorf("batch counts %v, want 3 jobs", c)
+	}
+	h.start()
+	h.waitFor(first.ID, 30*time.Second, allTerminal(3))
+	if st := h.sim.Stats(); st.Created != 3 {
+		t.Errorf("created %d tasks, want 3", st.Created)
+	}
+}
