@@ -43,6 +43,9 @@ type Result struct {
 	SubmittedAt string   `json:"submitted_at,omitempty"`
 	CompletedAt string   `json:"completed_at,omitempty"`
 	CostMS      int64    `json:"cost_ms,omitempty"`
+	Files       []File   `json:"files,omitempty"`
+	// DownloadedAt is when the files were stored.
+	DownloadedAt string `json:"downloaded_at,omitempty"`
 }
 
 // ResultOf turns a job into its results row.
@@ -54,7 +57,7 @@ func ResultOf(j Job) Result {
 		Provider: j.Spec.Provider, State: string(j.State), TaskID: j.TaskID,
 		FailCode: j.FailCode, FailMsg: j.FailMsg, ResultURLs: j.ResultURLs,
 		EnqueuedAt: stamp(j.Enqueued), SubmittedAt: stamp(j.Submitted), CompletedAt: stamp(j.Completed),
-		CostMS: j.CostTime.Milliseconds(),
+		CostMS: j.CostTime.Milliseconds(), Files: j.Files, DownloadedAt: stamp(j.Downloaded),
 	}
 }
 
@@ -67,7 +70,8 @@ func stamp(t time.Time) string {
 
 var csvHeader = []string{"row", "line", "id", "mode", "prompt", "image_urls", "duration", "resolution",
 	"aspect_ratio", "sound", "fixed_lens", "provider", "state", "task_id", "fail_code", "fail_msg",
-	"result_urls", "enqueued_at", "submitted_at", "completed_at", "cost_ms"}
+	"result_urls", "enqueued_at", "submitted_at", "completed_at", "cost_ms", "files", "sizes", "sha256",
+	"downloaded_at"}
 
 func (r Result) csvRecord() []string {
 	rec := []string{strconv.Itoa(r.Row), strconv.Itoa(r.Line), r.ID, r.Mode, r.Prompt,
@@ -75,6 +79,13 @@ func (r Result) csvRecord() []string {
 		strconv.FormatBool(r.Sound), strconv.FormatBool(r.FixedLens), r.Provider, r.State, r.TaskID,
 		r.FailCode, r.FailMsg, strings.Join(r.ResultURLs, "|"), r.EnqueuedAt, r.SubmittedAt,
 		r.CompletedAt, strconv.FormatInt(r.CostMS, 10)}
+	var paths, sizes, sums []string
+	for _, f := range r.Files {
+		paths = append(paths, f.Path)
+		sizes = append(sizes, strconv.FormatInt(f.Size, 10))
+		sums = append(sums, f.SHA256)
+	}
+	rec = append(rec, strings.Join(paths, "|"), strings.Join(sizes, "|"), strings.Join(sums, "|"), r.DownloadedAt)
 	for i, c := range rec {
 		rec[i] = SpreadsheetSafe(c)
 	}

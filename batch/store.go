@@ -19,9 +19,10 @@ var ErrNotFound = errors.New("not found")
 
 // Store reads and writes batch and job records.
 type Store struct {
-	rdb    redis.UniversalClient
-	prefix string
-	now    func() time.Time
+	rdb     redis.UniversalClient
+	prefix  string
+	now     func() time.Time
+	journal Journal
 }
 
 // NewStore returns a Store whose keys start with prefix.
@@ -48,6 +49,9 @@ type Meta struct {
 	Created time.Time `json:"created"`
 	// Canceled is set when an operator stopped submitting the batch.
 	Canceled bool `json:"canceled"`
+	// RequestType is how the provider reports results for this batch:
+	// "async" (seedbatch polls) or "callback" (the provider posts them).
+	RequestType string `json:"request_type"`
 }
 
 // Counts is the number of a batch's jobs in each state.
@@ -73,6 +77,18 @@ func (c Counts) Terminal() int {
 	return n
 }
 
+// Settled is the number of jobs that need an operator to move again:
+// terminal, or held by a budget.
+func (c Counts) Settled() int {
+	n := 0
+	for s, v := range c {
+		if s.Settled() {
+			n += v
+		}
+	}
+	return n
+}
+
 // CreateBatch records a batch unless it exists; it reports whether it did.
 func (s *Store) CreateBatch(ctx context.Context, m Meta) (bool, error) {
 	if m.Created.IsZero() {
@@ -86,7 +102,8 @@ func (s *Store) CreateBatch(ctx context.Context, m Meta) (bool, error) {
 		return false, nil
 	}
 	pipe := s.rdb.TxPipeline()
-	pipe.HSet(ctx, s.metaKey(m.ID), "source", m.Source, "rows", m.Rows, "created_ms", m.Created.UnixMilli())
+	pipe.HSet(ctx, s.metaKey(m.ID), "source", m.Source, "rows", m.Rows, "created_ms", m.Created.UnixMilli(),
+		"request_type", m.RequestType)
 	pipe.ZAdd(ctx, s.batchesKey(), redis.Z{Score: float64(m.Created.UnixMilli()), Member: m.ID})
 	if _, err := pipe.Exec(ctx); err != nil {
 		return false, fmt.Errorf("create batch %s: %w", m.ID, err)
@@ -108,7 +125,8 @@ func (s *Store) Batch(ctx context.Context, id string) (Meta, Counts, error) {
 	}
 	rows, _ := strconv.Atoi(mv["rows"])
 	ms, _ := strconv.ParseInt(mv["created_ms"], 10, 64)
-	m := Meta{ID: id, Source: mv["source"], Rows: rows, Created: time.UnixMilli(ms), Canceled: mv["canceled"] == "1"}
+	m := Meta{ID: id, Source: mv["source"], Rows: rows, Created: time.UnixMilli(ms), Canceled: mv["canceled"] == "1",
+		RequestType: mv["request_type"]}
 	counts := Counts{}
 	for k, v := range cc.Val() {
 		if n, _ := strconv.Atoi(v); n != 0 {
@@ -132,7 +150,10 @@ func (s *Store) SetCanceled(ctx context.Context, id string) error {
 	if _, _, err := s.Batch(ctx, id); err != nil {
 		return err
 	}
-	return s.rdb.HSet(ctx, s.metaKey(id), "canceled", "1").Err()
+	if err := s.rdb.HSet(ctx, s.metaKey(id), "canceled", "1").Err(); err != nil {
+		return fmt.Errorf("cancel batch %s: %w", id, err)
+	}
+	return s.record(Record{Kind: RecordCancel, Batch: id})
 }
 
 // Job is the record of one row.
@@ -157,6 +178,18 @@ type Job struct {
 	CostTime time.Duration
 	// LastError is the most recent transient error, for operators.
 	LastError string
+	// Files are the stored videos of a done row, one per result URL.
+	Files []File
+	// Downloaded is when the files were stored.
+	Downloaded time.Time
+}
+
+// File is one stored video.
+type File struct {
+	// Path is relative to the output directory, slash-separated.
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
 }
 
 // Holder is the job's stable key, used as its in-flight lease holder.
@@ -177,6 +210,8 @@ const (
 	fCompleted = "done_ms"
 	fCost      = "cost_ms"
 	fLastErr   = "last_err"
+	fFiles     = "files"
+	fDownload  = "dl_ms"
 )
 
 // addJobScript creates a job unless it exists and counts it.
@@ -250,6 +285,12 @@ func decodeJob(batch string, row int, v map[string]string) (Job, error) {
 			return j, fmt.Errorf("job %s:%d: urls: %w", batch, row, err)
 		}
 	}
+	if f := v[fFiles]; f != "" {
+		if err := json.Unmarshal([]byte(f), &j.Files); err != nil {
+			return j, fmt.Errorf("job %s:%d: files: %w", batch, row, err)
+		}
+	}
+	j.Downloaded = msTime(v[fDownload])
 	j.Enqueued = msTime(v[fEnqueued])
 	j.Submitted = msTime(v[fSubmitted])
 	j.Completed = msTime(v[fCompleted])
@@ -327,17 +368,24 @@ type Change struct {
 	// Attempt, when not nil, must equal the job's attempt.
 	Attempt *int
 	// The fields below are written when set.
-	TaskID            string
-	FailCode, FailMsg string
-	ResultURLs        []string
-	Submitted         time.Time
-	Completed         time.Time
-	CostTime          time.Duration
-	LastError         *string
+	TaskID            string        `json:",omitempty"`
+	FailCode          string        `json:",omitempty"`
+	FailMsg           string        `json:",omitempty"`
+	ResultURLs        []string      `json:",omitempty"`
+	Submitted         time.Time     `json:",omitzero"`
+	Completed         time.Time     `json:",omitzero"`
+	CostTime          time.Duration `json:",omitempty"`
+	LastError         *string       `json:",omitempty"`
+	Files             []File        `json:",omitempty"`
+	Downloaded        time.Time     `json:",omitzero"`
 	// NewAttempt, when not nil, replaces the job's attempt number.
-	NewAttempt *int
-	// ClearOutcome empties task id, fail code and message, and result URLs.
-	ClearOutcome bool
+	NewAttempt *int `json:",omitempty"`
+	// ClearOutcome empties task id, fail code and message, result URLs,
+	// times and files.
+	ClearOutcome bool `json:",omitempty"`
+	// Sync asks the journal, if any, to reach the disk before Transition
+	// returns: set it on the steps that decide whether money is spent.
+	Sync bool `json:"-"`
 }
 
 // ErrConflict is returned (wrapped in *ConflictError) when a job was not in
@@ -372,7 +420,8 @@ func (s *Store) Transition(ctx context.Context, batch string, row int, c Change)
 	}
 	args := []any{string(c.To), from.String(), attempt}
 	if c.ClearOutcome {
-		args = append(args, fTaskID, "", fFailCode, "", fFailMsg, "", fURLs, "", fSubmitted, "", fCompleted, "", fCost, "")
+		args = append(args, fTaskID, "", fFailCode, "", fFailMsg, "", fURLs, "", fSubmitted, "", fCompleted, "", fCost, "",
+			fFiles, "", fDownload, "")
 	}
 	if c.TaskID != "" {
 		args = append(args, fTaskID, c.TaskID)
@@ -399,6 +448,13 @@ func (s *Store) Transition(ctx context.Context, batch string, row int, c Change)
 	if c.NewAttempt != nil {
 		args = append(args, fAttempt, *c.NewAttempt)
 	}
+	if c.Files != nil {
+		b, _ := json.Marshal(c.Files)
+		args = append(args, fFiles, string(b))
+	}
+	if !c.Downloaded.IsZero() {
+		args = append(args, fDownload, c.Downloaded.UnixMilli())
+	}
 	res, err := transitionScript.Run(ctx, s.rdb, []string{s.jobKey(batch, row), s.countsKey(batch)}, args...).Slice()
 	if err != nil {
 		return "", fmt.Errorf("transition %s:%d to %s: %w", batch, row, c.To, err)
@@ -407,6 +463,9 @@ func (s *Store) Transition(ctx context.Context, batch string, row int, c Change)
 	prev, _ := res[1].(string)
 	switch code {
 	case 1:
+		if err := s.record(Record{Kind: RecordTransition, Batch: batch, Row: row, Change: &c, Sync: c.Sync}); err != nil {
+			return tasks.State(prev), err
+		}
 		return tasks.State(prev), nil
 	case -1:
 		return "", fmt.Errorf("transition %s:%d: %w", batch, row, ErrNotFound)

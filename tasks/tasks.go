@@ -11,6 +11,10 @@ const (
 	TypeSubmit = "video:submit"
 	// TypePoll reads the status of one row's provider task.
 	TypePoll = "video:poll"
+	// TypeCallback applies a callback the provider delivered for one row.
+	TypeCallback = "video:callback"
+	// TypeDownload stores the videos of one succeeded row.
+	TypeDownload = "video:download"
 )
 
 // Queue names. Submits and polls live in separate queues served by separate
@@ -19,46 +23,61 @@ const (
 const (
 	// QueueSubmit holds video:submit tasks.
 	QueueSubmit = "submit"
-	// QueuePoll holds video:poll tasks.
+	// QueuePoll holds video:poll and video:callback tasks.
 	QueuePoll = "poll"
+	// QueueDownload holds video:download tasks, served apart so that slow
+	// downloads never hold up the polls that free in-flight slots.
+	QueueDownload = "download"
 )
 
 // State is the state of one job (one CSV row).
 type State string
 
-// Job states. A job moves forward only; see the README's state diagram.
+// Job states. See the README's state diagram.
 const (
 	// StateQueued: enqueued, not yet submitted.
 	StateQueued State = "queued"
+	// StateBudget: held because submitting it would exceed a budget; an
+	// operator releases it with retry after raising the budget.
+	StateBudget State = "budget"
 	// StateSubmitting: a create request may be on its way to the provider.
 	// A submit that finds its row here with no task id marks it ambiguous.
 	StateSubmitting State = "submitting"
 	// StateSubmitted: the provider accepted the task and gave its id.
 	StateSubmitted State = "submitted"
-	// StateSucceeded: the provider finished the video; result URLs are known.
+	// StateSucceeded: the provider finished the video; its result URLs are
+	// known and the download is pending.
 	StateSucceeded State = "succeeded"
-	// StateFailed: the provider or our validation of its answer failed the row.
+	// StateDone: the videos are stored locally.
+	StateDone State = "done"
+	// StateFailed: the provider failed the task, or its video could not be
+	// stored (the fail code says which).
 	StateFailed State = "failed"
 	// StateRejected: the row was invalid and never submitted.
 	StateRejected State = "rejected"
 	// StateAmbiguous: a create may or may not have reached the provider; it is
-	// never resubmitted automatically.
+	// never resubmitted automatically. A callback for it binds its task.
 	StateAmbiguous State = "ambiguous"
 	// StateCanceled: an operator stopped the row before it was submitted.
 	StateCanceled State = "canceled"
 )
 
 // States lists every state in display order.
-var States = []State{StateQueued, StateSubmitting, StateSubmitted, StateSucceeded, StateFailed, StateRejected, StateAmbiguous, StateCanceled}
+var States = []State{StateQueued, StateBudget, StateSubmitting, StateSubmitted, StateSucceeded, StateDone,
+	StateFailed, StateRejected, StateAmbiguous, StateCanceled}
 
 // Terminal reports whether a job in state s needs no more work from seedbatch.
 func (s State) Terminal() bool {
 	switch s {
-	case StateSucceeded, StateFailed, StateRejected, StateAmbiguous, StateCanceled:
+	case StateDone, StateFailed, StateRejected, StateAmbiguous, StateCanceled:
 		return true
 	}
 	return false
 }
+
+// Settled reports whether nothing more happens to a job in state s without
+// an operator: it is terminal or held by a budget.
+func (s State) Settled() bool { return s.Terminal() || s == StateBudget }
 
 // Valid reports whether s is one of the defined states.
 func (s State) Valid() bool {
@@ -110,6 +129,17 @@ func ParseJobPayload(b []byte) (JobPayload, error) {
 // nothing.
 func SubmitTaskID(batch string, row, attempt int) string {
 	return fmt.Sprintf("submit:%s:%d:%d", batch, row, attempt)
+}
+
+// DownloadTaskID is the asynq task id of a row attempt's download.
+func DownloadTaskID(batch string, row, attempt int) string {
+	return fmt.Sprintf("download:%s:%d:%d", batch, row, attempt)
+}
+
+// CallbackTaskID is the asynq task id of a callback being applied; a
+// delivery repeated while the first is pending adds nothing.
+func CallbackTaskID(batch string, row, attempt int) string {
+	return fmt.Sprintf("callback:%s:%d:%d", batch, row, attempt)
 }
 
 // PollTaskID is the asynq task id of the n-th poll of a row's attempt. A

@@ -262,10 +262,6 @@ func TestThreeWorkerProcesses(t *testing.T) {
 		t.Errorf("created %d tasks for %d prompts (max %d per prompt), want exactly one per row",
 			st.Created, len(st.CreatedPerPrompt), st.MaxCreatesPerPrompt())
 	}
-	// The workers' limit, not luck, kept the in-flight count down: it was reached.
-	if st.PeakInFlight < inFlight*8/10 {
-		t.Errorf("peak in flight %d: the workers never came near the limit of %d", st.PeakInFlight, inFlight)
-	}
 }
 
 // runMain runs the command in-process.

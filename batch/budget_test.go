@@ -1,0 +1,164 @@
+package batch_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/internal/redistest"
+	"github.com/seedbatch/seedbatch/tasks"
+)
+
+// TestBudgetRace has several clients, as several workers would, reserve
+// 4-second videos against a 50-second batch budget at once.
+func TestBudgetRace(t *testing.T) {
+	rs := redistest.New(t)
+	ctx := t.Context()
+	s := batch.NewStore(rs.Client, rs.Prefix)
+	if err := s.SetBudget(ctx, "b", 50); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetBudget(ctx, "", 1000); err != nil {
+		t.Fatal(err)
+	}
+	var granted atomic.Int64
+	var wg sync.WaitGroup
+	for w := range 3 {
+		opt, _ := redis.ParseURL(rs.URL)
+		c := redis.NewClient(opt)
+		defer c.Close()
+		ws := batch.NewStore(c, rs.Prefix)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for row := w; row < 60; row += 3 {
+				ok, scope, err := ws.Reserve(ctx, "b", row, 0, 4)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if ok {
+					granted.Add(4)
+				} else if scope != batch.BudgetBatch {
+					t.Errorf("refused by %q, want batch", scope)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if g := granted.Load(); g != 48 {
+		t.Errorf("granted %d seconds, want 48 (12 videos of 4 s under 50)", g)
+	}
+	b, err := s.Budget(ctx, "b")
+	if err != nil || b.BatchSpent != 48 || b.TotalSpent != 48 || b.BatchLimit != 50 || b.TotalLimit != 1000 {
+		t.Errorf("budget = %+v, %v", b, err)
+	}
+	// Reserving an attempt again is free; a refund gives the seconds back once.
+	if ok, _, _ := s.Reserve(ctx, "b", 0, 0, 4); !ok {
+		t.Error("re-reserving a held attempt was refused")
+	}
+	for range 2 {
+		if err := s.Refund(ctx, "b", 0, 0, 4); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b, _ := s.Budget(ctx, "b"); b.BatchSpent != 44 {
+		t.Errorf("after refund: %+v, want 44 spent", b)
+	}
+	// The total budget refuses too.
+	if err := s.SetBudget(ctx, "", 46); err != nil {
+		t.Fatal(err)
+	}
+	if ok, scope, _ := s.Reserve(ctx, "other", 0, 0, 4); ok || scope != batch.BudgetTotal {
+		t.Errorf("reserve over the total: ok=%v scope=%q", ok, scope)
+	}
+}
+
+// TestJournalReplay rebuilds a store's state on a fresh Redis from its
+// journal, as a run does after a crash.
+func TestJournalReplay(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "journal.jsonl")
+	jobs := func(id string) []batch.Job {
+		var out []batch.Job
+		for i := range 4 {
+			out = append(out, batch.Job{Batch: id, Row: i, Line: i + 2, Spec: spec(fmt.Sprintf("row %d", i)), State: tasks.StateQueued})
+		}
+		return out
+	}
+	first, _ := setup(t)
+	if _, err := first.CreateBatch(ctx, batch.Meta{ID: "b", Rows: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.AddJobs(ctx, jobs("b")); err != nil {
+		t.Fatal(err)
+	}
+	j, err := batch.OpenJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.SetJournal(j)
+	zero := 0
+	step := func(row int, c batch.Change) {
+		t.Helper()
+		if _, err := first.Transition(ctx, "b", row, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := first.SetBudget(ctx, "b", 100); err != nil {
+		t.Fatal(err)
+	}
+	for row := range 3 {
+		if ok, _, err := first.Reserve(ctx, "b", row, 0, 4); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		step(row, batch.Change{From: []tasks.State{tasks.StateQueued}, To: tasks.StateSubmitting, Attempt: &zero, Sync: true})
+	}
+	step(0, batch.Change{From: []tasks.State{tasks.StateSubmitting}, To: tasks.StateSubmitted, TaskID: "task_a", Sync: true})
+	step(1, batch.Change{From: []tasks.State{tasks.StateSubmitting}, To: tasks.StateSubmitted, TaskID: "task_b", Sync: true})
+	step(1, batch.Change{From: []tasks.State{tasks.StateSubmitted}, To: tasks.StateSucceeded, ResultURLs: []string{"http://x/b.mp4"}})
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A crash may cut the last line short.
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"k":"transition","b":"b","r":3,"c":{"To":"subm`)
+	f.Close()
+
+	second, _ := setup(t)
+	if _, err := second.CreateBatch(ctx, batch.Meta{ID: "b", Rows: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := second.AddJobs(ctx, jobs("b")); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := os.Open(path)
+	defer r.Close()
+	n, err := second.Replay(ctx, r)
+	if err != nil || n != 10 {
+		t.Fatalf("replayed %d records, %v; want 10", n, err)
+	}
+	want := []struct {
+		state tasks.State
+		task  string
+	}{{tasks.StateSubmitted, "task_a"}, {tasks.StateSucceeded, "task_b"}, {tasks.StateSubmitting, ""}, {tasks.StateQueued, ""}}
+	got, _ := second.Jobs(ctx, "b", 0, 4)
+	for i, w := range want {
+		if got[i].State != w.state || got[i].TaskID != w.task {
+			t.Errorf("row %d: %s %q, want %s %q", i, got[i].State, got[i].TaskID, w.state, w.task)
+		}
+	}
+	if b, _ := second.Budget(ctx, "b"); b.BatchSpent != 12 || b.BatchLimit != 100 {
+		t.Errorf("budget after replay = %+v", b)
+	}
+	_, counts, _ := second.Batch(ctx, "b")
+	if counts[tasks.StateSubmitting] != 1 || counts[tasks.StateQueued] != 1 || counts.Total() != 4 {
+		t.Errorf("counts after replay = %v", counts)
+	}
+}
