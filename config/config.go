@@ -39,6 +39,9 @@ type Config struct {
 	Worker   Worker         `yaml:"worker"`
 	Defaults tasks.Defaults `yaml:"defaults"`
 	Sim      Sim            `yaml:"sim"`
+	Callback Callback       `yaml:"callback"`
+	Download Download       `yaml:"download"`
+	Budget   Budget         `yaml:"budget"`
 	// Prices is the price of one second of video by resolution (e.g.
 	// {480p: 0.02, 720p: 0.05}); when set, dry runs print the estimated cost.
 	Prices map[string]float64 `yaml:"prices"`
@@ -122,6 +125,54 @@ type Sim struct {
 	MaxInFlight       int `yaml:"max_in_flight"`
 }
 
+// Callback configures callback mode, in which the provider posts each
+// task's outcome to the worker instead of being polled for it.
+type Callback struct {
+	// RequestType is the default for new batches: async (seedbatch polls)
+	// or callback (default async). enqueue and run take --request-type.
+	RequestType string `yaml:"request_type"`
+	// Listen is the worker's callback receiver address (default
+	// 127.0.0.1:8091; empty turns the receiver off).
+	Listen string `yaml:"listen"`
+	// PublicURL is how the provider reaches the receiver, e.g.
+	// https://hooks.example.com (required for callback batches).
+	PublicURL string `yaml:"public_url"`
+	// Secret keys the per-job tokens in callback URLs (required for
+	// callback batches; every worker needs the same one). Env:
+	// SEEDBATCH_CALLBACK_SECRET.
+	Secret Secret `yaml:"secret"`
+	// Confirm reads a task's status before applying its callback (default
+	// true); result URLs are only ever taken from such a read.
+	Confirm bool `yaml:"confirm"`
+	// SafetyGrace is how long after the slowest expected finish a callback
+	// job is polled anyway, in case its callback was lost (default 60s).
+	SafetyGrace time.Duration `yaml:"safety_grace"`
+	// SafetyInterval separates later safety polls (default 30s).
+	SafetyInterval time.Duration `yaml:"safety_interval"`
+	// MaxBody is the largest callback body accepted, in bytes (default 64 KiB).
+	MaxBody int64 `yaml:"max_body"`
+}
+
+// Download configures how result videos are stored.
+type Download struct {
+	// Concurrency is the number of downloads per worker process (default 4).
+	Concurrency int `yaml:"concurrency"`
+	// MaxBytes refuses larger files (default 2 GiB).
+	MaxBytes int64 `yaml:"max_bytes"`
+	// Timeout bounds one download (default 10m).
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Budget caps the video seconds created, enforced atomically in Redis
+// before each create. 0 means no cap.
+type Budget struct {
+	// TotalSeconds caps every batch in this Redis namespace together;
+	// run and enqueue store it in Redis when set.
+	TotalSeconds int `yaml:"total_seconds"`
+	// BatchSeconds is the default cap of each new batch (--budget overrides).
+	BatchSeconds int `yaml:"batch_seconds"`
+}
+
 // Log chooses the log output.
 type Log struct {
 	// Level is debug, info, warn or error (default info).
@@ -146,6 +197,9 @@ func Default() Config {
 		},
 		Defaults: tasks.Defaults{}.WithDefaults(),
 		Sim:      Sim{TimeScale: 20, RequestsPerMinute: 10000, MaxInFlight: 1000},
+		Callback: Callback{RequestType: "async", Listen: "127.0.0.1:8091", Confirm: true,
+			SafetyGrace: 60 * time.Second, SafetyInterval: 30 * time.Second, MaxBody: 64 << 10},
+		Download: Download{Concurrency: 4, MaxBytes: 2 << 30, Timeout: 10 * time.Minute},
 		OutDir:   "out",
 		Log:      Log{Level: "info", Format: "auto"},
 	}
@@ -330,6 +384,16 @@ func (c Config) Validate() error {
 		{"sim.fail_rate", c.Sim.FailRate < 0 || c.Sim.FailRate > 1, "must be between 0 and 1"},
 		{"sim.requests_per_minute", c.Sim.RequestsPerMinute <= 0, "must be positive"},
 		{"sim.max_in_flight", c.Sim.MaxInFlight <= 0, "must be positive"},
+		{"callback.request_type", !oneOf(c.Callback.RequestType, "async", "callback"), "must be async or callback"},
+		{"callback.public_url", c.Callback.PublicURL != "" && !hasScheme(c.Callback.PublicURL, "http://", "https://"), "must be an http(s) URL"},
+		{"callback.safety_grace", c.Callback.SafetyGrace <= 0, "must be positive"},
+		{"callback.safety_interval", c.Callback.SafetyInterval <= 0, "must be positive"},
+		{"callback.max_body", c.Callback.MaxBody < 1024, "must be at least 1024"},
+		{"download.concurrency", c.Download.Concurrency <= 0, "must be positive"},
+		{"download.max_bytes", c.Download.MaxBytes <= 0, "must be positive"},
+		{"download.timeout", c.Download.Timeout <= 0, "must be positive"},
+		{"budget.total_seconds", c.Budget.TotalSeconds < 0, "must not be negative"},
+		{"budget.batch_seconds", c.Budget.BatchSeconds < 0, "must not be negative"},
 		{"out_dir", c.OutDir == "", "must not be empty"},
 		{"log.level", !oneOf(c.Log.Level, "debug", "info", "warn", "error"), "must be debug, info, warn or error"},
 		{"log.format", !oneOf(c.Log.Format, "auto", "text", "json"), "must be auto, text or json"},

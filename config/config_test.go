@@ -93,12 +93,12 @@ func TestLoadErrorsNameTheField(t *testing.T) {
 
 func TestSecretNeverPrinted(t *testing.T) {
 	const canary = "sk-canary-4242"
-	cfg, err := Load(Options{Env: envOf(map[string]string{"SEEDANCE_API_KEY": canary})})
+	cfg, err := Load(Options{Env: envOf(map[string]string{"SEEDANCE_API_KEY": canary, "SEEDBATCH_CALLBACK_SECRET": canary + "-cb"})})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Provider.APIKey.Reveal() != canary {
-		t.Fatal("key not loaded")
+	if cfg.Provider.APIKey.Reveal() != canary || cfg.Callback.Secret.Reveal() != canary+"-cb" {
+		t.Fatal("secrets not loaded")
 	}
 	var logs strings.Builder
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("cfg", "key", cfg.Provider.APIKey, "provider", cfg.Provider)
