@@ -383,6 +383,9 @@ type Change struct {
 	// ClearOutcome empties task id, fail code and message, result URLs,
 	// times and files.
 	ClearOutcome bool `json:",omitempty"`
+	// ClearFailure empties fail code and message (an ambiguous row whose
+	// task turned up).
+	ClearFailure bool `json:",omitempty"`
 	// Sync asks the journal, if any, to reach the disk before Transition
 	// returns: set it on the steps that decide whether money is spent.
 	Sync bool `json:"-"`
@@ -422,6 +425,9 @@ func (s *Store) Transition(ctx context.Context, batch string, row int, c Change)
 	if c.ClearOutcome {
 		args = append(args, fTaskID, "", fFailCode, "", fFailMsg, "", fURLs, "", fSubmitted, "", fCompleted, "", fCost, "",
 			fFiles, "", fDownload, "")
+	}
+	if c.ClearFailure {
+		args = append(args, fFailCode, "", fFailMsg, "")
 	}
 	if c.TaskID != "" {
 		args = append(args, fTaskID, c.TaskID)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"log/slog"
+	"net/http"
 	"time"
 )
 
@@ -48,8 +49,31 @@ type Config struct {
 	// Now is the clock of task lifecycles and of the request limiter.
 	// Default time.Now.
 	Now func() time.Time
-	// Logger receives debug logs of task creations and ends. Default: discard.
+	// Logger receives debug logs of task creations, task ends and callback
+	// attempts. Default: discard.
 	Logger *slog.Logger
+
+	// CallbackClient sends callback deliveries (see the package doc,
+	// Callbacks). Every attempt is also bounded by a context deadline of
+	// 30 s/TimeScale, whatever the client's own Timeout. Default: a client
+	// with a 30 s/TimeScale Timeout.
+	CallbackClient *http.Client
+	// CallbackDropRate is the fraction (0 to 1) of callback-mode tasks whose
+	// callback is lost entirely: never sent, never retried (counted in
+	// Stats.Callbacks.Dropped and listed in Stats.Callbacks.DroppedTasks).
+	// Default 0.
+	CallbackDropRate float64
+	// CallbackDupRate is the fraction (0 to 1) of callback-mode tasks whose
+	// successful delivery is sent a second time shortly after. Default 0.
+	CallbackDupRate float64
+	// CallbackDelay is an extra delay before the first delivery attempt of
+	// every callback, in real time: it is NOT divided by TimeScale. Default 0.
+	CallbackDelay time.Duration
+	// AdoptUnknown makes a status read of an unknown task id of this
+	// simulator's form start that task as if it had just been created (a
+	// 4-second video). It lets a client that outlived an earlier simulator,
+	// such as a resumed run, finish its tasks. Default off.
+	AdoptUnknown bool
 }
 
 // WithDefaults returns a copy of c with every zero field set to its default.
@@ -64,6 +88,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.CallbackClient == nil && c.TimeScale >= 1 {
+		c.CallbackClient = &http.Client{Timeout: callbackTimeout(c.TimeScale)}
 	}
 	return c
 }
@@ -85,6 +112,12 @@ func (c Config) validate() error {
 		return errors.New("sim: FailRate must be between 0 and 1")
 	case c.FileSize < 0:
 		return errors.New("sim: FileSize must be positive")
+	case !(c.CallbackDropRate >= 0 && c.CallbackDropRate <= 1):
+		return errors.New("sim: CallbackDropRate must be between 0 and 1")
+	case !(c.CallbackDupRate >= 0 && c.CallbackDupRate <= 1):
+		return errors.New("sim: CallbackDupRate must be between 0 and 1")
+	case c.CallbackDelay < 0:
+		return errors.New("sim: CallbackDelay must not be negative")
 	}
 	return nil
 }

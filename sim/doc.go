@@ -43,13 +43,17 @@
 // "file") and HTTP status (0 for a connection dropped by [sim:create-lost]),
 // 429s, tasks created, in flight, at peak, succeeded and failed, tasks per
 // exact prompt (Stats.MaxCreatesPerPrompt > 1 means a prompt was paid for
-// twice) and the video seconds billed. FileSHA256 gives the expected hash of
+// twice), the video seconds billed, status reads answered 200 per task
+// (Stats.StatusReadsPerTask: a callback-mode client that does no routine
+// polling leaves it nearly empty) and callback deliveries
+// (Stats.Callbacks, see Callbacks). FileSHA256 gives the expected hash of
 // a task's result file, for checking downloads.
 //
 // # Time
 //
 // Tasks have no goroutines: their state is computed from the clock
-// (Config.Now) on every request. A task's generation time is drawn
+// (Config.Now) on every request (only callback-mode tasks also get a timer,
+// see Callbacks). A task's generation time is drawn
 // uniformly from the provider's timing table (4 s video: 40–60 s, 8 s:
 // 60–90 s, 12 s: 90–120 s) and divided by Config.TimeScale; the task is
 // "pending" for the first 15% of it, then "processing", then "success" or
@@ -78,14 +82,58 @@
 //	                         500 {"code":500,"message":"internal error"}; later ones
 //	                         answer normally
 //
-// Besides markers, Config.FailRate makes that fraction of tasks (drawn from a
-// generator seeded with Config.Seed) fail with GENERATION_FAILED.
+// Besides markers, these knobs misbehave at random, drawn at create time
+// from a generator seeded with Config.Seed (under the simulator's lock, so
+// one seed and one sequence of creates give the same decisions):
+//
+//	Config.FailRate          that fraction of tasks fail with GENERATION_FAILED
+//	Config.CallbackDropRate  that fraction of callback-mode tasks lose their
+//	                         callback entirely: never sent, never retried
+//	Config.CallbackDupRate   that fraction of callback-mode tasks have their
+//	                         successful delivery sent a second time shortly after
+//	Config.CallbackDelay     every first delivery attempt waits this much longer
+//	                         (real time, not divided by TimeScale)
+//
+// # Callbacks
+//
+// A task created with request_type "callback" (callback_url is required and
+// must be an absolute http or https URL) gets, when it ends in success or
+// failure, a POST to its callback_url with Content-Type application/json
+// and exactly the body a status read of the task would answer at that
+// moment: {"code":200,"message":"success","data":{...}}, with the result
+// URL on the host the create request reached. The payload is not signed.
+// Async tasks never get a callback, even with a callback_url.
+//
+// Deliveries happen in real time, with no request needed: at create, a
+// timer (time.AfterFunc) is armed for the task's completion time minus
+// Config.Now(); when it fires and the clock shows the task ended, the
+// delivery starts in its own goroutine (when the clock does not, the timer
+// is re-armed for the time left). Any request or Stats call that finds the
+// task ended on the clock starts its delivery at once too, so with a fake
+// clock advancing it is enough. A delivery is sent with
+// Config.CallbackClient (default: a client with a 30 s/TimeScale timeout),
+// each attempt also bounded by a 30 s/TimeScale deadline.
+//
+// An attempt succeeds when the receiver answers HTTP 200 in time; any other
+// status, a connection error or a timeout fails it, and the delivery is
+// retried up to 3 times, 30 s, 60 s then 120 s (divided by TimeScale) after
+// the failed attempt. After 4 failed attempts the callback is abandoned.
+// Config.CallbackDropRate, Config.CallbackDupRate and Config.CallbackDelay
+// (see Markers) make deliveries lost, repeated 2 s/TimeScale after the
+// successful attempt, or late, as PROVIDER.md warns they can be.
+//
+// Stats.Callbacks counts attempts sent (duplicates included), delivered
+// (answered 200) and failed, tasks whose callback was dropped (counted when
+// the task ends, with their ids in DroppedTasks), duplicates sent and tasks
+// abandoned.
+//
+// Sim.Close stops the timers of tasks not yet ended and the waits between
+// attempts (and of CallbackDelay), then waits for the attempts in progress
+// to finish; after it no delivery starts. The simulator keeps answering
+// requests after Close.
 //
 // # Limitations
 //
-// Tasks created with request_type "callback" are validated (callback_url
-// must be an absolute http or https URL) and run like async tasks, but no
-// callback is delivered: a client in callback mode learns the outcome from
-// its safety poll. Image URLs are checked for form only, never fetched.
-// State lives in memory and is lost with the process.
+// Image URLs are checked for form only, never fetched. State lives in
+// memory and is lost with the process; pending callbacks are lost with it.
 package sim

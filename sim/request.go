@@ -33,8 +33,12 @@ type createInput struct {
 	FixedLens   *bool    `json:"fixed_lens"`
 }
 
+// requestTypeCallback is the request_type of a task whose outcome is POSTed
+// to its callback_url.
+const requestTypeCallback = "callback"
+
 var (
-	requestTypes = []string{"", "async", "callback"}
+	requestTypes = []string{"", "async", requestTypeCallback}
 	providers    = []string{"", "auto", "value", "official"}
 	resolutions  = []string{"480p", "720p"}
 	aspectRatios = []string{"", "1:1", "16:9", "9:16", "21:9", "4:3", "3:4"}
@@ -47,9 +51,9 @@ func (req *createRequest) validate() string {
 	switch {
 	case !slices.Contains(requestTypes, req.RequestType):
 		return `request_type must be "async" or "callback"`
-	case req.RequestType == "callback" && req.CallbackURL == "":
+	case req.RequestType == requestTypeCallback && req.CallbackURL == "":
 		return "callback_url is required when request_type is callback"
-	case req.RequestType == "callback" && !isHTTPURL(req.CallbackURL):
+	case req.RequestType == requestTypeCallback && !isHTTPURL(req.CallbackURL):
 		return "callback_url must be an absolute http or https URL"
 	case !slices.Contains(providers, req.Provider):
 		return `provider must be "auto", "value" or "official"`

@@ -72,6 +72,10 @@ type Sim struct {
 	inflight  taskHeap
 	create500 map[string]int // prompt -> 500 answers given for [sim:create-500]
 	stats     Stats
+	closed    bool // Close was called: no delivery starts any more
+
+	closing    chan struct{}  // closed by Close: waits between attempts end
+	deliveries sync.WaitGroup // delivery goroutines
 }
 
 // New returns a simulator configured by cfg, with defaults applied to zero
@@ -90,9 +94,11 @@ func New(cfg Config) (*Sim, error) {
 		tasks:     make(map[string]*task),
 		create500: make(map[string]int),
 		stats: Stats{
-			Requests:         make(map[string]map[int]int),
-			CreatedPerPrompt: make(map[string]int),
+			Requests:           make(map[string]map[int]int),
+			CreatedPerPrompt:   make(map[string]int),
+			StatusReadsPerTask: make(map[string]int),
 		},
+		closing: make(chan struct{}),
 	}
 	s.SetAPIKey(cfg.APIKey)
 	s.mux.HandleFunc("POST /api/v1/generateTask/seedance-1-5-pro", s.handleCreate)
@@ -201,7 +207,7 @@ func (s *Sim) handleCreate(w http.ResponseWriter, r *http.Request) {
 		tooMany(w, msgInFlight, wait.Seconds())
 		return
 	}
-	t := s.createLocked(now, &req)
+	t := s.createLocked(now, &req, baseURL(r))
 	status := http.StatusOK
 	switch {
 	case strings.Contains(prompt, MarkerCreateLost):
@@ -242,6 +248,9 @@ func (s *Sim) handleStatus(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.advance(now)
 	t := s.tasks[id]
+	if t == nil && s.cfg.AdoptUnknown && strings.HasPrefix(id, "task_") && len(id) <= 64 {
+		t = s.adoptLocked(now, id)
+	}
 	switch {
 	case t == nil:
 		s.countLocked(KindStatus, http.StatusNotFound)
@@ -255,20 +264,11 @@ func (s *Sim) handleStatus(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, envelope{Code: 500, Message: msgInternal})
 		return
 	}
-	v := taskView{TaskID: t.id, State: t.state(now), CreateTime: t.created.UnixMilli()}
-	done := t.done
+	v := t.view(now, fileURL(r, t.id))
 	s.countLocked(KindStatus, http.StatusOK)
+	s.stats.StatusReadsPerTask[t.id]++
 	s.mu.Unlock()
 
-	// The fields read below never change after creation.
-	if done {
-		completeMS, costMS := t.complete.UnixMilli(), t.complete.Sub(t.created).Milliseconds()
-		v.CompleteTime, v.CostTime = &completeMS, &costMS
-		v.FailCode, v.FailMsg = t.failCode, t.failMsg
-		if t.failCode == "" {
-			v.ResultJSON = resultJSON(fileURL(r, t.id))
-		}
-	}
 	writeJSON(w, http.StatusOK, envelope{Code: 200, Message: "success", Data: v})
 }
 
@@ -341,8 +341,9 @@ func (s *Sim) countLocked(kind string, status int) {
 	m[status]++
 }
 
-// createLocked creates a task for req at now and counts it. s.mu is held.
-func (s *Sim) createLocked(now time.Time, req *createRequest) *task {
+// createLocked creates a task for req at now and counts it; base is the
+// scheme and host the create reached (baseURL). s.mu is held.
+func (s *Sim) createLocked(now time.Time, req *createRequest, base string) *task {
 	in := &req.Input
 	span := generationRange[in.Duration]
 	gen := span[0] + time.Duration(s.rng.Int64N(int64(span[1]-span[0])+1))
@@ -364,6 +365,9 @@ func (s *Sim) createLocked(now time.Time, req *createRequest) *task {
 	if strings.Contains(in.Prompt, MarkerStatus500) {
 		t.statusErrors = markerErrors
 	}
+	if req.RequestType == requestTypeCallback {
+		s.setupCallbackLocked(t, now, req.CallbackURL, base+filePath(t.id))
+	}
 	s.tasks[t.id] = t
 	heap.Push(&s.inflight, t)
 	s.stats.Created++
@@ -374,6 +378,20 @@ func (s *Sim) createLocked(now time.Time, req *createRequest) *task {
 	s.cfg.Logger.Debug("task_created", slog.String("task_id", t.id),
 		slog.Int("duration", in.Duration), slog.Duration("generation", gen),
 		slog.String("fail_code", t.failCode))
+	return t
+}
+
+// adoptLocked starts an unknown task as a 4-second video created at now.
+// s.mu is held.
+func (s *Sim) adoptLocked(now time.Time, id string) *task {
+	span := generationRange[4]
+	gen := time.Duration(float64(span[0]) / s.cfg.TimeScale)
+	t := &task{id: id, created: now, pendingUntil: now, complete: now.Add(gen)}
+	s.tasks[id] = t
+	heap.Push(&s.inflight, t)
+	s.stats.Adopted++
+	s.stats.InFlight = len(s.inflight)
+	s.stats.PeakInFlight = max(s.stats.PeakInFlight, s.stats.InFlight)
 	return t
 }
 
@@ -388,6 +406,9 @@ func (s *Sim) advance(now time.Time) {
 			s.stats.Succeeded++
 		}
 		s.cfg.Logger.Debug("task_ended", slog.String("task_id", t.id), slog.String("state", t.state(now)))
+		if t.callbackURL != "" {
+			s.endCallbackLocked(t, now)
+		}
 	}
 	s.stats.InFlight = len(s.inflight)
 }
@@ -415,11 +436,21 @@ func (s *Sim) fileBytes(id string) []byte {
 
 // fileURL returns the URL of a task's result file on the server that r reached.
 func fileURL(r *http.Request, id string) string {
+	return baseURL(r) + filePath(id)
+}
+
+// baseURL returns the scheme and host of the server that r reached.
+func baseURL(r *http.Request) string {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	return scheme + "://" + r.Host + "/files/" + id + ".mp4"
+	return scheme + "://" + r.Host
+}
+
+// filePath returns the path of a task's result file.
+func filePath(id string) string {
+	return "/files/" + id + ".mp4"
 }
 
 // resultJSON returns the provider's resultJson string for one URL.

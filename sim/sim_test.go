@@ -61,6 +61,7 @@ func setup(t testing.TB, cfg Config) *bundle {
 	b.sim = s
 	b.srv = httptest.NewServer(s)
 	t.Cleanup(b.srv.Close)
+	t.Cleanup(s.Close) // runs first: stops callback deliveries
 	return b
 }
 
@@ -186,6 +187,10 @@ func TestNewValidates(t *testing.T) {
 		{"negative in flight", Config{APIKey: "k", MaxInFlight: -1}, "MaxInFlight"},
 		{"fail rate above 1", Config{APIKey: "k", FailRate: 1.5}, "FailRate"},
 		{"negative file size", Config{APIKey: "k", FileSize: -1}, "FileSize"},
+		{"callback drop rate above 1", Config{APIKey: "k", CallbackDropRate: 1.01}, "CallbackDropRate"},
+		{"negative callback drop rate", Config{APIKey: "k", CallbackDropRate: -0.1}, "CallbackDropRate"},
+		{"callback dup rate above 1", Config{APIKey: "k", CallbackDupRate: 2}, "CallbackDupRate"},
+		{"negative callback delay", Config{APIKey: "k", CallbackDelay: -time.Second}, "CallbackDelay"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -643,7 +648,11 @@ func TestStatsEndpoint(t *testing.T) {
 		got.CreatedPerPrompt["one prompt"] != 1 || got.Count(KindStatus, 200) != 1 || got.Count(KindCreate, 200) != 1 {
 		t.Fatalf("stats JSON: %s", a.raw)
 	}
-	for _, key := range []string{`"requests"`, `"rate_limited"`, `"in_flight"`, `"peak_in_flight"`, `"created_per_prompt"`, `"created_seconds"`} {
+	if got.StatusReadsPerTask[id] != 1 || got.Callbacks.DroppedTasks == nil {
+		t.Fatalf("stats JSON: %s", a.raw)
+	}
+	for _, key := range []string{`"requests"`, `"rate_limited"`, `"in_flight"`, `"peak_in_flight"`, `"created_per_prompt"`,
+		`"created_seconds"`, `"status_reads_per_task"`, `"callbacks"`, `"dropped_tasks"`, `"abandoned"`} {
 		if !bytes.Contains(a.raw, []byte(key)) {
 			t.Errorf("stats JSON lacks %s: %s", key, a.raw)
 		}
@@ -706,5 +715,31 @@ func BenchmarkCreateStatus(b *testing.B) {
 	for b.Loop() {
 		id := bb.create(b, create)
 		bb.status(b, id)
+	}
+}
+
+func TestAdoptUnknown(t *testing.T) {
+	for _, adopt := range []bool{false, true} {
+		s, err := New(Config{APIKey: "k", TimeScale: 1000, AdoptUnknown: adopt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(s)
+		req, _ := http.NewRequest("GET", srv.URL+"/api/v1/statusTask/seedance-1-5-pro?taskId=task_0123456789abcdef", nil)
+		req.Header.Set("Authorization", "Bearer k")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		want := http.StatusNotFound
+		if adopt {
+			want = http.StatusOK
+		}
+		if resp.StatusCode != want || s.Stats().Adopted != map[bool]int{false: 0, true: 1}[adopt] {
+			t.Errorf("adopt=%v: status %d, adopted %d", adopt, resp.StatusCode, s.Stats().Adopted)
+		}
+		srv.Close()
+		s.Close()
 	}
 }

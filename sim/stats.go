@@ -39,6 +39,39 @@ type Stats struct {
 	Succeeded int `json:"succeeded"`
 	// Failed counts tasks that ended in failure.
 	Failed int `json:"failed"`
+	// Adopted counts unknown task ids taken on by Config.AdoptUnknown; they
+	// are not counted as created.
+	Adopted int `json:"adopted"`
+	// StatusReadsPerTask counts status reads answered 200, by task id. A
+	// client in callback mode that polls only as a safety net reads few or
+	// none of its tasks.
+	StatusReadsPerTask map[string]int `json:"status_reads_per_task"`
+	// Callbacks counts callback deliveries.
+	Callbacks CallbackStats `json:"callbacks"`
+}
+
+// CallbackStats counts callback deliveries (see the package doc, Callbacks).
+// Once no delivery is in progress, Sent == Delivered + Failed.
+type CallbackStats struct {
+	// Sent counts delivery attempts made (POSTs to a callback_url), first
+	// attempts, retries and duplicates alike.
+	Sent int `json:"sent"`
+	// Delivered counts attempts the receiver answered with HTTP 200.
+	Delivered int `json:"delivered"`
+	// Failed counts attempts not answered with HTTP 200: another status, a
+	// connection error or no answer within 30 s/TimeScale.
+	Failed int `json:"failed"`
+	// Dropped counts tasks whose callback was lost on purpose
+	// (Config.CallbackDropRate), counted when the task ends.
+	Dropped int `json:"dropped"`
+	// Duplicated counts extra deliveries sent after a successful one
+	// (Config.CallbackDupRate); each is also counted in Sent.
+	Duplicated int `json:"duplicated"`
+	// Abandoned counts tasks whose 4 attempts (first and 3 retries) all failed.
+	Abandoned int `json:"abandoned"`
+	// DroppedTasks lists, in the order they ended, the ids of the tasks
+	// counted in Dropped: the tasks a client can only learn about by polling.
+	DroppedTasks []string `json:"dropped_tasks"`
 }
 
 // MaxCreatesPerPrompt returns the largest number of tasks created for one
@@ -67,5 +100,10 @@ func (st Stats) clone() Stats {
 	if c.CreatedPerPrompt == nil {
 		c.CreatedPerPrompt = map[string]int{}
 	}
+	c.StatusReadsPerTask = maps.Clone(st.StatusReadsPerTask)
+	if c.StatusReadsPerTask == nil {
+		c.StatusReadsPerTask = map[string]int{}
+	}
+	c.Callbacks.DroppedTasks = append([]string{}, st.Callbacks.DroppedTasks...)
 	return c
 }

@@ -37,6 +37,13 @@ type task struct {
 	statusErrors int  // status reads still to answer with 500
 	done         bool // popped from the heap, counted as ended
 	index        int  // position in the heap while in flight
+
+	// Callback mode only (callbackURL != "").
+	callbackURL string
+	resultURL   string      // result file URL on the host the create reached
+	dropCB      bool        // the callback is lost (Config.CallbackDropRate)
+	dupCB       bool        // a successful delivery is sent twice (Config.CallbackDupRate)
+	timer       *time.Timer // fires at complete; nil once the task has ended
 }
 
 // state returns the task's provider state at now. The caller has already
@@ -52,6 +59,23 @@ func (t *task) state(now time.Time) string {
 	default:
 		return stateProcessing
 	}
+}
+
+// view returns the "data" of a status answer for the task at now, with
+// resultURL as the result file's URL. The caller has already moved every
+// task complete at now out of the heap; s.mu is held, or the task is done
+// (its fields no longer change).
+func (t *task) view(now time.Time, resultURL string) taskView {
+	v := taskView{TaskID: t.id, State: t.state(now), CreateTime: t.created.UnixMilli()}
+	if t.done {
+		completeMS, costMS := t.complete.UnixMilli(), t.complete.Sub(t.created).Milliseconds()
+		v.CompleteTime, v.CostTime = &completeMS, &costMS
+		v.FailCode, v.FailMsg = t.failCode, t.failMsg
+		if t.failCode == "" {
+			v.ResultJSON = resultJSON(resultURL)
+		}
+	}
+	return v
 }
 
 // taskHeap is a min-heap of in-flight tasks by completion time.

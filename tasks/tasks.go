@@ -103,6 +103,11 @@ type JobPayload struct {
 	// NotBeforeMS is the Unix time in milliseconds before which a poll should
 	// not read the status; asynq itself schedules in whole seconds.
 	NotBeforeMS int64 `json:"nbf,omitempty"`
+	// Callback marks the polls of a callback-mode job: safety polls, spaced
+	// wider, for a callback that may have been lost.
+	Callback bool `json:"cb,omitempty"`
+	// TaskID is the provider task a callback named (video:callback only).
+	TaskID string `json:"task,omitempty"`
 }
 
 // Marshal encodes p for an asynq task.

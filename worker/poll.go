@@ -34,8 +34,15 @@ func (w *Worker) handlePoll(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	if job.State != tasks.StateSubmitted || p.Attempt != job.Attempt || job.TaskID == "" {
-		return nil // already decided, or a poll of an earlier attempt
+	if p.Attempt != job.Attempt {
+		return nil // a poll of an earlier attempt
+	}
+	switch {
+	case job.State == tasks.StateSucceeded:
+		// This poll recorded the success and stopped before queuing the download.
+		return w.queue.Download(ctx, job.Batch, job.Row, job.Attempt)
+	case job.State != tasks.StateSubmitted || job.TaskID == "":
+		return nil // already decided, e.g. by a callback
 	}
 	// asynq schedules in whole seconds; wait out the rest here.
 	if d := time.UnixMilli(p.NotBeforeMS).Sub(w.cfg.Now()); d > 0 {
@@ -48,46 +55,73 @@ func (w *Worker) handlePoll(ctx context.Context, t *asynq.Task) error {
 			return ctx.Err()
 		}
 	}
+	task, err := w.read(ctx, job)
+	var ny *NotYet
+	if errors.As(err, &ny) {
+		return err
+	}
+	if err != nil {
+		return w.pollFailed(ctx, job, p, err)
+	}
+	return w.applyStatus(ctx, job, tasks.StateSubmitted, task, p.Callback, p.Poll)
+}
+
+// read takes a request token, renewing the job's lease, and reads the
+// status of the job's task.
+func (w *Worker) read(ctx context.Context, job batch.Job) (seedance.Task, error) {
 	res, err := ratelimit.Wait(ctx, w.cfg.MaxWait, func(ctx context.Context) (ratelimit.Result, error) {
 		return w.limiter.AdmitRequest(ctx, job.Holder())
 	})
 	if err != nil {
-		return err
+		return seedance.Task{}, err
 	}
 	if !res.Allowed {
-		return notYet(res)
+		return seedance.Task{}, notYet(res)
 	}
+	return w.provider.Status(ctx, job.TaskID)
+}
+
+// applyStatus moves a job in state from (submitted, or ambiguous when a
+// callback binds its task) according to a status read: the ended task's
+// outcome, or the next poll while it runs. Polls and callbacks share it, so
+// whichever comes second changes nothing.
+func (w *Worker) applyStatus(ctx context.Context, job batch.Job, from tasks.State, task seedance.Task, callback bool, n int) error {
 	log := w.log.With("batch", job.Batch, "row", job.Row, "task_id", job.TaskID)
-	task, serr := w.provider.Status(ctx, job.TaskID)
-	if serr != nil {
-		return w.pollFailed(ctx, job, p.Poll, serr)
-	}
 	now := w.cfg.Now()
+	c := batch.Change{From: []tasks.State{from}, Attempt: &job.Attempt, TaskID: job.TaskID,
+		Completed: now, CostTime: task.CostTime, ClearFailure: from == tasks.StateAmbiguous}
 	switch task.State {
 	case seedance.StateSuccess:
-		c := batch.Change{From: []tasks.State{tasks.StateSubmitted}, To: tasks.StateSucceeded,
-			Attempt: &job.Attempt, ResultURLs: task.ResultURLs, Completed: now, CostTime: task.CostTime}
+		c.To, c.ResultURLs = tasks.StateSucceeded, task.ResultURLs
 		if len(task.ResultURLs) == 0 {
 			c.To, c.FailCode, c.FailMsg = tasks.StateFailed, CodeNoResult, "the provider reported success without a result URL"
 		}
-		_, err := w.store.Transition(ctx, job.Batch, job.Row, c)
-		w.release(ctx, job)
-		log.Info("task_ended", "state", c.To)
-		return ignoreConflict(err)
 	case seedance.StateFailed:
-		_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
-			From: []tasks.State{tasks.StateSubmitted}, To: tasks.StateFailed, Attempt: &job.Attempt,
-			FailCode: task.FailCode, FailMsg: task.FailMsg, Completed: now, CostTime: task.CostTime})
-		w.release(ctx, job)
-		log.Info("task_ended", "state", tasks.StateFailed, "fail_code", task.FailCode)
-		return ignoreConflict(err)
+		c.To, c.FailCode, c.FailMsg = tasks.StateFailed, task.FailCode, task.FailMsg
+		if c.FailCode == "" {
+			c.FailCode = CodeProviderError
+		}
 	default:
-		return w.schedulePoll(ctx, job, p.Poll+1, now.Add(w.cfg.scaled(w.cfg.PollInterval)))
+		if from == tasks.StateAmbiguous {
+			if err := w.bind(ctx, job); err != nil {
+				return ignoreConflict(err)
+			}
+		}
+		return w.schedulePoll(ctx, job, n+1, now.Add(w.cfg.nextPoll(callback)), callback)
 	}
+	if _, err := w.store.Transition(ctx, job.Batch, job.Row, c); err != nil {
+		return ignoreConflict(err)
+	}
+	w.release(ctx, job)
+	log.Info("task_ended", "state", c.To, "fail_code", c.FailCode)
+	if c.To == tasks.StateSucceeded {
+		return w.queue.Download(ctx, job.Batch, job.Row, job.Attempt)
+	}
+	return nil
 }
 
 // pollFailed turns a failed status read into the task's outcome.
-func (w *Worker) pollFailed(ctx context.Context, job batch.Job, n int, serr error) error {
+func (w *Worker) pollFailed(ctx context.Context, job batch.Job, p tasks.JobPayload, serr error) error {
 	msg := serr.Error()
 	_ = w.store.SetLastError(ctx, job.Batch, job.Row, msg)
 	switch {
@@ -108,6 +142,6 @@ func (w *Worker) pollFailed(ctx context.Context, job batch.Job, n int, serr erro
 	default:
 		// Out of retries for this read: start a slow chain rather than give up.
 		w.log.Warn("poll_slowed", "batch", job.Batch, "row", job.Row, "err", serr)
-		return w.schedulePoll(ctx, job, n+1, w.cfg.Now().Add(slowPoll))
+		return w.schedulePoll(ctx, job, p.Poll+1, w.cfg.Now().Add(slowPoll), p.Callback)
 	}
 }

@@ -16,13 +16,17 @@ import (
 // Queues names the asynq queues of one seedbatch namespace. Several
 // namespaces can share one Redis without seeing each other's tasks.
 type Queues struct {
-	Submit, Poll string
+	Submit, Poll, Download string
 }
 
 // QueuesFor returns the queue names under prefix.
 func QueuesFor(prefix string) Queues {
-	return Queues{Submit: prefix + "-" + tasks.QueueSubmit, Poll: prefix + "-" + tasks.QueuePoll}
+	return Queues{Submit: prefix + "-" + tasks.QueueSubmit, Poll: prefix + "-" + tasks.QueuePoll,
+		Download: prefix + "-" + tasks.QueueDownload}
 }
+
+// Names lists the queue names.
+func (q Queues) Names() []string { return []string{q.Submit, q.Poll, q.Download} }
 
 // submitTimeout bounds one submit execution: a create request plus waiting
 // for a limit. asynq stores timeouts in whole seconds.
@@ -62,15 +66,43 @@ func (q *Queue) Submit(ctx context.Context, b string, row, attempt int) error {
 // pollTimeout bounds one poll execution.
 const pollTimeout = 2 * time.Minute
 
-// Poll schedules the n-th status read of a row's attempt at time at.
-func (q *Queue) Poll(ctx context.Context, b string, row, attempt, n int, at time.Time) error {
-	p := tasks.JobPayload{Batch: b, Row: row, Attempt: attempt, Poll: n, NotBeforeMS: at.UnixMilli()}
+// Poll schedules the n-th status read of a row's attempt at time at;
+// callback marks the safety polls of a callback-mode job.
+func (q *Queue) Poll(ctx context.Context, b string, row, attempt, n int, at time.Time, callback bool) error {
+	p := tasks.JobPayload{Batch: b, Row: row, Attempt: attempt, Poll: n, NotBeforeMS: at.UnixMilli(), Callback: callback}
 	t := asynq.NewTask(tasks.TypePoll, p.Marshal())
 	_, err := q.client.EnqueueContext(ctx, t, asynq.Queue(q.queues.Poll),
 		asynq.TaskID(tasks.PollTaskID(b, row, attempt, n)),
 		asynq.ProcessAt(at), asynq.MaxRetry(q.maxRetry), asynq.Timeout(pollTimeout))
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("enqueue poll %s:%d #%d: %w", b, row, n, err)
+	}
+	return nil
+}
+
+// downloadTimeout bounds one download execution; asynq counts whole seconds.
+const downloadTimeout = 30 * time.Minute
+
+// Download queues the download of a succeeded row's videos. A task that
+// exists already is not an error.
+func (q *Queue) Download(ctx context.Context, b string, row, attempt int) error {
+	t := asynq.NewTask(tasks.TypeDownload, tasks.JobPayload{Batch: b, Row: row, Attempt: attempt}.Marshal())
+	_, err := q.client.EnqueueContext(ctx, t, asynq.Queue(q.queues.Download),
+		asynq.TaskID(tasks.DownloadTaskID(b, row, attempt)), asynq.MaxRetry(q.maxRetry), asynq.Timeout(downloadTimeout))
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueue download %s:%d: %w", b, row, err)
+	}
+	return nil
+}
+
+// Callback queues the application of a delivered callback. A delivery
+// repeated while the first is pending adds nothing.
+func (q *Queue) Callback(ctx context.Context, b string, row, attempt int, taskID string) error {
+	t := asynq.NewTask(tasks.TypeCallback, tasks.JobPayload{Batch: b, Row: row, Attempt: attempt, TaskID: taskID}.Marshal())
+	_, err := q.client.EnqueueContext(ctx, t, asynq.Queue(q.queues.Poll),
+		asynq.TaskID(tasks.CallbackTaskID(b, row, attempt)), asynq.MaxRetry(q.maxRetry), asynq.Timeout(pollTimeout))
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueue callback %s:%d: %w", b, row, err)
 	}
 	return nil
 }

@@ -22,6 +22,10 @@ const (
 	CodeProviderError     = "PROVIDER_ERROR"
 	CodeTaskNotFound      = "TASK_NOT_FOUND"
 	CodeNoResult          = "NO_RESULT_URLS"
+	CodeBudget            = "BUDGET"
+	CodeResultExpired     = "RESULT_EXPIRED"
+	CodeDownloadTooLarge  = "DOWNLOAD_TOO_LARGE"
+	CodeDownloadFailed    = "DOWNLOAD_FAILED"
 )
 
 // authPause is how long a submit waits before looking again while the
@@ -49,11 +53,16 @@ func (w *Worker) handleSubmit(ctx context.Context, t *asynq.Task) error {
 		return nil // a task of an earlier attempt
 	}
 	log := w.log.With("batch", job.Batch, "row", job.Row, "id", job.Spec.ID)
+	meta, _, err := w.store.Batch(ctx, job.Batch)
+	if err != nil {
+		return err
+	}
+	callback := w.callbackMode(meta)
 	switch job.State {
 	case tasks.StateQueued:
 	case tasks.StateSubmitting:
 		if job.TaskID == "" {
-			// Our worker died between marking the row and recording the answer:
+			// A worker died between marking the row and recording the answer:
 			// the create may have reached the provider. Never send it again.
 			log.Warn("create_interrupted", "state", job.State)
 			_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
@@ -66,17 +75,28 @@ func (w *Worker) handleSubmit(ctx context.Context, t *asynq.Task) error {
 		return nil
 	case tasks.StateSubmitted:
 		// The create was recorded but its first poll may not have been queued.
-		return w.schedulePoll(ctx, job, 0, job.Submitted.Add(w.cfg.firstPoll(job.Spec.Duration)))
+		return w.schedulePoll(ctx, job, 0, job.Submitted.Add(w.firstPoll(job, callback)), callback)
+	case tasks.StateSucceeded:
+		// The success was recorded but its download may not have been queued.
+		return w.queue.Download(ctx, job.Batch, job.Row, job.Attempt)
 	default:
 		return nil
-	}
-	meta, _, err := w.store.Batch(ctx, job.Batch)
-	if err != nil {
-		return err
 	}
 	if meta.Canceled {
 		_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
 			From: []tasks.State{tasks.StateQueued}, To: tasks.StateCanceled, FailMsg: "batch canceled"})
+		return ignoreConflict(err)
+	}
+	// The budget first: a row it refuses never takes a lease or a token.
+	ok, scope, err := w.store.Reserve(ctx, job.Batch, job.Row, job.Attempt, job.Spec.Seconds())
+	if err != nil {
+		return err
+	}
+	if !ok {
+		log.Warn("budget_hold", "budget", scope)
+		_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
+			From: []tasks.State{tasks.StateQueued}, To: tasks.StateBudget, Attempt: &job.Attempt,
+			FailCode: CodeBudget, FailMsg: "held: the " + scope + " budget of video seconds is spent; raise it and run retry --state budget"})
 		return ignoreConflict(err)
 	}
 
@@ -89,18 +109,47 @@ func (w *Worker) handleSubmit(ctx context.Context, t *asynq.Task) error {
 	if !res.Allowed {
 		return notYet(res)
 	}
-	// We hold a lease and a request token. Mark the row before sending.
+	// We hold a lease and a request token. Mark the row, on disk too when a
+	// journal is kept, before sending.
 	if _, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
-		From: []tasks.State{tasks.StateQueued}, To: tasks.StateSubmitting, Attempt: &job.Attempt,
+		From: []tasks.State{tasks.StateQueued}, To: tasks.StateSubmitting, Attempt: &job.Attempt, Sync: true,
 	}); err != nil {
 		w.release(ctx, job)
 		return ignoreConflict(err)
 	}
-	taskID, cerr := w.provider.Create(ctx, createRequest(job.Spec, w.cfg.RequestType))
+	req := createRequest(job.Spec, RequestAsync, "")
+	if callback {
+		req = createRequest(job.Spec, RequestCallback, w.cfg.Callback.URL(job.Batch, job.Row, job.Attempt))
+	}
+	taskID, cerr := w.provider.Create(ctx, req)
 	// From here on, record what happened even if the handler is being stopped.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	return w.afterCreate(rctx, ctx, log, job, taskID, cerr)
+	return w.afterCreate(rctx, ctx, log, job, callback, taskID, cerr)
+}
+
+// callbackMode reports whether a batch's tasks report by callback. A
+// callback batch served by a worker without a callback URL is polled.
+func (w *Worker) callbackMode(meta batch.Meta) bool {
+	rt := meta.RequestType
+	if rt == "" {
+		rt = w.cfg.RequestType
+	}
+	if rt == RequestCallback && !w.cfg.Callback.enabled() {
+		w.log.Warn("callback_unavailable", "batch", meta.ID, "fallback", "polling")
+		return false
+	}
+	return rt == RequestCallback
+}
+
+// firstPoll is the delay from create to a job's first status read: the
+// expected finish when polling, after the slowest finish plus a grace when
+// waiting for a callback.
+func (w *Worker) firstPoll(job batch.Job, callback bool) time.Duration {
+	if callback {
+		return w.cfg.safetyPoll(job.Spec.Duration)
+	}
+	return w.cfg.firstPoll(job.Spec.Duration)
 }
 
 // afterCreate records a create's outcome; hctx is the handler's context,
@@ -109,12 +158,17 @@ func (w *Worker) afterCreate(ctx, hctx context.Context, log interface {
 	Info(string, ...any)
 	Warn(string, ...any)
 	Error(string, ...any)
-}, job batch.Job, taskID string, cerr error) error {
+}, job batch.Job, callback bool, taskID string, cerr error) error {
 	back := func(lastErr string) error {
 		_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
 			From: []tasks.State{tasks.StateSubmitting}, To: tasks.StateQueued, Attempt: &job.Attempt, LastError: &lastErr})
 		w.release(ctx, job)
 		return err
+	}
+	refund := func() {
+		if err := w.store.Refund(ctx, job.Batch, job.Row, job.Attempt, job.Spec.Seconds()); err != nil {
+			log.Warn("refund_failed", "err", err)
+		}
 	}
 	now := w.cfg.Now()
 	switch {
@@ -122,20 +176,21 @@ func (w *Worker) afterCreate(ctx, hctx context.Context, log interface {
 		job.TaskID, job.Submitted = taskID, now
 		if _, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
 			From: []tasks.State{tasks.StateSubmitting}, To: tasks.StateSubmitted, Attempt: &job.Attempt,
-			TaskID: taskID, Submitted: now,
+			TaskID: taskID, Submitted: now, Sync: true,
 		}); err != nil {
 			// The provider has the task; losing its id would lose the video.
 			log.Error("record_task_id_failed", "task_id", taskID, "err", err)
 			return permanent(fmt.Errorf("record task id %s: %w", taskID, err))
 		}
-		log.Info("submitted", "task_id", taskID)
-		return w.schedulePoll(ctx, job, 0, now.Add(w.cfg.firstPoll(job.Spec.Duration)))
+		log.Info("submitted", "task_id", taskID, "callback", callback)
+		return w.schedulePoll(ctx, job, 0, now.Add(w.firstPoll(job, callback)), callback)
 
 	case errors.Is(cerr, seedance.ErrInvalid):
 		_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
 			From: []tasks.State{tasks.StateSubmitting}, To: tasks.StateFailed, Attempt: &job.Attempt,
 			FailCode: CodeInvalidRequest, FailMsg: providerMessage(cerr), Completed: now})
 		w.release(ctx, job)
+		refund()
 		log.Warn("create_rejected", "err", cerr)
 		return err // the row records why; retrying cannot help
 
@@ -163,6 +218,7 @@ func (w *Worker) afterCreate(ctx, hctx context.Context, log interface {
 			_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
 				From: []tasks.State{tasks.StateQueued}, To: tasks.StateFailed, Attempt: &job.Attempt,
 				FailCode: CodeProviderError, FailMsg: cerr.Error(), Completed: now})
+			refund()
 			log.Warn("create_gave_up", "err", cerr)
 			return err
 		}
@@ -180,9 +236,10 @@ func (w *Worker) afterCreate(ctx, hctx context.Context, log interface {
 	}
 }
 
-func createRequest(s tasks.Spec, requestType string) seedance.CreateRequest {
+func createRequest(s tasks.Spec, requestType, callbackURL string) seedance.CreateRequest {
 	return seedance.CreateRequest{
 		RequestType: requestType,
+		CallbackURL: callbackURL,
 		Provider:    s.Provider,
 		Input: seedance.Input{
 			Mode: s.Mode, Prompt: s.Prompt, ImageURLs: s.ImageURLs, Resolution: s.Resolution,
@@ -192,8 +249,8 @@ func createRequest(s tasks.Spec, requestType string) seedance.CreateRequest {
 }
 
 // schedulePoll queues the n-th status read of job at time at.
-func (w *Worker) schedulePoll(ctx context.Context, job batch.Job, n int, at time.Time) error {
-	return w.queue.Poll(ctx, job.Batch, job.Row, job.Attempt, n, at)
+func (w *Worker) schedulePoll(ctx context.Context, job batch.Job, n int, at time.Time, callback bool) error {
+	return w.queue.Poll(ctx, job.Batch, job.Row, job.Attempt, n, at, callback)
 }
 
 // release frees a job's in-flight lease; a failure only delays the slot's

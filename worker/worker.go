@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/fetch"
 	"github.com/seedbatch/seedbatch/ratelimit"
 	"github.com/seedbatch/seedbatch/seedance"
 	"github.com/seedbatch/seedbatch/tasks"
@@ -26,8 +27,22 @@ const (
 	MaxRetryDefault          = 10
 	ShutdownTimeoutDefault   = 30 * time.Second
 	MaxWaitDefault           = 5 * time.Second
-	RequestTypeDefault       = "async"
+	RequestTypeDefault       = RequestAsync
+	DownloadConcurrencyDef   = 4
+	SafetyGraceDefault       = 60 * time.Second
+	SafetyIntervalDefault    = 30 * time.Second
+	CallbackMaxBodyDefault   = 64 << 10
 )
+
+// Request types: how the provider reports a task's outcome.
+const (
+	RequestAsync    = "async"
+	RequestCallback = "callback"
+)
+
+// slowestFinish is the longest generation time the provider documents for
+// each video duration; a callback job's safety poll comes after it.
+var slowestFinish = map[int]time.Duration{4: 60 * time.Second, 8: 90 * time.Second, 12: 120 * time.Second}
 
 // FirstPollDefault is when a task of each video duration is read first: the
 // fastest generation time the provider documents for it.
@@ -54,8 +69,13 @@ type Config struct {
 	// MaxWait is how long a handler waits in place for a limit before it
 	// hands its task back to be run later (default 5s).
 	MaxWait time.Duration
-	// RequestType is "async" (poll) or "callback" (default async).
+	// RequestType is "async" (poll) or "callback", for batches that do not
+	// name one (default async).
 	RequestType string
+	// Callback configures callback mode.
+	Callback CallbackConfig
+	// DownloadConcurrency is the number of download handlers (default 4).
+	DownloadConcurrency int
 	// Logger receives the worker's logs (default: discarded).
 	Logger *slog.Logger
 	// LogLevel is asynq's own log level (default warn).
@@ -77,6 +97,10 @@ func (c Config) WithDefaults() Config {
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, ShutdownTimeoutDefault)
 	c.MaxWait = cmp.Or(c.MaxWait, MaxWaitDefault)
 	c.RequestType = cmp.Or(c.RequestType, RequestTypeDefault)
+	c.DownloadConcurrency = cmp.Or(c.DownloadConcurrency, DownloadConcurrencyDef)
+	c.Callback.SafetyGrace = cmp.Or(c.Callback.SafetyGrace, SafetyGraceDefault)
+	c.Callback.SafetyInterval = cmp.Or(c.Callback.SafetyInterval, SafetyIntervalDefault)
+	c.Callback.MaxBody = cmp.Or(c.Callback.MaxBody, CallbackMaxBodyDefault)
 	c.LogLevel = cmp.Or(c.LogLevel, asynq.WarnLevel)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -89,12 +113,15 @@ func (c Config) WithDefaults() Config {
 
 func (c Config) validate() error {
 	switch {
-	case c.Queues.Submit == "" || c.Queues.Poll == "" || c.Queues.Submit == c.Queues.Poll:
-		return errors.New("worker: Queues: need two distinct queue names")
+	case c.Queues.Submit == "" || c.Queues.Poll == "" || c.Queues.Download == "" ||
+		c.Queues.Submit == c.Queues.Poll || c.Queues.Poll == c.Queues.Download || c.Queues.Submit == c.Queues.Download:
+		return errors.New("worker: Queues: need three distinct queue names")
 	case c.TimeScale < 1:
 		return errors.New("worker: TimeScale: must be at least 1")
-	case c.RequestType != "async":
-		return fmt.Errorf("worker: RequestType: %q is not supported", c.RequestType)
+	case c.RequestType != RequestAsync && c.RequestType != RequestCallback:
+		return fmt.Errorf("worker: RequestType: %q is not async or callback", c.RequestType)
+	case c.RequestType == RequestCallback && !c.Callback.enabled():
+		return errors.New("worker: RequestType callback needs Callback.PublicURL and Callback.Secret")
 	}
 	return nil
 }
@@ -113,10 +140,32 @@ func (c Config) firstPoll(seconds int) time.Duration {
 	return c.scaled(d)
 }
 
+// safetyPoll is when a callback job is read if its callback has not come.
+func (c Config) safetyPoll(seconds int) time.Duration {
+	d, ok := slowestFinish[seconds]
+	if !ok {
+		d = time.Duration(seconds) * 10 * time.Second
+	}
+	return c.scaled(d + c.Callback.SafetyGrace)
+}
+
+// nextPoll is the delay between reads of a task still running.
+func (c Config) nextPoll(callback bool) time.Duration {
+	if callback {
+		return c.scaled(c.Callback.SafetyInterval)
+	}
+	return c.scaled(c.PollInterval)
+}
+
 // Provider is the video API as the worker uses it (seedance.Client).
 type Provider interface {
 	Create(ctx context.Context, req seedance.CreateRequest) (string, error)
 	Status(ctx context.Context, taskID string) (seedance.Task, error)
+}
+
+// Fetcher stores result files (fetch.Fetcher).
+type Fetcher interface {
+	Get(ctx context.Context, url, relPath string, want fetch.File) (fetch.File, error)
 }
 
 // Limiter holds the provider's limits across processes (ratelimit.Limiter).
@@ -128,27 +177,33 @@ type Limiter interface {
 	Pause(ctx context.Context, reason string) error
 }
 
-// Worker serves the submit and poll queues.
+// Worker serves the submit, poll and download queues.
 type Worker struct {
 	cfg      Config
 	store    *batch.Store
 	limiter  Limiter
 	provider Provider
+	fetcher  Fetcher
 	queue    *Queue
 	insp     *asynq.Inspector
 	submit   *asynq.Server
 	poll     *asynq.Server
+	download *asynq.Server
 	log      *slog.Logger
 }
 
-// New returns a Worker that keeps its records in store and its queues in rdb.
-func New(rdb redis.UniversalClient, store *batch.Store, lim Limiter, prov Provider, cfg Config) (*Worker, error) {
+// New returns a Worker that keeps its records in store and its queues in
+// rdb, and stores result files with fetcher.
+func New(rdb redis.UniversalClient, store *batch.Store, lim Limiter, prov Provider, fetcher Fetcher, cfg Config) (*Worker, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	if fetcher == nil {
+		return nil, errors.New("worker: a Fetcher is required")
+	}
 	w := &Worker{
-		cfg: cfg, store: store, limiter: lim, provider: prov, log: cfg.Logger,
+		cfg: cfg, store: store, limiter: lim, provider: prov, fetcher: fetcher, log: cfg.Logger,
 		queue: NewQueue(rdb, cfg.Queues, cfg.MaxRetry),
 		insp:  asynq.NewInspectorFromRedisClient(rdb),
 	}
@@ -167,6 +222,7 @@ func New(rdb redis.UniversalClient, store *batch.Store, lim Limiter, prov Provid
 	}
 	w.submit = server(cfg.Queues.Submit, cfg.SubmitConcurrency)
 	w.poll = server(cfg.Queues.Poll, cfg.PollConcurrency)
+	w.download = server(cfg.Queues.Download, cfg.DownloadConcurrency)
 	return w, nil
 }
 
@@ -179,9 +235,17 @@ func (w *Worker) Start() error {
 	}
 	pm := asynq.NewServeMux()
 	pm.HandleFunc(tasks.TypePoll, w.handlePoll)
+	pm.HandleFunc(tasks.TypeCallback, w.handleCallback)
 	if err := w.poll.Start(pm); err != nil {
 		w.submit.Shutdown()
 		return fmt.Errorf("start poll server: %w", err)
+	}
+	dm := asynq.NewServeMux()
+	dm.HandleFunc(tasks.TypeDownload, w.handleDownload)
+	if err := w.download.Start(dm); err != nil {
+		w.submit.Shutdown()
+		w.poll.Shutdown()
+		return fmt.Errorf("start download server: %w", err)
 	}
 	return nil
 }
@@ -191,8 +255,10 @@ func (w *Worker) Start() error {
 func (w *Worker) Shutdown() {
 	w.submit.Stop()
 	w.poll.Stop()
+	w.download.Stop()
 	w.submit.Shutdown()
 	w.poll.Shutdown()
+	w.download.Shutdown()
 	w.queue.Close()
 	w.insp.Close()
 }

@@ -2,6 +2,8 @@ package worker_test
 
 import (
 	"fmt"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/fetch"
 	"github.com/seedbatch/seedbatch/internal/redistest"
 	"github.com/seedbatch/seedbatch/ratelimit"
 	"github.com/seedbatch/seedbatch/seedance"
@@ -35,6 +38,10 @@ type harness struct {
 	worker *worker.Worker
 	// maxRetry is given to the submit tasks the harness enqueues.
 	maxRetry int
+	// out is where videos are stored.
+	out string
+	// receiver is the callback receiver's base URL in callback mode.
+	receiver string
 }
 
 // options change a harness's defaults.
@@ -43,6 +50,8 @@ type options struct {
 	limits ratelimit.Config
 	worker worker.Config
 	apiKey string
+	// callback serves a callback receiver and makes callback the default.
+	callback bool
 }
 
 func newHarness(t *testing.T, clientKey string) *harness {
@@ -60,6 +69,17 @@ func newHarnessWith(t *testing.T, change func(*options)) *harness {
 			MaxWait: time.Second, SubmitConcurrency: 10, PollConcurrency: 10},
 	}
 	change(&o)
+	var ln net.Listener
+	if o.callback {
+		var err error
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		o.worker.RequestType = worker.RequestCallback
+		o.worker.Callback.PublicURL = "http://" + ln.Addr().String()
+		o.worker.Callback.Secret = []byte("test-secret")
+		o.worker.Callback.Confirm = true
+	}
 	clientKey := o.apiKey
 	s, err := sim.New(o.sim)
 	if err != nil {
@@ -77,10 +97,22 @@ func newHarnessWith(t *testing.T, change func(*options)) *harness {
 	}
 	h := &harness{t: t, rs: rs, sim: s, store: batch.NewStore(rs.Client, rs.Prefix), lim: lim,
 		queues: o.worker.Queues, maxRetry: o.worker.MaxRetry}
-	h.worker, err = worker.New(rs.Client, h.store, lim, client, o.worker)
+	h.out = t.TempDir()
+	f, err := fetch.New(fetch.Config{Dir: h.out})
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.worker, err = worker.New(rs.Client, h.store, lim, client, f, o.worker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ln != nil {
+		h.receiver = "http://" + ln.Addr().String()
+		srv := &http.Server{Handler: h.worker.CallbackHandler()}
+		go srv.Serve(ln)
+		t.Cleanup(func() { srv.Close() })
+	}
+	t.Cleanup(s.Close)
 	return h
 }
 
@@ -152,15 +184,15 @@ func TestOutcomes(t *testing.T) {
 		code              string
 		creates           int
 	}{
-		{"ok-1", "a quiet harbour at dawn", "", tasks.StateSucceeded, "", 1},
-		{"ok-2", "a busy market at noon", "", tasks.StateSucceeded, "", 1},
+		{"ok-1", "a quiet harbour at dawn", "", tasks.StateDone, "", 1},
+		{"ok-2", "a busy market at noon", "", tasks.StateDone, "", 1},
 		{"violation", "a scene [sim:content-violation]", "", tasks.StateFailed, "CONTENT_VIOLATION", 1},
 		{"rejected", "a scene the provider refuses [sim:reject]", "", tasks.StateFailed, worker.CodeInvalidRequest, 0},
-		{"server-error", "a scene after two errors [sim:create-500]", "", tasks.StateSucceeded, "", 1},
+		{"server-error", "a scene after two errors [sim:create-500]", "", tasks.StateDone, "", 1},
 		{"lost", "a scene whose answer is lost [sim:create-lost]", "", tasks.StateAmbiguous, worker.CodeCreateUnknown, 1},
 		{"gateway", "a scene behind a gateway [sim:create-502]", "", tasks.StateAmbiguous, worker.CodeCreateUnknown, 1},
 		{"no-id", "a scene without an id [sim:create-no-id]", "", tasks.StateAmbiguous, worker.CodeCreateUnknown, 1},
-		{"status-error", "a scene with a flaky status [sim:status-500]", "", tasks.StateSucceeded, "", 1},
+		{"status-error", "a scene with a flaky status [sim:status-500]", "", tasks.StateDone, "", 1},
 		{"bad-duration", "a scene of five seconds", "5", tasks.StateRejected, "INVALID_ROW", 0},
 	}
 	var csv strings.Builder
@@ -181,8 +213,15 @@ func TestOutcomes(t *testing.T) {
 		if got := stats.CreatedPerPrompt[r.prompt]; got != r.creates {
 			t.Errorf("row %s: %d tasks created, want %d", r.id, got, r.creates)
 		}
-		if r.state == tasks.StateSucceeded && (len(j.ResultURLs) != 1 || j.TaskID == "") {
-			t.Errorf("row %s: succeeded without a task id or result URL: %+v", r.id, j)
+		if r.state == tasks.StateDone {
+			if len(j.ResultURLs) != 1 || j.TaskID == "" || len(j.Files) != 1 {
+				t.Fatalf("row %s: done without a task id, result URL or file: %+v", r.id, j)
+			}
+			want, _ := h.sim.FileSHA256(j.TaskID)
+			data, err := os.ReadFile(filepath.Join(h.out, j.Files[0].Path))
+			if err != nil || j.Files[0].SHA256 != want || int64(len(data)) != j.Files[0].Size {
+				t.Errorf("row %s: file %+v (read err %v), want sha256 %s", r.id, j.Files[0], err, want)
+			}
 		}
 	}
 	rejected := h.jobs(plan.ID, len(rows))[3]
@@ -244,7 +283,7 @@ func TestAuthFailurePausesSubmitting(t *testing.T) {
 		t.Fatal(err)
 	}
 	c = h.waitFor(plan.ID, 30*time.Second, allTerminal(3))
-	if c[tasks.StateSucceeded] != 3 {
+	if c[tasks.StateDone] != 3 {
 		t.Errorf("after resume: %v, want 3 succeeded", c)
 	}
 }
@@ -266,7 +305,7 @@ func TestInterruptedSubmitIsAmbiguous(t *testing.T) {
 	if jobs[0].State != tasks.StateAmbiguous || jobs[0].FailCode != worker.CodeCreateInterrupted {
 		t.Errorf("interrupted row: %s %s", jobs[0].State, jobs[0].FailCode)
 	}
-	if jobs[1].State != tasks.StateSucceeded {
+	if jobs[1].State != tasks.StateDone {
 		t.Errorf("other row: %s", jobs[1].State)
 	}
 	if n := h.sim.Stats().CreatedPerPrompt["the row that was cut off"]; n != 0 {
@@ -288,7 +327,7 @@ func TestProviderRateLimitBacksOff(t *testing.T) {
 	h.start()
 	c := h.waitFor(plan.ID, 60*time.Second, allTerminal(8))
 	st := h.sim.Stats()
-	if c[tasks.StateSucceeded] != 8 {
+	if c[tasks.StateDone] != 8 {
 		t.Errorf("counts %v, want 8 succeeded", c)
 	}
 	if st.RateLimited == 0 {
@@ -311,7 +350,7 @@ func TestWaitingIsNotARetry(t *testing.T) {
 	plan := h.enqueue("prompt\nfirst in line\nsecond in line\nthird in line\nfourth in line\n")
 	h.start()
 	c := h.waitFor(plan.ID, 30*time.Second, allTerminal(4))
-	if c[tasks.StateSucceeded] != 4 {
+	if c[tasks.StateDone] != 4 {
 		t.Errorf("counts %v, want 4 succeeded", c)
 	}
 	if p := h.sim.Stats().PeakInFlight; p != 1 {

@@ -48,9 +48,9 @@ func (m *Main) enqueueCmd(ctx context.Context, args []string) error {
 	defer s.Close()
 	q := worker.NewQueue(s.rdb, s.queues, cfg.Worker.MaxRetry)
 	defer q.Close()
-	res, err := s.store.Enqueue(ctx, q, plan, pf.options(cfg))
+	res, err := m.enqueuePlan(ctx, s, q, plan, pf)
 	if err != nil {
-		return fail(exitUnreachable, "%v", err)
+		return err
 	}
 	fmt.Fprintf(m.Stderr, "%d rows: %d new jobs, %d already enqueued, %d rejected\n", plan.Rows, res.Added, res.Existing, res.Rejected)
 	fmt.Fprintln(m.Stdout, plan.ID)
@@ -76,17 +76,21 @@ func (m *Main) workerCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	w, err := worker.New(s.rdb, s.store, s.limiter, prov, workerConfig(s))
+	var ln net.Listener
+	if cfg.Callback.Listen != "" && cfg.Callback.Secret != "" && cfg.Callback.PublicURL != "" {
+		if ln, err = net.Listen("tcp", cfg.Callback.Listen); err != nil {
+			return fail(exitUsage, "callback.listen: %v", err)
+		}
+	}
+	r, err := startWorker(s, prov, ln)
 	if err != nil {
 		return err
 	}
-	if err := w.Start(); err != nil {
-		return fail(exitUnreachable, "%v", err)
-	}
-	s.log.Info("worker_started", "queues", []string{s.queues.Submit, s.queues.Poll}, "provider", cfg.Provider.BaseURL)
+	s.log.Info("worker_started", "queues", s.queues.Names(), "provider", cfg.Provider.BaseURL,
+		"callback_receiver", r.callbackURL)
 	<-ctx.Done()
 	s.log.Info("worker_stopping", "shutdown_timeout", cfg.Worker.ShutdownTimeout)
-	w.Shutdown()
+	r.Stop()
 	return nil
 }
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/config"
 	"github.com/seedbatch/seedbatch/tasks"
+	"github.com/seedbatch/seedbatch/worker"
 )
 
 // planFlags are the flags of commands that read a CSV file.
@@ -18,6 +21,8 @@ type planFlags struct {
 	strict          bool
 	dryRun          bool
 	allowDuplicates bool
+	requestType     string
+	budget          int
 }
 
 func (p *planFlags) register(fs *flag.FlagSet) {
@@ -25,6 +30,40 @@ func (p *planFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&p.strict, "strict", false, "refuse the whole file if any row is bad or duplicated")
 	fs.BoolVar(&p.dryRun, "dry-run", false, "print rows, video seconds and cost, and submit nothing")
 	fs.BoolVar(&p.allowDuplicates, "allow-duplicates", false, "submit rows identical to an earlier row too (each one is billed)")
+	fs.StringVar(&p.requestType, "request-type", "", "async (poll) or callback (default: callback.request_type)")
+	fs.IntVar(&p.budget, "budget", -1, "cap this batch's video seconds (default: budget.batch_seconds; 0 = no cap)")
+}
+
+// enqueuePlan records the batch with its request type and budgets, then
+// enqueues its rows.
+func (m *Main) enqueuePlan(ctx context.Context, s *stack, q batch.Submitter, plan *batch.Plan, pf planFlags) (batch.EnqueueResult, error) {
+	cfg := s.cfg
+	rt := cmp.Or(pf.requestType, cfg.Callback.RequestType)
+	if rt != worker.RequestAsync && rt != worker.RequestCallback {
+		return batch.EnqueueResult{}, fail(exitUsage, "--request-type: want async or callback, got %q", rt)
+	}
+	if _, err := s.store.CreateBatch(ctx, batch.Meta{ID: plan.ID, Source: plan.Path, Rows: plan.Rows, RequestType: rt}); err != nil {
+		return batch.EnqueueResult{}, fail(exitUnreachable, "%v", err)
+	}
+	budget := cfg.Budget.BatchSeconds
+	if pf.budget >= 0 {
+		budget = pf.budget
+	}
+	if budget > 0 || pf.budget == 0 {
+		if err := s.store.SetBudget(ctx, plan.ID, budget); err != nil {
+			return batch.EnqueueResult{}, fail(exitUnreachable, "%v", err)
+		}
+	}
+	if cfg.Budget.TotalSeconds > 0 {
+		if err := s.store.SetBudget(ctx, "", cfg.Budget.TotalSeconds); err != nil {
+			return batch.EnqueueResult{}, fail(exitUnreachable, "%v", err)
+		}
+	}
+	res, err := s.store.Enqueue(ctx, q, plan, pf.options(cfg))
+	if err != nil {
+		return res, fail(exitUnreachable, "%v", err)
+	}
+	return res, nil
 }
 
 func (p *planFlags) options(cfg config.Config) batch.PlanOptions {

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -44,8 +46,13 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 		return nil
 	}
 
-	if cfg.Provider.APIKey == "" {
-		sim, err := startSim(cfg)
+	out := filepath.Join(cfg.OutDir, tasks.SafeFileName(plan.ID))
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return fail(exitUsage, "out_dir: %v", err)
+	}
+	simulated := cfg.Provider.APIKey == ""
+	if simulated {
+		sim, err := startSim(cfg, filepath.Join(out, "sim.addr"))
 		if err != nil {
 			return err
 		}
@@ -59,6 +66,27 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(m.Stderr, "No SEEDANCE_API_KEY set: using the built-in provider simulator at %s "+
 			"(%gx compressed time, placeholder videos, nothing billed).\n", sim.url, cfg.Sim.TimeScale)
+	}
+	// Callbacks: a simulated run receives them on a loopback port of its own.
+	var ln net.Listener
+	if cmp.Or(pf.requestType, cfg.Callback.RequestType) == worker.RequestCallback {
+		if cfg.Callback.Secret == "" {
+			cfg.Callback.Secret = config.Secret(randomHex(32))
+		}
+		addr := cfg.Callback.Listen
+		if simulated && cfg.Callback.PublicURL == "" {
+			addr = "127.0.0.1:0"
+		}
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return fail(exitUsage, "callback.listen: %v", err)
+		}
+		defer ln.Close()
+		if cfg.Callback.PublicURL == "" {
+			if !simulated {
+				return fail(exitUsage, "callback mode needs callback.public_url: the address the provider can reach this receiver at")
+			}
+			cfg.Callback.PublicURL = "http://" + ln.Addr().String()
+		}
 	}
 	s, err := m.open(ctx, cfg, true)
 	if err != nil {
@@ -74,38 +102,69 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 	}
 	q := worker.NewQueue(s.rdb, s.queues, cfg.Worker.MaxRetry)
 	defer q.Close()
-	res, err := s.store.Enqueue(ctx, q, plan, pf.options(cfg))
+	res, err := m.enqueuePlan(ctx, s, q, plan, pf)
 	if err != nil {
-		return fail(exitUnreachable, "%v", err)
+		return err
+	}
+	if s.mini != nil {
+		// The embedded Redis dies with this process: keep a journal on disk.
+		closeJournal, err := m.journal(ctx, s, filepath.Join(out, journalName))
+		if err != nil {
+			return err
+		}
+		defer closeJournal()
 	}
 	fmt.Fprintf(m.Stderr, "batch %s: %d rows (%d new, %d already known, %d rejected)\n",
 		plan.ID, plan.Rows, res.Added, res.Existing, res.Rejected)
 
-	w, err := worker.New(s.rdb, s.store, s.limiter, prov, workerConfig(s))
+	r, err := startWorker(s, prov, ln)
 	if err != nil {
 		return err
 	}
-	if err := w.Start(); err != nil {
-		return err
-	}
 	counts, waitErr := m.wait(ctx, s, plan.ID, plan.Rows)
-	w.Shutdown()
+	r.Stop()
 
-	out := filepath.Join(cfg.OutDir, tasks.SafeFileName(plan.ID))
 	if err := writeResults(ctx, s.store, plan.ID, out); err != nil {
 		return fail(exitRows, "%v", err)
 	}
 	m.summary(plan.ID, counts, filepath.Join(out, "results.csv"))
 	if waitErr != nil {
+		if s.mini != nil || cfg.Redis.URL != "" {
+			fmt.Fprintf(m.Stderr, "%d of %d rows finished; run the same command again to resume the batch\n",
+				counts.Terminal(), plan.Rows)
+		}
 		return waitErr
 	}
-	if counts.Terminal() < plan.Rows {
-		return fail(exitRows, "stopped with %d of %d rows unfinished", plan.Rows-counts.Terminal(), plan.Rows)
+	if n := counts[tasks.StateBudget]; n > 0 {
+		return fail(exitRows, "%d rows are held by the budget: raise it with seedbatch retry %s --state budget --budget SECONDS", n, plan.ID)
 	}
-	if counts[tasks.StateSucceeded] < plan.Rows {
-		return &exitError{code: exitRows, err: fmt.Errorf("%d of %d rows did not succeed (see the results file)", plan.Rows-counts[tasks.StateSucceeded], plan.Rows)}
+	if counts[tasks.StateDone] < plan.Rows {
+		return fail(exitRows, "%d of %d rows did not succeed (see the results file)", plan.Rows-counts[tasks.StateDone], plan.Rows)
 	}
 	return nil
+}
+
+// journalName is the file in a batch's output directory that keeps a run's
+// state when Redis is embedded.
+const journalName = "journal.jsonl"
+
+// journal replays the journal at path, if there is one, and keeps every
+// later change in it. It returns a function that closes it.
+func (m *Main) journal(ctx context.Context, s *stack, path string) (func(), error) {
+	if f, err := os.Open(path); err == nil {
+		n, err := s.store.Replay(ctx, f)
+		f.Close()
+		if err != nil {
+			return nil, fail(exitUsage, "resume from %s: %v", path, err)
+		}
+		fmt.Fprintf(m.Stderr, "resuming: %d changes replayed from %s\n", n, path)
+	}
+	j, err := batch.OpenJournal(path)
+	if err != nil {
+		return nil, fail(exitUsage, "%v", err)
+	}
+	s.store.SetJournal(j)
+	return func() { _ = j.Close() }, nil
 }
 
 // wait follows a batch until every row is terminal, the context ends or
@@ -123,7 +182,7 @@ func (m *Main) wait(ctx context.Context, s *stack, id string, rows int) (batch.C
 		}
 		counts = c
 		prog.update(counts)
-		if counts.Terminal() >= rows {
+		if counts.Settled() >= rows {
 			return counts, nil
 		}
 		if reason, paused, err := s.limiter.Paused(ctx); err == nil && paused {

@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/seedbatch/seedbatch/config"
+	"github.com/seedbatch/seedbatch/fetch"
 	"github.com/seedbatch/seedbatch/seedance"
 	"github.com/seedbatch/seedbatch/sim"
 	"github.com/seedbatch/seedbatch/worker"
@@ -33,7 +36,61 @@ func workerConfig(s *stack) worker.Config {
 		ShutdownTimeout:   w.ShutdownTimeout,
 		Logger:            s.log,
 		LogLevel:          level,
+		RequestType:       s.cfg.Callback.RequestType,
+		Callback: worker.CallbackConfig{
+			PublicURL:      s.cfg.Callback.PublicURL,
+			Secret:         []byte(s.cfg.Callback.Secret.Reveal()),
+			Confirm:        s.cfg.Callback.Confirm,
+			SafetyGrace:    s.cfg.Callback.SafetyGrace,
+			SafetyInterval: s.cfg.Callback.SafetyInterval,
+			MaxBody:        s.cfg.Callback.MaxBody,
+		},
+		DownloadConcurrency: s.cfg.Download.Concurrency,
 	}
+}
+
+// running is a started worker and its callback receiver, if any.
+type running struct {
+	w   *worker.Worker
+	srv *http.Server
+	// callbackURL is the receiver's address, when it listens.
+	callbackURL string
+}
+
+// startWorker starts a worker on the stack and, when ln is not nil, its
+// callback receiver on ln.
+func startWorker(s *stack, prov worker.Provider, ln net.Listener) (*running, error) {
+	f, err := fetch.New(fetch.Config{Dir: s.cfg.OutDir, MaxBytes: s.cfg.Download.MaxBytes, Timeout: s.cfg.Download.Timeout})
+	if err != nil {
+		return nil, fail(exitUsage, "download: %v", err)
+	}
+	w, err := worker.New(s.rdb, s.store, s.limiter, prov, f, workerConfig(s))
+	if err != nil {
+		return nil, fail(exitUsage, "%v", err)
+	}
+	r := &running{w: w}
+	if ln != nil {
+		r.srv = &http.Server{Handler: w.CallbackHandler(), ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+		r.callbackURL = "http://" + ln.Addr().String()
+		go r.srv.Serve(ln)
+	}
+	if err := w.Start(); err != nil {
+		r.Stop()
+		return nil, fail(exitUnreachable, "%v", err)
+	}
+	return r, nil
+}
+
+// Stop stops taking callbacks and tasks, and waits for running handlers
+// up to the shutdown timeout.
+func (r *running) Stop() {
+	if r.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = r.srv.Shutdown(ctx)
+	}
+	r.w.Shutdown()
 }
 
 // provider returns the real client for the configured key.
@@ -57,8 +114,10 @@ type simulated struct {
 	server *http.Server
 }
 
-// startSim serves a simulator on 127.0.0.1 with a random key.
-func startSim(cfg config.Config) (*simulated, error) {
+// startSim serves a simulator on 127.0.0.1 with a random key. It listens
+// on the address in addrFile if it can (a resumed run: the result URLs the
+// earlier simulator gave point there) and records its address there.
+func startSim(cfg config.Config, addrFile string) (*simulated, error) {
 	key := "sim-" + randomHex(12)
 	s, err := sim.New(sim.Config{
 		APIKey:            key,
@@ -67,12 +126,22 @@ func startSim(cfg config.Config) (*simulated, error) {
 		MaxInFlight:       cfg.Sim.MaxInFlight,
 		FailRate:          cfg.Sim.FailRate,
 		Seed:              time.Now().UnixNano(),
+		AdoptUnknown:      true,
 	})
 	if err != nil {
 		return nil, fail(exitUsage, "simulator: %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	var ln net.Listener
+	if prev, err := os.ReadFile(addrFile); err == nil {
+		ln, _ = net.Listen("tcp", strings.TrimSpace(string(prev)))
+	}
+	if ln == nil {
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("simulator: %w", err)
+		}
+	}
+	if err := os.WriteFile(addrFile, []byte(ln.Addr().String()+"\n"), 0o644); err != nil {
+		ln.Close()
 		return nil, fmt.Errorf("simulator: %w", err)
 	}
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
@@ -81,6 +150,7 @@ func startSim(cfg config.Config) (*simulated, error) {
 }
 
 func (s *simulated) Close() {
+	s.sim.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	s.server.Shutdown(ctx)

@@ -1,0 +1,375 @@
+package fetch
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Defaults of [Config].
+const (
+	// MaxBytesDefault is the default largest body accepted: 2 GiB.
+	MaxBytesDefault int64 = 2 << 30
+	// TimeoutDefault is the default time limit of one whole download.
+	TimeoutDefault = 10 * time.Minute
+)
+
+// Temporary files are named tempPrefix + random + tempSuffix, in the
+// directory of their final file.
+const (
+	tempPrefix = ".fetch-"
+	tempSuffix = ".part"
+)
+
+// fileMode is the permission of a downloaded file.
+const fileMode fs.FileMode = 0o644
+
+// Config configures a [Fetcher]. The zero value of a field means its
+// default.
+type Config struct {
+	// Dir is the root directory files are stored under. Required. It is
+	// created, with any missing parents, by the first Get.
+	Dir string
+	// MaxBytes refuses bodies larger than this many bytes, checked against
+	// Content-Length before reading and again while streaming; default
+	// MaxBytesDefault (2 GiB).
+	MaxBytes int64
+	// Timeout limits one whole download, from the request to the rename;
+	// default TimeoutDefault (10 min).
+	Timeout time.Duration
+	// HTTPClient sends the requests; default a client with its own
+	// Transport: 10s dial and TLS handshake timeouts, a 60s
+	// ResponseHeaderTimeout, no transparent decompression, and the usual
+	// redirect following (up to 10).
+	HTTPClient *http.Client
+}
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	c.MaxBytes = cmp.Or(c.MaxBytes, MaxBytesDefault)
+	c.Timeout = cmp.Or(c.Timeout, TimeoutDefault)
+	if c.HTTPClient == nil {
+		c.HTTPClient = newHTTPClient()
+	}
+	return c
+}
+
+// validate checks a Config that has its defaults. Its errors name the
+// field.
+func (c Config) validate() error {
+	switch {
+	case c.Dir == "":
+		return errors.New("fetch: Config.Dir is required")
+	case c.MaxBytes < 0:
+		return errors.New("fetch: Config.MaxBytes must not be negative")
+	case c.Timeout < 0:
+		return errors.New("fetch: Config.Timeout must not be negative")
+	}
+	return nil
+}
+
+// newHTTPClient returns the default HTTP client.
+func newHTTPClient() *http.Client {
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           dialer.DialContext,
+			ForceAttemptHTTP2:     true,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ResponseHeaderTimeout: 60 * time.Second,
+			ExpectContinueTimeout: time.Second,
+			IdleConnTimeout:       90 * time.Second,
+			MaxIdleConns:          100,
+			MaxIdleConnsPerHost:   10,
+			// Store and hash the bytes the server sends.
+			DisableCompression: true,
+		},
+	}
+}
+
+// Fetcher downloads files into one directory. It is safe for concurrent
+// use; concurrent Gets of the same path each write a complete file, and the
+// last rename wins.
+type Fetcher struct {
+	dir      string
+	maxBytes int64
+	timeout  time.Duration
+	client   *http.Client
+}
+
+// New returns a Fetcher for cfg, or an error naming the first invalid
+// field.
+func New(cfg Config) (*Fetcher, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Fetcher{
+		dir:      filepath.Clean(cfg.Dir),
+		maxBytes: cfg.MaxBytes,
+		timeout:  cfg.Timeout,
+		client:   cfg.HTTPClient,
+	}, nil
+}
+
+// File describes a stored file.
+type File struct {
+	// Path is the file's path relative to Config.Dir, slash-separated.
+	Path string
+	// Size is the file's length in bytes.
+	Size int64
+	// SHA256 is the hex-encoded SHA-256 of the file's content.
+	SHA256 string
+}
+
+// Get downloads url to Dir/relPath and returns what it stored.
+//
+// The body is streamed into a temporary dot file in the destination's
+// directory (parents are created with mode 0755), hashed as it is written,
+// synced, closed and renamed onto the final name, whose mode is 0644. The
+// temporary file is removed on any failure, so the final name only ever
+// holds a complete file.
+//
+// relPath must be a clean, slash-separated relative path inside Dir (see
+// [io/fs.ValidPath]) without backslashes, whose last element does not start
+// with a dot.
+//
+// want is optional. When want.SHA256 is set and the final file already
+// exists with that SHA-256 (and with want.Size, when it is not 0), Get
+// returns the file without a request. Otherwise want is ignored: a
+// downloaded file is not checked against it.
+//
+// Every error is an [*Error]; see the package documentation for its kinds.
+func (f *Fetcher) Get(ctx context.Context, rawURL, relPath string, want File) (File, error) {
+	final, err := f.localPath(relPath)
+	if err != nil {
+		return File{}, &Error{Kind: ErrPermanent, Err: err}
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		// Print nothing of a URL that did not parse: it may hold a token.
+		return File{}, &Error{Kind: ErrPermanent, detail: "URL must be an absolute http or https URL"}
+	}
+
+	if want.SHA256 != "" {
+		if got, ok := existing(final, relPath, want); ok {
+			return got, nil
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+
+	fail := func(kind error, status int, detail string, cause error) (File, error) {
+		return File{}, &Error{Kind: kind, StatusCode: status, Err: cleanCause(cause, u), url: safeURL(u), detail: detail}
+	}
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return fail(ErrPermanent, 0, "building request", err)
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return fail(ErrTransient, 0, "", err)
+	}
+	defer resp.Body.Close()
+
+	if resp.StatusCode != http.StatusOK {
+		// Read a little so a short error page does not cost the connection.
+		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+		return fail(kindForStatus(resp.StatusCode), resp.StatusCode, "", nil)
+	}
+	if resp.ContentLength > f.maxBytes {
+		return fail(ErrTooLarge, resp.StatusCode,
+			fmt.Sprintf("Content-Length %d exceeds the limit of %d bytes", resp.ContentLength, f.maxBytes), nil)
+	}
+
+	dir := filepath.Dir(final)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fail(ErrTransient, resp.StatusCode, "creating directory", err)
+	}
+	tmp, err := os.CreateTemp(dir, tempPrefix+"*"+tempSuffix)
+	if err != nil {
+		return fail(ErrTransient, resp.StatusCode, "creating temporary file", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+
+	h := sha256.New()
+	dst := &recordingWriter{w: tmp}
+	n, err := io.CopyBuffer(io.MultiWriter(dst, h), io.LimitReader(resp.Body, f.maxBytes+1), make([]byte, 256<<10))
+	switch {
+	case dst.err != nil:
+		return fail(ErrTransient, resp.StatusCode, "writing file", dst.err)
+	case err != nil:
+		// A read error: a reset, a truncated body (io.ErrUnexpectedEOF when
+		// the body ends before its Content-Length) or a timeout.
+		return fail(ErrTransient, resp.StatusCode, fmt.Sprintf("reading body after %d bytes", n), err)
+	case n > f.maxBytes:
+		return fail(ErrTooLarge, resp.StatusCode, fmt.Sprintf("body exceeds the limit of %d bytes", f.maxBytes), nil)
+	case resp.ContentLength >= 0 && n != resp.ContentLength:
+		return fail(ErrTransient, resp.StatusCode,
+			fmt.Sprintf("body is %d bytes, Content-Length is %d", n, resp.ContentLength), nil)
+	}
+
+	if err := tmp.Chmod(fileMode); err != nil {
+		return fail(ErrTransient, resp.StatusCode, "setting file mode", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fail(ErrTransient, resp.StatusCode, "syncing file", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fail(ErrTransient, resp.StatusCode, "closing file", err)
+	}
+	if err := os.Rename(tmp.Name(), final); err != nil {
+		return fail(ErrTransient, resp.StatusCode, "renaming file", err)
+	}
+	committed = true
+	// Make the rename durable. The file is complete and in place either way.
+	if err := syncDir(dir); err != nil {
+		return fail(ErrTransient, resp.StatusCode, "syncing directory", err)
+	}
+	return File{Path: relPath, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// localPath checks relPath and returns it as a path under f.dir.
+func (f *Fetcher) localPath(relPath string) (string, error) {
+	if !fs.ValidPath(relPath) || relPath == "." {
+		return "", fmt.Errorf("invalid path %q: must be a clean relative path inside Dir", relPath)
+	}
+	if strings.ContainsRune(relPath, '\\') {
+		// A separator on Windows, a file-name character elsewhere: refuse
+		// the ambiguity.
+		return "", fmt.Errorf("invalid path %q: must not contain a backslash", relPath)
+	}
+	if strings.HasPrefix(path.Base(relPath), ".") {
+		return "", fmt.Errorf("invalid path %q: file name must not start with a dot", relPath)
+	}
+	local, err := filepath.Localize(relPath)
+	if err != nil {
+		return "", fmt.Errorf("invalid path %q: %w", relPath, err)
+	}
+	return filepath.Join(f.dir, local), nil
+}
+
+// existing reports whether the file at name matches want, returning its
+// description when it does. Any error means no match.
+func existing(name, relPath string, want File) (File, bool) {
+	file, err := os.Open(name)
+	if err != nil {
+		return File{}, false
+	}
+	defer file.Close()
+	info, err := file.Stat()
+	if err != nil || !info.Mode().IsRegular() || (want.Size != 0 && info.Size() != want.Size) {
+		return File{}, false
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, file)
+	if err != nil {
+		return File{}, false
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if !strings.EqualFold(sum, want.SHA256) {
+		return File{}, false
+	}
+	return File{Path: relPath, Size: n, SHA256: sum}, true
+}
+
+// syncDir flushes a directory's entries (a rename) to disk.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, errors.ErrUnsupported) {
+		return nil
+	}
+	return err
+}
+
+// recordingWriter keeps the first write error, to tell a full disk from a
+// network failure after io.Copy.
+type recordingWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (r *recordingWriter) Write(p []byte) (int, error) {
+	n, err := r.w.Write(p)
+	if err != nil && r.err == nil {
+		r.err = err
+	}
+	return n, err
+}
+
+// CleanTemp removes the temporary files that Get leaves behind only when the
+// process dies mid-download: files anywhere under Dir named like Get's
+// temporary files (a dot, then "fetch-", ending ".part") and last modified
+// more than age ago. Keep age well above Config.Timeout so that downloads
+// in progress are not removed. It returns how many files were removed, and
+// the errors met, joined; a missing Dir is no error.
+func (f *Fetcher) CleanTemp(age time.Duration) (int, error) {
+	cutoff := time.Now().Add(-age)
+	removed := 0
+	var errs []error
+	err := filepath.WalkDir(f.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == f.dir && errors.Is(err, fs.ErrNotExist) {
+				return fs.SkipAll
+			}
+			errs = append(errs, err)
+			return nil
+		}
+		name := d.Name()
+		if !d.Type().IsRegular() || !strings.HasPrefix(name, tempPrefix) || !strings.HasSuffix(name, tempSuffix) {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
+			return nil
+		}
+		if !info.ModTime().Before(cutoff) {
+			return nil
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+			return nil
+		}
+		removed++
+		return nil
+	})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return removed, fmt.Errorf("fetch: cleaning temporary files: %w", err)
+	}
+	return removed, nil
+}

@@ -1,0 +1,186 @@
+package worker
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/seedance"
+	"github.com/seedbatch/seedbatch/tasks"
+)
+
+// CallbackConfig configures callback mode.
+type CallbackConfig struct {
+	// PublicURL is how the provider reaches the callback receiver.
+	PublicURL string
+	// Secret keys the per-attempt tokens of callback URLs; every worker
+	// needs the same one.
+	Secret []byte
+	// Confirm reads the task's status before applying a callback. Result
+	// URLs are only ever taken from such a read.
+	Confirm bool
+	// SafetyGrace follows the slowest expected finish before a callback
+	// job is polled anyway (default 60s); SafetyInterval separates later
+	// safety polls (default 30s).
+	SafetyGrace, SafetyInterval time.Duration
+	// MaxBody caps a callback body (default 64 KiB).
+	MaxBody int64
+}
+
+func (c CallbackConfig) enabled() bool { return c.PublicURL != "" && len(c.Secret) > 0 }
+
+// CallbackPath is where the receiver takes callbacks:
+// /callback/{batch}/{row}/{attempt}/{token}.
+const CallbackPath = "/callback/"
+
+// token is the unguessable part of one attempt's callback URL.
+func (c CallbackConfig) token(b string, row, attempt int) string {
+	m := hmac.New(sha256.New, c.Secret)
+	fmt.Fprintf(m, "seedbatch-callback\x00%s\x00%d\x00%d", b, row, attempt)
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// URL is the callback URL of one attempt: it carries the attempt's token.
+func (c CallbackConfig) URL(b string, row, attempt int) string {
+	return strings.TrimRight(c.PublicURL, "/") + CallbackPath + b + "/" + strconv.Itoa(row) + "/" +
+		strconv.Itoa(attempt) + "/" + c.token(b, row, attempt)
+}
+
+// CallbackHandler is the receiver of provider callbacks. It checks the
+// URL's token in constant time, limits the body, and answers within
+// milliseconds: it only queues a video:callback task, which confirms and
+// applies the outcome. Forged tokens get 401, unknown jobs 404; neither
+// changes anything.
+func (w *Worker) CallbackHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+CallbackPath+"{batch}/{row}/{attempt}/{token}", w.receive)
+	return mux
+}
+
+func (w *Worker) receive(rw http.ResponseWriter, r *http.Request) {
+	cb := w.cfg.Callback
+	b := r.PathValue("batch")
+	row, err1 := strconv.Atoi(r.PathValue("row"))
+	attempt, err2 := strconv.Atoi(r.PathValue("attempt"))
+	log := w.log.With("batch", b, "row", r.PathValue("row"), "remote", r.RemoteAddr)
+	if !cb.enabled() || err1 != nil || err2 != nil || row < 0 || attempt < 0 {
+		log.Warn("callback_refused", "reason", "malformed path")
+		http.Error(rw, "not found", http.StatusNotFound)
+		return
+	}
+	want := cb.token(b, row, attempt)
+	if !hmac.Equal([]byte(want), []byte(r.PathValue("token"))) {
+		log.Warn("callback_refused", "reason", "bad token")
+		http.Error(rw, "unauthorized", http.StatusUnauthorized)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, cb.MaxBody))
+	if err != nil {
+		log.Warn("callback_refused", "reason", "body too large or unreadable")
+		http.Error(rw, "body too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	task, err := seedance.ParseTask(body)
+	if err != nil {
+		log.Warn("callback_refused", "reason", "malformed body")
+		http.Error(rw, "malformed body", http.StatusBadRequest)
+		return
+	}
+	ctx := r.Context()
+	job, err := w.store.Job(ctx, b, row)
+	if errors.Is(err, batch.ErrNotFound) {
+		log.Warn("callback_refused", "reason", "unknown job")
+		http.Error(rw, "not found", http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		log.Error("callback_failed", "err", err)
+		http.Error(rw, "try again", http.StatusServiceUnavailable)
+		return
+	}
+	settled := job.State.Terminal() && job.State != tasks.StateAmbiguous
+	if job.Attempt != attempt || settled || job.State == tasks.StateSucceeded {
+		log.Info("callback_ignored", "state", job.State, "attempt", attempt)
+		rw.WriteHeader(http.StatusOK) // authentic but stale or repeated: stop the retries
+		return
+	}
+	if err := w.queue.Callback(ctx, b, row, attempt, task.ID); err != nil {
+		log.Error("callback_failed", "err", err)
+		http.Error(rw, "try again", http.StatusServiceUnavailable)
+		return
+	}
+	log.Info("callback_received", "task_id", task.ID, "state", task.State)
+	rw.WriteHeader(http.StatusOK)
+}
+
+// handleCallback applies a received callback: the same transition a poll
+// makes, after a status read of its own (unless configured off). A callback
+// for an ambiguous attempt binds the task it names to the row.
+func (w *Worker) handleCallback(ctx context.Context, t *asynq.Task) error {
+	p, err := tasks.ParseJobPayload(t.Payload())
+	if err != nil || p.TaskID == "" {
+		return permanent(fmt.Errorf("callback payload: %w", errors.Join(err, errors.New("no task id"))))
+	}
+	job, err := w.store.Job(ctx, p.Batch, p.Row)
+	if errors.Is(err, batch.ErrNotFound) {
+		return permanent(err)
+	}
+	if err != nil {
+		return err
+	}
+	log := w.log.With("batch", job.Batch, "row", job.Row, "task_id", p.TaskID)
+	if p.Attempt != job.Attempt {
+		return nil
+	}
+	var from tasks.State
+	switch {
+	case job.State == tasks.StateSubmitted && job.TaskID == p.TaskID:
+		from = tasks.StateSubmitted
+	case job.State == tasks.StateAmbiguous && job.TaskID == "":
+		from = tasks.StateAmbiguous
+		log.Info("callback_binds_ambiguous")
+	case job.State == tasks.StateSubmitting:
+		// The create's answer is still being recorded.
+		return &NotYet{After: time.Second, Reason: "create not recorded yet"}
+	case job.State == tasks.StateSubmitted:
+		log.Warn("callback_task_mismatch", "recorded", job.TaskID)
+		return nil
+	default:
+		return nil // already decided: a repeated delivery
+	}
+	job.TaskID = p.TaskID
+	if !w.cfg.Callback.Confirm {
+		// Without a confirming read, the callback only says "look now".
+		if from == tasks.StateAmbiguous {
+			if err := w.bind(ctx, job); err != nil {
+				return err
+			}
+		}
+		return w.schedulePoll(ctx, job, 1000, w.cfg.Now(), true)
+	}
+	task, err := w.read(ctx, job)
+	if err != nil {
+		return err
+	}
+	return w.applyStatus(ctx, job, from, task, true, 1000)
+}
+
+// bind records an ambiguous row's task id, learned from a callback, and
+// makes the row submitted again.
+func (w *Worker) bind(ctx context.Context, job batch.Job) error {
+	_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
+		From: []tasks.State{tasks.StateAmbiguous}, To: tasks.StateSubmitted, Attempt: &job.Attempt,
+		TaskID: job.TaskID, ClearFailure: true, Sync: true})
+	return err
+}

@@ -1,0 +1,80 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/fetch"
+	"github.com/seedbatch/seedbatch/tasks"
+)
+
+// FilePath is where a row's i-th video is stored, relative to the output
+// directory: <batch>/<row id>.mp4, with -2, -3... for further videos. Both
+// names are made safe whatever the CSV holds.
+func FilePath(b, id string, i int) string {
+	name := tasks.SafeFileName(id)
+	if i > 0 {
+		name += fmt.Sprintf("-%d", i+1)
+	}
+	return path.Join(tasks.SafeFileName(b), name+".mp4")
+}
+
+// handleDownload stores every result video of a succeeded row and marks it
+// done with each file's size and sha256.
+func (w *Worker) handleDownload(ctx context.Context, t *asynq.Task) error {
+	p, err := tasks.ParseJobPayload(t.Payload())
+	if err != nil {
+		return permanent(err)
+	}
+	job, err := w.store.Job(ctx, p.Batch, p.Row)
+	if errors.Is(err, batch.ErrNotFound) {
+		return permanent(err)
+	}
+	if err != nil {
+		return err
+	}
+	if job.State != tasks.StateSucceeded || job.Attempt != p.Attempt {
+		return nil
+	}
+	log := w.log.With("batch", job.Batch, "row", job.Row, "task_id", job.TaskID)
+	files := make([]batch.File, 0, len(job.ResultURLs))
+	for i, u := range job.ResultURLs {
+		f, err := w.fetcher.Get(ctx, u, FilePath(job.Batch, job.Spec.ID, i), fetch.File{})
+		if err != nil {
+			return w.downloadFailed(ctx, job, err)
+		}
+		files = append(files, batch.File{Path: f.Path, Size: f.Size, SHA256: f.SHA256})
+	}
+	_, err = w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
+		From: []tasks.State{tasks.StateSucceeded}, To: tasks.StateDone, Attempt: &job.Attempt,
+		Files: files, Downloaded: w.cfg.Now()})
+	log.Info("downloaded", "files", len(files))
+	return ignoreConflict(err)
+}
+
+// downloadFailed ends a row whose video cannot be stored, or lets asynq
+// retry a transient failure.
+func (w *Worker) downloadFailed(ctx context.Context, job batch.Job, err error) error {
+	code := ""
+	switch {
+	case errors.Is(err, fetch.ErrExpired):
+		code = CodeResultExpired
+	case errors.Is(err, fetch.ErrTooLarge):
+		code = CodeDownloadTooLarge
+	case errors.Is(err, fetch.ErrPermanent), finalAttempt(ctx):
+		code = CodeDownloadFailed
+	default:
+		_ = w.store.SetLastError(ctx, job.Batch, job.Row, err.Error())
+		return err
+	}
+	w.log.Warn("download_failed", "batch", job.Batch, "row", job.Row, "code", code, "err", err)
+	_, terr := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
+		From: []tasks.State{tasks.StateSucceeded}, To: tasks.StateFailed, Attempt: &job.Attempt,
+		FailCode: code, FailMsg: "the video could not be stored: " + err.Error()})
+	return ignoreConflict(terr)
+}
