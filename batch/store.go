@@ -368,16 +368,16 @@ type Change struct {
 	// Attempt, when not nil, must equal the job's attempt.
 	Attempt *int
 	// The fields below are written when set.
-	TaskID            string        `json:",omitempty"`
-	FailCode          string        `json:",omitempty"`
-	FailMsg           string        `json:",omitempty"`
-	ResultURLs        []string      `json:",omitempty"`
-	Submitted         time.Time     `json:",omitzero"`
-	Completed         time.Time     `json:",omitzero"`
-	CostTime          time.Duration `json:",omitempty"`
-	LastError         *string       `json:",omitempty"`
-	Files             []File        `json:",omitempty"`
-	Downloaded        time.Time     `json:",omitzero"`
+	TaskID     string        `json:",omitempty"`
+	FailCode   string        `json:",omitempty"`
+	FailMsg    string        `json:",omitempty"`
+	ResultURLs []string      `json:",omitempty"`
+	Submitted  time.Time     `json:",omitzero"`
+	Completed  time.Time     `json:",omitzero"`
+	CostTime   time.Duration `json:",omitempty"`
+	LastError  *string       `json:",omitempty"`
+	Files      []File        `json:",omitempty"`
+	Downloaded time.Time     `json:",omitzero"`
 	// NewAttempt, when not nil, replaces the job's attempt number.
 	NewAttempt *int `json:",omitempty"`
 	// ClearOutcome empties task id, fail code and message, result URLs,
