@@ -66,7 +66,7 @@ func (w *Worker) downloadFailed(ctx context.Context, job batch.Job, err error) e
 		code = CodeResultExpired
 	case errors.Is(err, fetch.ErrTooLarge):
 		code = CodeDownloadTooLarge
-	case errors.Is(err, fetch.ErrPermanent), finalAttempt(ctx):
+	case errors.Is(err, fetch.ErrPermanent), w.finalAttempt(ctx):
 		code = CodeDownloadFailed
 	default:
 		_ = w.store.SetLastError(ctx, job.Batch, job.Row, err.Error())

@@ -131,7 +131,7 @@ func (w *Worker) pollFailed(ctx context.Context, job batch.Job, p tasks.JobPaylo
 	case errors.Is(serr, seedance.ErrRateLimited):
 		after := cmpPositive(retryAfter(serr), 2*time.Second)
 		return errors.Join(w.limiter.Cooldown(ctx, after), &NotYet{After: after, Reason: "provider rate limit"})
-	case !finalAttempt(ctx):
+	case !w.finalAttempt(ctx):
 		return serr
 	case errors.Is(serr, seedance.ErrNotFound):
 		_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{

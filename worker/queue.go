@@ -34,18 +34,22 @@ const submitTimeout = 5 * time.Minute
 
 // Queue enqueues seedbatch's tasks. It implements batch.Submitter.
 type Queue struct {
-	client   *asynq.Client
-	queues   Queues
-	maxRetry int
+	client *asynq.Client
+	queues Queues
 }
+
+// taskMaxRetry is asynq's retry limit for every seedbatch task: never
+// reached. asynq archives a task with no retries left even when it only
+// waits for a limit, which would strand its row; the handlers count real
+// failures themselves (asynq counts only those) and give up after
+// Config.MaxRetry.
+const taskMaxRetry = 1 << 20
 
 var _ batch.Submitter = (*Queue)(nil)
 
-// NewQueue returns a Queue on rdb; Close it when done. maxRetry is at least
-// 1: asynq archives a task that has no retries left even when it only waits
-// for a limit (a wait never uses one up).
-func NewQueue(rdb redis.UniversalClient, queues Queues, maxRetry int) *Queue {
-	return &Queue{client: asynq.NewClientFromRedisClient(rdb), queues: queues, maxRetry: max(maxRetry, 1)}
+// NewQueue returns a Queue on rdb; Close it when done.
+func NewQueue(rdb redis.UniversalClient, queues Queues) *Queue {
+	return &Queue{client: asynq.NewClientFromRedisClient(rdb), queues: queues}
 }
 
 // Close releases the queue's resources (not the shared Redis client).
@@ -56,7 +60,7 @@ func (q *Queue) Close() error { return q.client.Close() }
 func (q *Queue) Submit(ctx context.Context, b string, row, attempt int) error {
 	t := asynq.NewTask(tasks.TypeSubmit, tasks.JobPayload{Batch: b, Row: row, Attempt: attempt}.Marshal())
 	_, err := q.client.EnqueueContext(ctx, t, asynq.Queue(q.queues.Submit),
-		asynq.TaskID(tasks.SubmitTaskID(b, row, attempt)), asynq.MaxRetry(q.maxRetry), asynq.Timeout(submitTimeout))
+		asynq.TaskID(tasks.SubmitTaskID(b, row, attempt)), asynq.MaxRetry(taskMaxRetry), asynq.Timeout(submitTimeout))
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("enqueue submit %s:%d: %w", b, row, err)
 	}
@@ -73,7 +77,7 @@ func (q *Queue) Poll(ctx context.Context, b string, row, attempt, n int, at time
 	t := asynq.NewTask(tasks.TypePoll, p.Marshal())
 	_, err := q.client.EnqueueContext(ctx, t, asynq.Queue(q.queues.Poll),
 		asynq.TaskID(tasks.PollTaskID(b, row, attempt, n)),
-		asynq.ProcessAt(at), asynq.MaxRetry(q.maxRetry), asynq.Timeout(pollTimeout))
+		asynq.ProcessAt(at), asynq.MaxRetry(taskMaxRetry), asynq.Timeout(pollTimeout))
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("enqueue poll %s:%d #%d: %w", b, row, n, err)
 	}
@@ -88,7 +92,7 @@ const downloadTimeout = 30 * time.Minute
 func (q *Queue) Download(ctx context.Context, b string, row, attempt int) error {
 	t := asynq.NewTask(tasks.TypeDownload, tasks.JobPayload{Batch: b, Row: row, Attempt: attempt}.Marshal())
 	_, err := q.client.EnqueueContext(ctx, t, asynq.Queue(q.queues.Download),
-		asynq.TaskID(tasks.DownloadTaskID(b, row, attempt)), asynq.MaxRetry(q.maxRetry), asynq.Timeout(downloadTimeout))
+		asynq.TaskID(tasks.DownloadTaskID(b, row, attempt)), asynq.MaxRetry(taskMaxRetry), asynq.Timeout(downloadTimeout))
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("enqueue download %s:%d: %w", b, row, err)
 	}
@@ -100,7 +104,7 @@ func (q *Queue) Download(ctx context.Context, b string, row, attempt int) error 
 func (q *Queue) Callback(ctx context.Context, b string, row, attempt int, taskID string) error {
 	t := asynq.NewTask(tasks.TypeCallback, tasks.JobPayload{Batch: b, Row: row, Attempt: attempt, TaskID: taskID}.Marshal())
 	_, err := q.client.EnqueueContext(ctx, t, asynq.Queue(q.queues.Poll),
-		asynq.TaskID(tasks.CallbackTaskID(b, row, attempt)), asynq.MaxRetry(q.maxRetry), asynq.Timeout(pollTimeout))
+		asynq.TaskID(tasks.CallbackTaskID(b, row, attempt)), asynq.MaxRetry(taskMaxRetry), asynq.Timeout(pollTimeout))
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("enqueue callback %s:%d: %w", b, row, err)
 	}

@@ -214,7 +214,7 @@ func (w *Worker) afterCreate(ctx, hctx context.Context, log interface {
 		if err := back(cerr.Error()); err != nil {
 			return err
 		}
-		if finalAttempt(hctx) {
+		if w.finalAttempt(hctx) {
 			_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
 				From: []tasks.State{tasks.StateQueued}, To: tasks.StateFailed, Attempt: &job.Attempt,
 				FailCode: CodeProviderError, FailMsg: cerr.Error(), Completed: now})
@@ -265,11 +265,11 @@ func notYet(res ratelimit.Result) error {
 	return &NotYet{After: cmpPositive(res.RetryAfter, 250*time.Millisecond), Reason: string(res.Reason)}
 }
 
-// finalAttempt reports whether a failing execution is the task's last.
-func finalAttempt(ctx context.Context) bool {
-	n, ok1 := asynq.GetRetryCount(ctx)
-	max, ok2 := asynq.GetMaxRetry(ctx)
-	return ok1 && ok2 && n >= max
+// finalAttempt reports whether a failing execution is the task's last:
+// it has failed MaxRetry times before. Waiting for a limit never counts.
+func (w *Worker) finalAttempt(ctx context.Context) bool {
+	n, ok := asynq.GetRetryCount(ctx)
+	return ok && n >= w.cfg.MaxRetry
 }
 
 func ignoreConflict(err error) error {

@@ -204,7 +204,7 @@ func New(rdb redis.UniversalClient, store *batch.Store, lim Limiter, prov Provid
 	}
 	w := &Worker{
 		cfg: cfg, store: store, limiter: lim, provider: prov, fetcher: fetcher, log: cfg.Logger,
-		queue: NewQueue(rdb, cfg.Queues, cfg.MaxRetry),
+		queue: NewQueue(rdb, cfg.Queues),
 		insp:  asynq.NewInspectorFromRedisClient(rdb),
 	}
 	server := func(queue string, concurrency int) *asynq.Server {

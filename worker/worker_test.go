@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -36,8 +37,6 @@ type harness struct {
 	lim    *ratelimit.Limiter
 	queues worker.Queues
 	worker *worker.Worker
-	// maxRetry is given to the submit tasks the harness enqueues.
-	maxRetry int
 	// out is where videos are stored.
 	out string
 	// receiver is the callback receiver's base URL in callback mode.
@@ -52,6 +51,8 @@ type options struct {
 	apiKey string
 	// callback serves a callback receiver and makes callback the default.
 	callback bool
+	// wrap, when set, wraps the provider client, to act around its calls.
+	wrap func(worker.Provider, *ratelimit.Limiter) worker.Provider
 }
 
 func newHarness(t *testing.T, clientKey string) *harness {
@@ -96,13 +97,17 @@ func newHarnessWith(t *testing.T, change func(*options)) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, rs: rs, sim: s, store: batch.NewStore(rs.Client, rs.Prefix), lim: lim,
-		queues: o.worker.Queues, maxRetry: o.worker.MaxRetry}
+		queues: o.worker.Queues}
 	h.out = t.TempDir()
 	f, err := fetch.New(fetch.Config{Dir: h.out})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.worker, err = worker.New(rs.Client, h.store, lim, client, f, o.worker)
+	var prov worker.Provider = client
+	if o.wrap != nil {
+		prov = o.wrap(prov, lim)
+	}
+	h.worker, err = worker.New(rs.Client, h.store, lim, prov, f, o.worker)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +139,7 @@ func (h *harness) enqueue(csv string) *batch.Plan {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	q := worker.NewQueue(h.rs.Client, h.queues, h.maxRetry)
+	q := worker.NewQueue(h.rs.Client, h.queues)
 	defer q.Close()
 	if _, err := h.store.Enqueue(h.t.Context(), q, plan, batch.PlanOptions{}); err != nil {
 		h.t.Fatal(err)
@@ -392,5 +397,43 @@ func TestEnqueueTwiceAddsNothing(t *testing.T) {
 	h.waitFor(first.ID, 30*time.Second, allTerminal(3))
 	if st := h.sim.Stats(); st.Created != 3 {
 		t.Errorf("created %d tasks, want 3", st.Created)
+	}
+}
+
+// coolingProvider starts a provider cool-down after the second failed
+// create, long enough to cover the retry that follows it.
+type coolingProvider struct {
+	worker.Provider
+	lim   *ratelimit.Limiter
+	fails int
+}
+
+func (p *coolingProvider) Create(ctx context.Context, req seedance.CreateRequest) (string, error) {
+	id, err := p.Provider.Create(ctx, req)
+	if err != nil {
+		if p.fails++; p.fails == 2 {
+			_ = p.lim.Cooldown(ctx, 7*time.Second)
+		}
+	}
+	return id, err
+}
+
+// TestWaitAfterFailuresIsNotFatal makes a task fail as often as MaxRetry
+// allows and then wait for a limit: the wait must not end it (asynq
+// archives a task with no retries left, even for an error that is not a
+// failure), and the row must finish once the limit lets it through.
+func TestWaitAfterFailuresIsNotFatal(t *testing.T) {
+	h := newHarnessWith(t, func(o *options) {
+		o.worker.MaxRetry = 2
+		o.worker.MaxWait = 50 * time.Millisecond
+		o.wrap = func(p worker.Provider, lim *ratelimit.Limiter) worker.Provider {
+			return &coolingProvider{Provider: p, lim: lim}
+		}
+	})
+	plan := h.enqueue("prompt\na scene after two errors [sim:create-500]\n")
+	h.start()
+	h.waitFor(plan.ID, 30*time.Second, allTerminal(1))
+	if j := h.jobs(plan.ID, 1)[0]; j.State != tasks.StateDone {
+		t.Errorf("row %s (%s: %s), want done", j.State, j.FailCode, j.FailMsg)
 	}
 }

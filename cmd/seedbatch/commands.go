@@ -46,7 +46,7 @@ func (m *Main) enqueueCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.Close()
-	q := worker.NewQueue(s.rdb, s.queues, cfg.Worker.MaxRetry)
+	q := worker.NewQueue(s.rdb, s.queues)
 	defer q.Close()
 	res, err := m.enqueuePlan(ctx, s, q, plan, pf)
 	if err != nil {

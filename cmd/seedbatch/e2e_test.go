@@ -171,8 +171,13 @@ func TestThreeWorkerProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end run of 2000 rows")
 	}
+	rows := 2000
+	if !redistest.Real() {
+		// An embedded Redis shared by four processes is the bottleneck;
+		// CI runs the full size against a real server.
+		rows = 500
+	}
 	const (
-		rows      = 2000
 		timeScale = 50
 		inFlight  = 50
 		simRPM    = 600
@@ -249,8 +254,11 @@ func TestThreeWorkerProcesses(t *testing.T) {
 	st := simStats(t, simURL)
 	t.Logf("%d rows in %v with 3 workers: %v; simulator: created %d, peak in flight %d, 429s %d, requests %v",
 		rows, elapsed.Round(time.Millisecond), counts, st.Created, st.PeakInFlight, st.RateLimited, st.Requests)
-	if counts["succeeded"] != rows {
-		t.Errorf("succeeded %d of %d: %v", counts["succeeded"], rows, counts)
+	if counts["done"] != rows {
+		t.Errorf("done %d of %d: %v", counts["done"], rows, counts)
+	}
+	if got := st.Count("file", 200); got != rows {
+		t.Errorf("%d videos downloaded, want %d", got, rows)
 	}
 	if st.PeakInFlight > inFlight {
 		t.Errorf("peak in flight %d > %d", st.PeakInFlight, inFlight)
@@ -305,8 +313,13 @@ func TestRunExample(t *testing.T) {
 		col[h] = i
 	}
 	for _, r := range records[1:] {
-		if r[col["state"]] != "succeeded" || r[col["task_id"]] == "" || r[col["result_urls"]] == "" {
-			t.Errorf("row %s: state %s, task %q, urls %q", r[col["id"]], r[col["state"]], r[col["task_id"]], r[col["result_urls"]])
+		if r[col["state"]] != "done" || r[col["task_id"]] == "" || r[col["result_urls"]] == "" || r[col["sha256"]] == "" {
+			t.Errorf("row %s: state %s, task %q, urls %q, sha256 %q", r[col["id"]], r[col["state"]], r[col["task_id"]], r[col["result_urls"]], r[col["sha256"]])
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, r[col["files"]]))
+		if err != nil || fmt.Sprint(len(data)) != r[col["sizes"]] {
+			t.Errorf("row %s: file %s: %v (%d bytes, results say %s)", r[col["id"]], r[col["files"]], err, len(data), r[col["sizes"]])
 		}
 	}
 }

@@ -100,7 +100,7 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	q := worker.NewQueue(s.rdb, s.queues, cfg.Worker.MaxRetry)
+	q := worker.NewQueue(s.rdb, s.queues)
 	defer q.Close()
 	res, err := m.enqueuePlan(ctx, s, q, plan, pf)
 	if err != nil {
