@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -25,6 +26,10 @@ type EnqueueResult struct {
 	Rejected int
 }
 
+// ErrBatchMismatch is returned when a batch id is reused for another file,
+// or the file changed between planning and enqueueing.
+var ErrBatchMismatch = errors.New("batch id reused")
+
 // enqueueChunk is how many rows are written to Redis per round trip.
 const enqueueChunk = 500
 
@@ -36,8 +41,18 @@ const enqueueChunk = 500
 // repeated.
 func (s *Store) Enqueue(ctx context.Context, sub Submitter, plan *Plan, opts PlanOptions) (EnqueueResult, error) {
 	var res EnqueueResult
-	if _, err := s.CreateBatch(ctx, Meta{ID: plan.ID, Source: plan.Path, Rows: plan.Rows}); err != nil {
+	if h, err := hashFile(plan.Path); err != nil || h != plan.Hash {
+		return res, fmt.Errorf("%w: enqueue %s: %s changed since it was read; run again", ErrBatchMismatch, plan.ID, plan.Path)
+	}
+	if _, err := s.CreateBatch(ctx, Meta{ID: plan.ID, Source: plan.Path, Rows: plan.Rows, Hash: plan.Hash}); err != nil {
 		return res, err
+	}
+	meta, _, err := s.Batch(ctx, plan.ID)
+	if err != nil {
+		return res, err
+	}
+	if meta.Hash != "" && meta.Hash != plan.Hash {
+		return res, fmt.Errorf("%w: batch %s was enqueued from a different file; choose another --batch", ErrBatchMismatch, plan.ID)
 	}
 	f, err := os.Open(plan.Path)
 	if err != nil {

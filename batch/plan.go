@@ -26,6 +26,8 @@ type Plan struct {
 	ID string
 	// Path is the file read.
 	Path string
+	// Hash is the sha256 of the file's content, hex.
+	Hash string
 	// Rows counts data rows; Valid the ones that will be submitted.
 	Rows, Valid int
 	// Invalid counts rows with a bad field; Errors keeps the first of them.
@@ -125,9 +127,10 @@ func PlanFile(path string, opts PlanOptions) (*Plan, error) {
 		return nil, err
 	}
 	_, _ = io.Copy(h, f) // hash anything after the last record too
+	p.Hash = hex.EncodeToString(h.Sum(nil))
 	p.ID = opts.BatchID
 	if p.ID == "" {
-		p.ID = derivedID(path, hex.EncodeToString(h.Sum(nil)))
+		p.ID = derivedID(path, p.Hash)
 	}
 	return p, nil
 }
@@ -161,6 +164,20 @@ func eachRow(r io.Reader, opts PlanOptions, fn func(tasks.Row, *Duplicate) error
 			return err
 		}
 	}
+}
+
+// hashFile returns the hex sha256 of a file's content.
+func hashFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 var unsafeID = regexp.MustCompile(`[^A-Za-z0-9._-]+`)

@@ -52,6 +52,8 @@ type Meta struct {
 	// RequestType is how the provider reports results for this batch:
 	// "async" (seedbatch polls) or "callback" (the provider posts them).
 	RequestType string `json:"request_type"`
+	// Hash is the sha256 of the file the batch came from.
+	Hash string `json:"hash"`
 }
 
 // Counts is the number of a batch's jobs in each state.
@@ -103,7 +105,7 @@ func (s *Store) CreateBatch(ctx context.Context, m Meta) (bool, error) {
 	}
 	pipe := s.rdb.TxPipeline()
 	pipe.HSet(ctx, s.metaKey(m.ID), "source", m.Source, "rows", m.Rows, "created_ms", m.Created.UnixMilli(),
-		"request_type", m.RequestType)
+		"request_type", m.RequestType, "hash", m.Hash)
 	pipe.ZAdd(ctx, s.batchesKey(), redis.Z{Score: float64(m.Created.UnixMilli()), Member: m.ID})
 	if _, err := pipe.Exec(ctx); err != nil {
 		return false, fmt.Errorf("create batch %s: %w", m.ID, err)
@@ -126,7 +128,7 @@ func (s *Store) Batch(ctx context.Context, id string) (Meta, Counts, error) {
 	rows, _ := strconv.Atoi(mv["rows"])
 	ms, _ := strconv.ParseInt(mv["created_ms"], 10, 64)
 	m := Meta{ID: id, Source: mv["source"], Rows: rows, Created: time.UnixMilli(ms), Canceled: mv["canceled"] == "1",
-		RequestType: mv["request_type"]}
+		RequestType: mv["request_type"], Hash: mv["hash"]}
 	counts := Counts{}
 	for k, v := range cc.Val() {
 		if n, _ := strconv.Atoi(v); n != 0 {

@@ -195,3 +195,31 @@ func TestSpreadsheetSafe(t *testing.T) {
 		}
 	}
 }
+
+func TestBatchIDReusedForAnotherFile(t *testing.T) {
+	s, ctx := setup(t)
+	dir := t.TempDir()
+	plan := func(name, text string) *batch.Plan {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		pl, err := batch.PlanFile(p, batch.PlanOptions{BatchID: "shared"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pl
+	}
+	first := plan("a.csv", "prompt\nthe first file\n")
+	if _, err := s.Enqueue(ctx, &fakeSubmitter{}, first, batch.PlanOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	second := plan("b.csv", "prompt\nanother file\nwith two rows\n")
+	if _, err := s.Enqueue(ctx, &fakeSubmitter{}, second, batch.PlanOptions{}); !errors.Is(err, batch.ErrBatchMismatch) {
+		t.Errorf("enqueue of another file under the same id: err = %v", err)
+	}
+	// The same file again is fine.
+	if _, err := s.Enqueue(ctx, &fakeSubmitter{}, first, batch.PlanOptions{}); err != nil {
+		t.Errorf("enqueue of the same file again: %v", err)
+	}
+}

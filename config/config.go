@@ -414,8 +414,19 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Dump renders the configuration as YAML, secrets redacted.
+// RedactURL hides the password of a URL such as redis://:secret@host:6379.
+func RedactURL(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		if at := strings.LastIndex(u, "@"); at > i {
+			return u[:i+3] + "***@" + u[at+1:]
+		}
+	}
+	return u
+}
+
+// Dump renders the configuration as YAML, secrets and passwords redacted.
 func (c Config) Dump() string {
+	c.Redis.URL = RedactURL(c.Redis.URL)
 	b, err := yaml.Marshal(c)
 	if err != nil {
 		return "# " + err.Error()

@@ -129,3 +129,13 @@ func TestPathsCoverEveryField(t *testing.T) {
 		}
 	}
 }
+
+func TestDumpHidesRedisPassword(t *testing.T) {
+	cfg, err := Load(Options{Env: envOf(map[string]string{"REDIS_URL": "redis://:hunter2@db.internal:6379/0"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cfg.Dump(); strings.Contains(d, "hunter2") || !strings.Contains(d, "redis://***@db.internal:6379/0") {
+		t.Errorf("dump:\n%s", d)
+	}
+}

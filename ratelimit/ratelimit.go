@@ -247,11 +247,14 @@ return 1
 `)
 
 // Cooldown makes every process refuse requests for d (or longer, if a
-// longer cool-down is already running). Call it when the provider answers 429.
+// longer cool-down is already running). Call it when the provider answers
+// 429. d is capped at half the lease TTL: polls renew leases, and a longer
+// silence would let every lease expire while its task still runs.
 func (l *Limiter) Cooldown(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
+	d = min(d, l.cfg.LeaseTTL/2)
 	if err := cooldown.Run(ctx, l.rdb, l.keys[2:3], max(d.Milliseconds(), 1)).Err(); err != nil {
 		return fmt.Errorf("ratelimit cooldown: %w", err)
 	}

@@ -1,6 +1,7 @@
 package seedance
 
 import (
+	"crypto/tls"
 	"bytes"
 	"cmp"
 	"context"
@@ -95,14 +96,17 @@ func (c Config) validate() error {
 
 // newHTTPClient returns the default HTTP client: its own Transport with
 // bounded dial and TLS handshake times, and no redirect following (a
-// redirected POST would silently become a GET).
+// redirected POST would silently become a GET). It speaks HTTP/1.1 only:
+// over HTTP/2 the WroteRequest trace fires only after the body is flushed,
+// so a create cut off in that gap would look unsent and be sent again.
 func newHTTPClient() *http.Client {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Client{
 		Transport: &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
 			DialContext:           dialer.DialContext,
-			ForceAttemptHTTP2:     true,
+			ForceAttemptHTTP2:     false,
+			TLSNextProto:          map[string]func(string, *tls.Conn) http.RoundTripper{},
 			TLSHandshakeTimeout:   10 * time.Second,
 			MaxIdleConns:          100,
 			MaxIdleConnsPerHost:   100,

@@ -88,6 +88,9 @@ type Reader struct {
 	index   int
 	ids     map[string]int
 	lastEnd int64
+	// nextLine is where the record after the last one read starts, at the
+	// earliest (blank lines may follow).
+	nextLine int
 }
 
 // NewReader reads the header of r and returns a Reader of its rows. A UTF-8
@@ -116,6 +119,7 @@ func NewReader(r io.Reader, opts ReaderOptions) (*Reader, error) {
 		return nil, rd.fileError(err)
 	}
 	rd.lastEnd = rd.csv.InputOffset()
+	rd.nextLine = 2
 	if err := rd.readHeader(header); err != nil {
 		return nil, err
 	}
@@ -156,11 +160,17 @@ func (rd *Reader) Next() (Row, error) {
 		return Row{}, io.EOF
 	}
 	var pe *csv.ParseError
-	if err != nil && errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrBareQuote) {
+	if err != nil && errors.As(err, &pe) && rowLevel(pe) {
+		// The reader skips the rest of the line: the next rows are intact.
 		rd.lastEnd = rd.csv.InputOffset()
+		rd.nextLine = pe.Line + 1
 		row := Row{Index: rd.index, Line: pe.StartLine}
 		rd.index++
-		row.Err = &RowError{Line: row.Line, Index: row.Index, Err: fmt.Errorf("a quote inside an unquoted field (column %d): quote the whole field and double the quote", pe.Column)}
+		why := fmt.Sprintf("a quote inside an unquoted field (byte %d of the line): quote the whole field and double the quote", pe.Column)
+		if errors.Is(pe.Err, csv.ErrQuote) {
+			why = fmt.Sprintf("text after a closing quote (byte %d of the line): quote the whole field and double any quote inside it", pe.Column)
+		}
+		row.Err = &RowError{Line: row.Line, Index: row.Index, Err: errors.New(why)}
 		return row, rd.checkCount()
 	}
 	if err != nil {
@@ -168,6 +178,8 @@ func (rd *Reader) Next() (Row, error) {
 	}
 	rd.lastEnd = rd.csv.InputOffset()
 	line, _ := rd.csv.FieldPos(0)
+	last, _ := rd.csv.FieldPos(len(rec) - 1)
+	rd.nextLine = last + strings.Count(rec[len(rec)-1], "\n") + 1
 	row := Row{Index: rd.index, Line: line}
 	rd.index++
 	spec, err := rd.spec(rec, line)
@@ -198,7 +210,7 @@ func (rd *Reader) fileError(err error) error {
 		return &FileError{Line: pe.StartLine, Err: pe.Err}
 	}
 	if errors.Is(err, errRecordTooLarge) {
-		return &FileError{Err: fmt.Errorf("a record longer than %d bytes (is a quote left open?)", rd.opts.MaxRecordBytes)}
+		return &FileError{Line: rd.nextLine, Err: fmt.Errorf("a record longer than %d bytes (is a quote left open?)", rd.opts.MaxRecordBytes)}
 	}
 	return &FileError{Err: fmt.Errorf("read: %w", err)}
 }
@@ -233,7 +245,11 @@ func (rd *Reader) spec(rec []string, line int) (Spec, error) {
 	}
 	var errs []error
 	if s.ID == "" {
+		// A generated id never collides with one the file gives.
 		s.ID = fmt.Sprintf("row-%d", line)
+		for _, taken := rd.ids[s.ID]; taken; _, taken = rd.ids[s.ID] {
+			s.ID += "_"
+		}
 	}
 	if v := get("image_urls"); v != "" {
 		for _, u := range strings.Split(v, ImageURLSeparator) {
@@ -296,6 +312,12 @@ func checkText(s string) error {
 		}
 	}
 	return nil
+}
+
+// rowLevel reports a parse error confined to one line, after which the
+// reader goes on with the next line intact.
+func rowLevel(pe *csv.ParseError) bool {
+	return errors.Is(pe.Err, csv.ErrBareQuote) || (errors.Is(pe.Err, csv.ErrQuote) && pe.Line == pe.StartLine)
 }
 
 var errRecordTooLarge = errors.New("record too large")

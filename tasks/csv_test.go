@@ -70,6 +70,7 @@ func TestReaderBadRows(t *testing.T) {
 		{"resolution", "x4,a fine prompt,4,1080p", `resolution: "1080p"`},
 		{"field count", "x5,a fine prompt,4", "has 3 fields, the header has 4"},
 		{"bare quote", `x6,a "fine" prompt,4,720p`, "a quote inside an unquoted field"},
+		{"text after a quote", `x6b,"a fine" prompt,4,720p`, "text after a closing quote"},
 		{"control character", "x7,a fine\x00 prompt,4,720p", "control character"},
 		{"invalid utf-8", "x8,a fine \xff prompt,4,720p", "not valid UTF-8"},
 		{"duplicate id", "ok,another prompt,4,720p", `id: "ok" is already used on line 2`},
@@ -134,7 +135,7 @@ func TestReaderLimits(t *testing.T) {
 	// An open quote in a large file is refused without reading it whole.
 	text := "prompt\n\"open\n" + strings.Repeat("a line of text that will never end\n", 100_000)
 	_, err = readAll(t, text, ReaderOptions{MaxRecordBytes: 64 << 10})
-	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "longer than") {
+	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "longer than") || fe.Line != 2 {
 		t.Errorf("record size: err = %v", err)
 	}
 }
@@ -161,4 +162,14 @@ func FuzzReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestGeneratedIDsNeverCollide(t *testing.T) {
+	rows, err := readAll(t, "id,prompt\nrow-3,an explicit id\n,a row without one\n", ReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows[0].Err != nil || rows[1].Err != nil || rows[1].Spec.ID == "row-3" {
+		t.Errorf("rows: %+v", rows)
+	}
 }

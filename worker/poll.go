@@ -114,6 +114,12 @@ func (w *Worker) applyStatus(ctx context.Context, job batch.Job, from tasks.Stat
 	}
 	w.release(ctx, job)
 	log.Info("task_ended", "state", c.To, "fail_code", c.FailCode)
+	if c.FailCode == CodeInsufficientCredits {
+		// The account cannot pay: stop submitting the rest until an operator acts.
+		if err := w.Pause(ctx, "the provider failed a task for want of credits ("+CodeInsufficientCredits+")"); err != nil {
+			return err
+		}
+	}
 	if c.To == tasks.StateSucceeded {
 		return w.queue.Download(ctx, job.Batch, job.Row, job.Attempt)
 	}

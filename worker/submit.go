@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -174,16 +175,21 @@ func (w *Worker) afterCreate(ctx, hctx context.Context, log interface {
 	switch {
 	case cerr == nil:
 		job.TaskID, job.Submitted = taskID, now
-		if _, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
-			From: []tasks.State{tasks.StateSubmitting}, To: tasks.StateSubmitted, Attempt: &job.Attempt,
-			TaskID: taskID, Submitted: now, Sync: true,
-		}); err != nil {
-			// The provider has the task; losing its id would lose the video.
+		if err := w.recordTaskID(ctx, job, taskID, now); err != nil {
+			// The provider has the task; the id is in this log line only. The
+			// task runs again, finds the row submitting and marks it ambiguous.
 			log.Error("record_task_id_failed", "task_id", taskID, "err", err)
-			return permanent(fmt.Errorf("record task id %s: %w", taskID, err))
+			return fmt.Errorf("record task id %s: %w", taskID, err)
 		}
 		log.Info("submitted", "task_id", taskID, "callback", callback)
 		return w.schedulePoll(ctx, job, 0, now.Add(w.firstPoll(job, callback)), callback)
+
+	case accountRefused(cerr):
+		// Out of credits: nothing will be created until an operator acts.
+		err := back(cerr.Error())
+		reason := "the provider refused for want of credits: " + providerMessage(cerr)
+		log.Error("submitting_paused", "reason", reason)
+		return errors.Join(err, w.Pause(ctx, reason), &NotYet{After: authPause, Reason: "paused"})
 
 	case errors.Is(cerr, seedance.ErrInvalid):
 		_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
@@ -236,6 +242,27 @@ func (w *Worker) afterCreate(ctx, hctx context.Context, log interface {
 	}
 }
 
+// recordTaskID marks the row submitted with its task id, trying a few
+// times: losing the id would lose a paid video.
+func (w *Worker) recordTaskID(ctx context.Context, job batch.Job, taskID string, now time.Time) error {
+	var err error
+	for i := range 5 {
+		_, err = w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
+			From: []tasks.State{tasks.StateSubmitting}, To: tasks.StateSubmitted, Attempt: &job.Attempt,
+			TaskID: taskID, Submitted: now, Sync: true,
+		})
+		if err == nil || errors.Is(err, batch.ErrConflict) {
+			return err
+		}
+		select {
+		case <-time.After(time.Duration(i+1) * 500 * time.Millisecond):
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		}
+	}
+	return err
+}
+
 func createRequest(s tasks.Spec, requestType, callbackURL string) seedance.CreateRequest {
 	return seedance.CreateRequest{
 		RequestType: requestType,
@@ -285,6 +312,16 @@ func providerMessage(err error) string {
 		return se.Message
 	}
 	return err.Error()
+}
+
+// CodeInsufficientCredits is the provider's fail code that stops a batch.
+const CodeInsufficientCredits = "INSUFFICIENT_CREDITS"
+
+// accountRefused reports a create refused because the account cannot pay:
+// 402, or the provider's INSUFFICIENT_CREDITS.
+func accountRefused(err error) bool {
+	var se *seedance.Error
+	return errors.As(err, &se) && (se.StatusCode == 402 || strings.Contains(se.Message, CodeInsufficientCredits))
 }
 
 func retryAfter(err error) time.Duration {

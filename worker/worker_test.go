@@ -230,7 +230,7 @@ func TestOutcomes(t *testing.T) {
 		}
 	}
 	rejected := h.jobs(plan.ID, len(rows))[3]
-	if !strings.Contains(rejected.FailMsg, "sim:reject") && rejected.FailMsg == "" {
+	if rejected.FailMsg != "input.prompt was rejected by the provider" {
 		t.Errorf("a 400 row keeps no provider message: %+v", rejected)
 	}
 	bad := h.jobs(plan.ID, len(rows))[9]

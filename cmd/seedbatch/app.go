@@ -222,7 +222,8 @@ func (m *Main) open(ctx context.Context, cfg config.Config, embedded bool) (*sta
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		s.Close()
-		return nil, fail(exitUsage, "redis.url: %v", err)
+		// The parse error repeats the URL, password included.
+		return nil, fail(exitUsage, "redis.url %s: not a valid Redis URL", config.RedactURL(url))
 	}
 	client := redis.NewClient(opt)
 	s.rdb = client
@@ -231,12 +232,14 @@ func (m *Main) open(ctx context.Context, cfg config.Config, embedded bool) (*sta
 	defer cancel()
 	if err := client.Ping(pctx).Err(); err != nil {
 		s.Close()
-		return nil, fail(exitUnreachable, "cannot reach Redis at %s: %v", redactURL(url), err)
+		return nil, fail(exitUnreachable, "cannot reach Redis at %s: %v", config.RedactURL(url), err)
 	}
 	s.store = batch.NewStore(client, cfg.Redis.Prefix)
 	s.queues = worker.QueuesFor(cfg.Redis.Prefix)
 	s.limiter, err = ratelimit.New(client, ratelimit.Config{
-		Prefix:            cfg.Redis.Prefix,
+		// Limits belong to the API key, whatever the namespace: every
+		// seedbatch on this Redis that uses the key shares them.
+		Prefix:            limitsPrefix,
 		Scope:             accountScope(cfg.Provider.APIKey.Reveal()),
 		RequestsPerMinute: int(float64(cfg.Limits.RequestsPerMinute) * cfg.Worker.TimeScale),
 		Burst:             cfg.Limits.Burst,
@@ -251,6 +254,9 @@ func (m *Main) open(ctx context.Context, cfg config.Config, embedded bool) (*sta
 	return s, nil
 }
 
+// limitsPrefix starts the keys of the shared provider limits.
+const limitsPrefix = "seedbatch-limits"
+
 // accountScope names an API key's shared limits without revealing the key.
 func accountScope(key string) string {
 	if key == "" {
@@ -260,12 +266,3 @@ func accountScope(key string) string {
 	return "acct-" + hex.EncodeToString(sum[:6])
 }
 
-// redactURL hides a password in a Redis URL.
-func redactURL(u string) string {
-	if i := strings.Index(u, "://"); i >= 0 {
-		if at := strings.LastIndex(u, "@"); at > i {
-			return u[:i+3] + "***@" + u[at+1:]
-		}
-	}
-	return u
-}

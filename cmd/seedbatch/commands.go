@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -85,6 +86,10 @@ func (m *Main) workerCmd(ctx context.Context, args []string) error {
 	r, err := startWorker(s, prov, ln)
 	if err != nil {
 		return err
+	}
+	if cfg.Worker.TimeScale != 1 {
+		s.log.Warn("compressed_time", "time_scale", cfg.Worker.TimeScale,
+			"note", "provider timings and request limits are divided and multiplied by it: only for a simulator")
 	}
 	s.log.Info("worker_started", "queues", s.queues.Names(), "provider", cfg.Provider.BaseURL,
 		"callback_receiver", r.callbackURL)
@@ -195,7 +200,10 @@ func (m *Main) resultsCmd(ctx context.Context, args []string) error {
 		w = f
 	}
 	if err := s.store.WriteResults(ctx, w, fs.Arg(0), *format); err != nil {
-		return fail(exitUsage, "%v", err)
+		if errors.Is(err, batch.ErrNotFound) {
+			return fail(exitUsage, "%v", err)
+		}
+		return fail(exitUnreachable, "%v", err)
 	}
 	return nil
 }

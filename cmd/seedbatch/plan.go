@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 
 	"github.com/seedbatch/seedbatch/batch"
@@ -42,7 +43,7 @@ func (m *Main) enqueuePlan(ctx context.Context, s *stack, q batch.Submitter, pla
 	if rt != worker.RequestAsync && rt != worker.RequestCallback {
 		return batch.EnqueueResult{}, fail(exitUsage, "--request-type: want async or callback, got %q", rt)
 	}
-	if _, err := s.store.CreateBatch(ctx, batch.Meta{ID: plan.ID, Source: plan.Path, Rows: plan.Rows, RequestType: rt}); err != nil {
+	if _, err := s.store.CreateBatch(ctx, batch.Meta{ID: plan.ID, Source: plan.Path, Rows: plan.Rows, RequestType: rt, Hash: plan.Hash}); err != nil {
 		return batch.EnqueueResult{}, fail(exitUnreachable, "%v", err)
 	}
 	budget := cfg.Budget.BatchSeconds
@@ -60,6 +61,9 @@ func (m *Main) enqueuePlan(ctx context.Context, s *stack, q batch.Submitter, pla
 		}
 	}
 	res, err := s.store.Enqueue(ctx, q, plan, pf.options(cfg))
+	if errors.Is(err, batch.ErrBatchMismatch) || errors.Is(err, os.ErrNotExist) {
+		return res, fail(exitUsage, "%v", err)
+	}
 	if err != nil {
 		return res, fail(exitUnreachable, "%v", err)
 	}

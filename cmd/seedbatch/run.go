@@ -186,7 +186,7 @@ func (m *Main) wait(ctx context.Context, s *stack, id string, rows int) (batch.C
 			return counts, nil
 		}
 		if reason, paused, err := s.limiter.Paused(ctx); err == nil && paused {
-			return counts, fail(exitUnreachable, "submitting paused: %s", reason)
+			return counts, fail(exitUnreachable, "submitting paused: %s\nfix the cause, then run this command again (on a shared Redis, run seedbatch resume first)", reason)
 		}
 		select {
 		case <-ctx.Done():
