@@ -1,10 +1,10 @@
 package seedance
 
 import (
-	"crypto/tls"
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"

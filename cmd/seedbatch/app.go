@@ -265,4 +265,3 @@ func accountScope(key string) string {
 	sum := sha256.Sum256([]byte("seedbatch-account:" + key))
 	return "acct-" + hex.EncodeToString(sum[:6])
 }
-
