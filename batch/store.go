@@ -485,3 +485,73 @@ func (s *Store) Transition(ctx context.Context, batch string, row int, c Change)
 func (s *Store) SetLastError(ctx context.Context, batch string, row int, msg string) error {
 	return s.rdb.HSet(ctx, s.jobKey(batch, row), fLastErr, msg).Err()
 }
+
+// Resubmit moves every job of a batch in state from back to queued under a
+// new attempt number and queues its submit task; it returns how many. Each
+// one is created again at the provider (and billed): callers use it only
+// when an operator asks.
+func (s *Store) Resubmit(ctx context.Context, sub Submitter, id string, from tasks.State) (int, error) {
+	meta, _, err := s.Batch(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for start := 0; start < meta.Rows; start += resultPage {
+		jobs, err := s.Jobs(ctx, id, start, min(resultPage, meta.Rows-start))
+		if err != nil {
+			return n, err
+		}
+		for _, j := range jobs {
+			if j.State != from {
+				continue
+			}
+			next := j.Attempt + 1
+			if _, err := s.Transition(ctx, id, j.Row, Change{From: []tasks.State{from}, To: tasks.StateQueued,
+				Attempt: &j.Attempt, NewAttempt: &next, ClearOutcome: true, Sync: true}); err != nil {
+				if errors.Is(err, ErrConflict) {
+					continue
+				}
+				return n, err
+			}
+			if err := sub.Submit(ctx, id, j.Row, next); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Cancel stops submitting a batch: it is marked canceled, so submits still
+// queued end canceled, and rows queued or held by a budget are canceled at
+// once. Tasks already created still finish and download. It returns how
+// many rows it canceled.
+func (s *Store) Cancel(ctx context.Context, id string) (int, error) {
+	if err := s.SetCanceled(ctx, id); err != nil {
+		return 0, err
+	}
+	meta, _, err := s.Batch(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for start := 0; start < meta.Rows; start += resultPage {
+		jobs, err := s.Jobs(ctx, id, start, min(resultPage, meta.Rows-start))
+		if err != nil {
+			return n, err
+		}
+		for _, j := range jobs {
+			if j.State != tasks.StateQueued && j.State != tasks.StateBudget {
+				continue
+			}
+			_, err := s.Transition(ctx, id, j.Row, Change{From: []tasks.State{tasks.StateQueued, tasks.StateBudget},
+				To: tasks.StateCanceled, FailCode: "CANCELED", FailMsg: "the batch was canceled before this row was submitted"})
+			if err == nil {
+				n++
+			} else if !errors.Is(err, ErrConflict) {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}

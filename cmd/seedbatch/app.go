@@ -64,6 +64,8 @@ func commands() []command {
 		{"worker", "", "serve the submit and poll queues until stopped", (*Main).workerCmd},
 		{"status", "[BATCH]", "show counts per state, rate and ETA of one or every batch", (*Main).statusCmd},
 		{"results", "BATCH", "write every row of a batch with its outcome, as CSV or JSONL", (*Main).resultsCmd},
+		{"retry", "BATCH", "resubmit a batch's ambiguous, failed or budget-held rows, on purpose", (*Main).retryCmd},
+		{"cancel", "BATCH", "stop submitting a batch's remaining rows (tasks in flight still finish)", (*Main).cancelCmd},
 		{"resume", "", "resume submitting after the provider refused the key (once it is fixed)", (*Main).resumeCmd},
 		{"sim", "", "serve the provider simulator over HTTP", (*Main).simCmd},
 		{"config", "", "print the effective configuration (secrets redacted)", (*Main).configCmd},
@@ -145,7 +147,7 @@ func (m *Main) flags(name, args string, c *common) *flag.FlagSet {
 
 // parse parses args, then loads the configuration with the flags on top.
 func (m *Main) parse(fs *flag.FlagSet, c *common, args []string) (config.Config, error) {
-	if err := fs.Parse(args); err != nil {
+	if err := parseInterspersed(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return config.Config{}, err
 		}
@@ -166,6 +168,29 @@ func (m *Main) parse(fs *flag.FlagSet, c *common, args []string) (config.Config,
 		return cfg, &exitError{code: exitUsage, err: err}
 	}
 	return cfg, nil
+}
+
+// parseInterspersed parses flags wherever they stand among the arguments
+// ("retry BATCH --state failed" as well as "retry --state failed BATCH");
+// "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) error {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+	return fs.Parse(append([]string{"--"}, positional...))
 }
 
 // isTerminal reports whether w is a terminal.

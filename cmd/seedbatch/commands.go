@@ -150,7 +150,32 @@ func (m *Main) statusCmd(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// Video seconds reserved (each create reserves its duration) and caps.
+	for _, id := range ids {
+		b, err := s.store.Budget(ctx, id)
+		if err != nil {
+			return fail(exitUnreachable, "%v", err)
+		}
+		fmt.Fprintf(m.Stdout, "%s: %d video seconds created%s", id, b.BatchSpent, capOf(b.BatchLimit))
+		if _, c, err := s.store.Batch(ctx, id); err == nil && c[tasks.StateSucceeded] > 0 {
+			fmt.Fprintf(m.Stdout, "; %d succeeded rows still downloading", c[tasks.StateSucceeded])
+		}
+		fmt.Fprintln(m.Stdout)
+	}
+	if b, err := s.store.Budget(ctx, ""); err == nil && b.TotalLimit > 0 {
+		fmt.Fprintf(m.Stdout, "all batches: %d video seconds created%s\n", b.TotalSpent, capOf(b.TotalLimit))
+	}
+	return nil
+}
+
+func capOf(limit int) string {
+	if limit == 0 {
+		return " (no budget)"
+	}
+	return fmt.Sprintf(" of a budget of %d", limit)
 }
 
 // rateAndETA estimates a batch's finishing rate since it was created.
@@ -279,5 +304,78 @@ func (m *Main) simCmd(ctx context.Context, args []string) error {
 	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
 		return fmt.Errorf("sim: %w", err)
 	}
+	return nil
+}
+
+func (m *Main) retryCmd(ctx context.Context, args []string) error {
+	var c common
+	fs := m.flags("retry", "BATCH", &c)
+	state := fs.String("state", "", "rows to resubmit: ambiguous, failed or budget (each is created, and billed, again)")
+	budget := fs.Int("budget", -1, "first set this batch's budget in video seconds (0 = no cap)")
+	cfg, err := m.parse(fs, &c, args)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return fail(exitUsage, "retry: want one batch id")
+	}
+	from := tasks.State(*state)
+	if from != tasks.StateAmbiguous && from != tasks.StateFailed && from != tasks.StateBudget {
+		return fail(exitUsage, "retry: --state: want ambiguous, failed or budget, got %q", *state)
+	}
+	s, err := m.open(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	id := fs.Arg(0)
+	if _, _, err := s.store.Batch(ctx, id); err != nil {
+		return fail(exitUsage, "%v", err)
+	}
+	if *budget >= 0 {
+		if err := s.store.SetBudget(ctx, id, *budget); err != nil {
+			return fail(exitUnreachable, "%v", err)
+		}
+	}
+	if cfg.Budget.TotalSeconds > 0 {
+		if err := s.store.SetBudget(ctx, "", cfg.Budget.TotalSeconds); err != nil {
+			return fail(exitUnreachable, "%v", err)
+		}
+	}
+	q := worker.NewQueue(s.rdb, s.queues)
+	defer q.Close()
+	n, err := s.store.Resubmit(ctx, q, id, from)
+	if err != nil {
+		return fail(exitUnreachable, "%v", err)
+	}
+	fmt.Fprintf(m.Stdout, "batch %s: %d %s rows queued again\n", id, n, from)
+	return nil
+}
+
+func (m *Main) cancelCmd(ctx context.Context, args []string) error {
+	var c common
+	fs := m.flags("cancel", "BATCH", &c)
+	cfg, err := m.parse(fs, &c, args)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return fail(exitUsage, "cancel: want one batch id")
+	}
+	s, err := m.open(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	n, err := s.store.Cancel(ctx, fs.Arg(0))
+	if errors.Is(err, batch.ErrNotFound) {
+		return fail(exitUsage, "%v", err)
+	}
+	if err != nil {
+		return fail(exitUnreachable, "%v", err)
+	}
+	fmt.Fprintf(m.Stdout, "batch %s: canceled %d rows not yet submitted; tasks in flight still finish and download\n", fs.Arg(0), n)
 	return nil
 }

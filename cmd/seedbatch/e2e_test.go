@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net/http"
 	"os"
@@ -363,5 +364,39 @@ func TestExitCodes(t *testing.T) {
 				t.Errorf("exit %d, want %d with %q\nstdout:\n%s\nstderr:\n%s", code, tt.code, tt.want, stdout, stderr)
 			}
 		})
+	}
+}
+
+func TestParseInterspersed(t *testing.T) {
+	tests := []struct {
+		args []string
+		pos  string
+		st   string
+	}{
+		{[]string{"b1", "--state", "failed"}, "b1", "failed"},
+		{[]string{"--state", "failed", "b1"}, "b1", "failed"},
+		{[]string{"--state=ambiguous", "b1", "b2"}, "b1 b2", "ambiguous"},
+		{[]string{"--", "--state"}, "--state", ""},
+	}
+	for _, tt := range tests {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		st := fs.String("state", "", "")
+		if err := parseInterspersed(fs, tt.args); err != nil {
+			t.Fatalf("%v: %v", tt.args, err)
+		}
+		if got := strings.Join(fs.Args(), " "); got != tt.pos || *st != tt.st {
+			t.Errorf("%v: args %q state %q, want %q %q", tt.args, got, *st, tt.pos, tt.st)
+		}
+	}
+}
+
+// TestRunCallbackMode runs the example in callback mode: the simulator
+// posts each result to run's own receiver.
+func TestRunCallbackMode(t *testing.T) {
+	dir := t.TempDir()
+	code, stdout, stderr := runMain(t, map[string]string{"SEEDBATCH_OUT_DIR": dir},
+		"run", "--request-type", "callback", "--batch", "cb", filepath.Join("..", "..", "examples", "prompts.csv"))
+	if code != exitOK || !strings.Contains(stdout, "done 12") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 }
