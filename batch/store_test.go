@@ -223,3 +223,34 @@ func TestBatchIDReusedForAnotherFile(t *testing.T) {
 		t.Errorf("enqueue of the same file again: %v", err)
 	}
 }
+
+func TestDuplicatesOnlyWithTheFlag(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dups.csv")
+	if err := os.WriteFile(path, []byte("id,prompt\na,the same scene\nb,the same scene\nc,another scene\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, allow := range []bool{false, true} {
+		s, ctx := setup(t)
+		opts := batch.PlanOptions{AllowDuplicates: allow}
+		plan, err := batch.PlanFile(path, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(plan.Duplicates) != 1 || plan.Duplicates[0].Line != 3 || plan.Duplicates[0].FirstLine != 2 {
+			t.Fatalf("allow=%v: duplicates %+v", allow, plan.Duplicates)
+		}
+		sub := &fakeSubmitter{}
+		res, err := s.Enqueue(ctx, sub, plan, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[bool]int{false: 2, true: 3}[allow]
+		if res.Queued != want || plan.Valid != want {
+			t.Errorf("allow=%v: %d queued, %d valid; want %d", allow, res.Queued, plan.Valid, want)
+		}
+		job, _ := s.Job(ctx, plan.ID, 1)
+		if !allow && (job.State != tasks.StateRejected || job.FailCode != "DUPLICATE_ROW") {
+			t.Errorf("duplicate row without the flag: %s %s", job.State, job.FailCode)
+		}
+	}
+}
