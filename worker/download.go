@@ -49,6 +49,7 @@ func (w *Worker) handleDownload(ctx context.Context, t *asynq.Task) error {
 			return w.downloadFailed(ctx, job, err)
 		}
 		files = append(files, batch.File{Path: f.Path, Size: f.Size, SHA256: f.SHA256})
+		w.metrics.DownloadBytes(ctx, f.Size)
 	}
 	_, err = w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
 		From: []tasks.State{tasks.StateSucceeded}, To: tasks.StateDone, Attempt: &job.Attempt,

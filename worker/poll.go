@@ -69,14 +69,10 @@ func (w *Worker) handlePoll(ctx context.Context, t *asynq.Task) error {
 // read takes a request token, renewing the job's lease, and reads the
 // status of the job's task.
 func (w *Worker) read(ctx context.Context, job batch.Job) (seedance.Task, error) {
-	res, err := ratelimit.Wait(ctx, w.cfg.MaxWait, func(ctx context.Context) (ratelimit.Result, error) {
+	if err := w.admit(ctx, func(ctx context.Context) (ratelimit.Result, error) {
 		return w.limiter.AdmitRequest(ctx, job.Holder())
-	})
-	if err != nil {
+	}); err != nil {
 		return seedance.Task{}, err
-	}
-	if !res.Allowed {
-		return seedance.Task{}, notYet(res)
 	}
 	return w.provider.Status(ctx, job.TaskID)
 }
@@ -113,6 +109,9 @@ func (w *Worker) applyStatus(ctx context.Context, job batch.Job, from tasks.Stat
 		return ignoreConflict(err)
 	}
 	w.release(ctx, job)
+	if gen := generationTime(task); gen > 0 {
+		w.metrics.Generation(ctx, gen)
+	}
 	log.Info("task_ended", "state", c.To, "fail_code", c.FailCode)
 	if c.FailCode == CodeInsufficientCredits {
 		// The account cannot pay: stop submitting the rest until an operator acts.
@@ -124,6 +123,18 @@ func (w *Worker) applyStatus(ctx context.Context, job batch.Job, from tasks.Stat
 		return w.queue.Download(ctx, job.Batch, job.Row, job.Attempt)
 	}
 	return nil
+}
+
+// generationTime is how long the provider took: its costTime, else the
+// span between its create and complete times.
+func generationTime(t seedance.Task) time.Duration {
+	if t.CostTime > 0 {
+		return t.CostTime
+	}
+	if !t.CreateTime.IsZero() && t.CompleteTime.After(t.CreateTime) {
+		return t.CompleteTime.Sub(t.CreateTime)
+	}
+	return 0
 }
 
 // pollFailed turns a failed status read into the task's outcome.

@@ -101,14 +101,10 @@ func (w *Worker) handleSubmit(ctx context.Context, t *asynq.Task) error {
 		return ignoreConflict(err)
 	}
 
-	res, err := ratelimit.Wait(ctx, w.cfg.MaxWait, func(ctx context.Context) (ratelimit.Result, error) {
+	if err := w.admit(ctx, func(ctx context.Context) (ratelimit.Result, error) {
 		return w.limiter.AdmitSubmit(ctx, job.Holder())
-	})
-	if err != nil {
+	}); err != nil {
 		return err
-	}
-	if !res.Allowed {
-		return notYet(res)
 	}
 	// We hold a lease and a request token. Mark the row, on disk too when a
 	// journal is kept, before sending.

@@ -76,6 +76,8 @@ type Config struct {
 	Callback CallbackConfig
 	// DownloadConcurrency is the number of download handlers (default 4).
 	DownloadConcurrency int
+	// Metrics receives measurements (default: discarded).
+	Metrics Metrics
 	// Logger receives the worker's logs (default: discarded).
 	Logger *slog.Logger
 	// LogLevel is asynq's own log level (default warn).
@@ -107,6 +109,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Metrics == nil {
+		c.Metrics = noMetrics{}
 	}
 	return c
 }
@@ -189,6 +194,7 @@ type Worker struct {
 	submit   *asynq.Server
 	poll     *asynq.Server
 	download *asynq.Server
+	metrics  Metrics
 	log      *slog.Logger
 }
 
@@ -203,7 +209,8 @@ func New(rdb redis.UniversalClient, store *batch.Store, lim Limiter, prov Provid
 		return nil, errors.New("worker: a Fetcher is required")
 	}
 	w := &Worker{
-		cfg: cfg, store: store, limiter: lim, provider: prov, fetcher: fetcher, log: cfg.Logger,
+		cfg: cfg, store: store, limiter: lim, provider: measuredProvider{prov, cfg.Metrics}, fetcher: fetcher,
+		metrics: cfg.Metrics, log: cfg.Logger,
 		queue: NewQueue(rdb, cfg.Queues),
 		insp:  asynq.NewInspectorFromRedisClient(rdb),
 	}

@@ -1,0 +1,215 @@
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/ratelimit"
+	"github.com/seedbatch/seedbatch/tasks"
+)
+
+// GenerationBuckets are the histogram bounds of generation times, in
+// seconds: the provider documents 40 to 120 s.
+var GenerationBuckets = []float64{10, 20, 30, 40, 50, 60, 75, 90, 105, 120, 150, 180, 300}
+
+// Recorder counts events in one Redis hash. Its methods never fail the
+// caller: a metric lost to a Redis error is only logged by the caller's
+// Redis client.
+type Recorder struct {
+	rdb redis.UniversalClient
+	key string
+}
+
+// NewRecorder returns a Recorder keeping its counts under prefix.
+func NewRecorder(rdb redis.UniversalClient, prefix string) *Recorder {
+	return &Recorder{rdb: rdb, key: prefix + ":metrics"}
+}
+
+func (r *Recorder) incr(ctx context.Context, field string, by int64) {
+	_ = r.rdb.HIncrBy(context.WithoutCancel(ctx), r.key, field, by).Err()
+}
+
+func (r *Recorder) incrFloat(ctx context.Context, field string, by float64) {
+	_ = r.rdb.HIncrByFloat(context.WithoutCancel(ctx), r.key, field, by).Err()
+}
+
+// Request counts one request to the provider; status 0 means no answer.
+func (r *Recorder) Request(ctx context.Context, kind string, status int) {
+	r.incr(ctx, "req|"+kind+"|"+statusLabel(status), 1)
+}
+
+// Wait adds the time a handler waited in place for a limit.
+func (r *Recorder) Wait(ctx context.Context, limit string, d time.Duration) {
+	if d > 0 {
+		r.incrFloat(ctx, "wait|"+limit, d.Seconds())
+	}
+}
+
+// Deferred counts a task handed back to the queue to wait for a limit.
+func (r *Recorder) Deferred(ctx context.Context, limit string) {
+	r.incr(ctx, "defer|"+limit, 1)
+}
+
+// Generation observes one provider generation time.
+func (r *Recorder) Generation(ctx context.Context, d time.Duration) {
+	s := d.Seconds()
+	pipe := r.rdb.Pipeline()
+	c := context.WithoutCancel(ctx)
+	for _, b := range GenerationBuckets {
+		if s <= b {
+			pipe.HIncrBy(c, r.key, "gen|le|"+strconv.FormatFloat(b, 'g', -1, 64), 1)
+		}
+	}
+	pipe.HIncrBy(c, r.key, "gen|count", 1)
+	pipe.HIncrByFloat(c, r.key, "gen|sum", s)
+	_, _ = pipe.Exec(c)
+}
+
+// DownloadBytes adds bytes of stored videos.
+func (r *Recorder) DownloadBytes(ctx context.Context, n int64) {
+	r.incr(ctx, "download_bytes", n)
+}
+
+func statusLabel(status int) string {
+	if status == 0 {
+		return "error"
+	}
+	return strconv.Itoa(status)
+}
+
+// Counts reads the recorded counters, by field.
+func (r *Recorder) Counts(ctx context.Context) (map[string]float64, error) {
+	v, err := r.rdb.HGetAll(ctx, r.key).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read metrics: %w", err)
+	}
+	out := make(map[string]float64, len(v))
+	for k, s := range v {
+		f, _ := strconv.ParseFloat(s, 64)
+		out[k] = f
+	}
+	return out, nil
+}
+
+// Collector is a prometheus.Collector of everything above.
+type Collector struct {
+	rec     *Recorder
+	store   *batch.Store
+	limiter *ratelimit.Limiter
+	insp    *asynq.Inspector
+	queues  []string
+}
+
+// NewCollector returns a Collector. insp and queues may be nil/empty to
+// leave out asynq's queue sizes.
+func NewCollector(rec *Recorder, store *batch.Store, limiter *ratelimit.Limiter, insp *asynq.Inspector, queues []string) *Collector {
+	return &Collector{rec: rec, store: store, limiter: limiter, insp: insp, queues: queues}
+}
+
+var (
+	descRequests    = prometheus.NewDesc("seedbatch_provider_requests_total", "Requests to the provider by kind and HTTP status (error: no answer).", []string{"kind", "status"}, nil)
+	descRateLimited = prometheus.NewDesc("seedbatch_provider_rate_limited_total", "Provider answers 429.", nil, nil)
+	descWait        = prometheus.NewDesc("seedbatch_limit_wait_seconds_total", "Seconds handlers waited in place for a limit.", []string{"limit"}, nil)
+	descDefer       = prometheus.NewDesc("seedbatch_limit_deferrals_total", "Tasks handed back to the queue to wait for a limit.", []string{"limit"}, nil)
+	descGeneration  = prometheus.NewDesc("seedbatch_generation_seconds", "Provider generation time of ended tasks.", nil, nil)
+	descDownload    = prometheus.NewDesc("seedbatch_download_bytes_total", "Bytes of videos stored.", nil, nil)
+	descJobs        = prometheus.NewDesc("seedbatch_jobs", "Jobs by state, all batches.", []string{"state"}, nil)
+	descLeases      = prometheus.NewDesc("seedbatch_leases_in_use", "In-flight leases held (provider tasks created and not ended).", nil, nil)
+	descQueue       = prometheus.NewDesc("seedbatch_queue_tasks", "asynq tasks by queue and state.", []string{"queue", "state"}, nil)
+	descUp          = prometheus.NewDesc("seedbatch_redis_up", "1 when the last scrape could read Redis.", nil, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descRequests, descRateLimited, descWait, descDefer, descGeneration,
+		descDownload, descJobs, descLeases, descQueue, descUp} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	counts, err := c.rec.Counts(ctx)
+	if err != nil {
+		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, 1)
+	limited := 0.0
+	buckets := map[float64]uint64{}
+	for k, v := range counts {
+		parts := strings.Split(k, "|")
+		switch {
+		case parts[0] == "req" && len(parts) == 3:
+			ch <- prometheus.MustNewConstMetric(descRequests, prometheus.CounterValue, v, parts[1], parts[2])
+			if parts[2] == "429" {
+				limited += v
+			}
+		case parts[0] == "wait" && len(parts) == 2:
+			ch <- prometheus.MustNewConstMetric(descWait, prometheus.CounterValue, v, parts[1])
+		case parts[0] == "defer" && len(parts) == 2:
+			ch <- prometheus.MustNewConstMetric(descDefer, prometheus.CounterValue, v, parts[1])
+		case parts[0] == "gen" && len(parts) == 3 && parts[1] == "le":
+			if b, err := strconv.ParseFloat(parts[2], 64); err == nil {
+				buckets[b] = uint64(v)
+			}
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(descRateLimited, prometheus.CounterValue, limited)
+	ch <- prometheus.MustNewConstHistogram(descGeneration, uint64(counts["gen|count"]), counts["gen|sum"], buckets)
+	ch <- prometheus.MustNewConstMetric(descDownload, prometheus.CounterValue, counts["download_bytes"])
+
+	if c.store != nil {
+		total := batch.Counts{}
+		if ids, err := c.store.Batches(ctx); err == nil {
+			for _, id := range ids {
+				if _, bc, err := c.store.Batch(ctx, id); err == nil {
+					for st, n := range bc {
+						total[st] += n
+					}
+				}
+			}
+		}
+		for _, st := range tasks.States {
+			ch <- prometheus.MustNewConstMetric(descJobs, prometheus.GaugeValue, float64(total[st]), string(st))
+		}
+	}
+	if c.limiter != nil {
+		if n, err := c.limiter.InFlight(ctx); err == nil {
+			ch <- prometheus.MustNewConstMetric(descLeases, prometheus.GaugeValue, float64(n))
+		}
+	}
+	if c.insp != nil {
+		for _, q := range c.queues {
+			info, err := c.insp.GetQueueInfo(q)
+			if err != nil {
+				continue // a queue that never held a task does not exist yet
+			}
+			for state, n := range map[string]int{"pending": info.Pending, "active": info.Active, "scheduled": info.Scheduled,
+				"retry": info.Retry, "archived": info.Archived, "completed": info.Completed} {
+				ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(n), q, state)
+			}
+		}
+	}
+}
+
+// Handler serves c in the Prometheus text format, with the Go runtime's
+// own metrics of this process.
+func Handler(c *Collector) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
