@@ -115,3 +115,34 @@ func (s *Store) Enqueue(ctx context.Context, sub Submitter, plan *Plan, opts Pla
 	}
 	return res, nil
 }
+
+// BatchOptions are the batch-wide settings of EnqueueBatch.
+type BatchOptions struct {
+	// RequestType is "async" or "callback" (recorded on a new batch only).
+	RequestType string
+	// BudgetSeconds caps the batch's video seconds: -1 leaves the cap as
+	// it is, 0 removes it.
+	BudgetSeconds int
+	// TotalBudgetSeconds, when positive, sets the cap of all batches.
+	TotalBudgetSeconds int
+}
+
+// EnqueueBatch records a planned batch with its request type and budgets,
+// then enqueues its rows (see Enqueue).
+func (s *Store) EnqueueBatch(ctx context.Context, sub Submitter, plan *Plan, popts PlanOptions, bopts BatchOptions) (EnqueueResult, error) {
+	if _, err := s.CreateBatch(ctx, Meta{ID: plan.ID, Source: plan.Path, Rows: plan.Rows,
+		RequestType: bopts.RequestType, Hash: plan.Hash}); err != nil {
+		return EnqueueResult{}, err
+	}
+	if bopts.BudgetSeconds >= 0 {
+		if err := s.SetBudget(ctx, plan.ID, bopts.BudgetSeconds); err != nil {
+			return EnqueueResult{}, err
+		}
+	}
+	if bopts.TotalBudgetSeconds > 0 {
+		if err := s.SetBudget(ctx, "", bopts.TotalBudgetSeconds); err != nil {
+			return EnqueueResult{}, err
+		}
+	}
+	return s.Enqueue(ctx, sub, plan, popts)
+}

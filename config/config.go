@@ -33,15 +33,17 @@ const FileDefault = "seedbatch.yaml"
 
 // Config is everything seedbatch can be told. Field comments give defaults.
 type Config struct {
-	Redis    Redis          `yaml:"redis"`
-	Provider Provider       `yaml:"provider"`
-	Limits   Limits         `yaml:"limits"`
-	Worker   Worker         `yaml:"worker"`
-	Defaults tasks.Defaults `yaml:"defaults"`
-	Sim      Sim            `yaml:"sim"`
-	Callback Callback       `yaml:"callback"`
-	Download Download       `yaml:"download"`
-	Budget   Budget         `yaml:"budget"`
+	Redis     Redis          `yaml:"redis"`
+	Provider  Provider       `yaml:"provider"`
+	Limits    Limits         `yaml:"limits"`
+	Worker    Worker         `yaml:"worker"`
+	Defaults  tasks.Defaults `yaml:"defaults"`
+	Sim       Sim            `yaml:"sim"`
+	Callback  Callback       `yaml:"callback"`
+	Download  Download       `yaml:"download"`
+	Budget    Budget         `yaml:"budget"`
+	Dashboard Dashboard      `yaml:"dashboard"`
+	Schedule  Schedule       `yaml:"schedule"`
 	// Prices is the price of one second of video by resolution (e.g.
 	// {480p: 0.02, 720p: 0.05}); when set, dry runs print the estimated cost.
 	Prices map[string]float64 `yaml:"prices"`
@@ -173,6 +175,45 @@ type Budget struct {
 	BatchSeconds int `yaml:"batch_seconds"`
 }
 
+// Dashboard configures seedbatch dashboard.
+type Dashboard struct {
+	// Listen is the dashboard's address (default 127.0.0.1:8080). Any
+	// other than a loopback address needs a token or user and password.
+	Listen string `yaml:"listen"`
+	// Token is accepted as "Authorization: Bearer TOKEN" or ?token=TOKEN.
+	Token Secret `yaml:"token"`
+	// User and Password are accepted as HTTP basic auth.
+	User     string `yaml:"user"`
+	Password Secret `yaml:"password"`
+	// AllowWrites enables the actions (pause, resume, cancel, retry) and
+	// asynqmon's writes, for authenticated requests only (default false).
+	AllowWrites bool `yaml:"allow_writes"`
+}
+
+// Schedule configures seedbatch scheduler. The scheduler reads entries from
+// its config file again every SyncInterval, so editing the file changes the
+// schedule without a restart.
+type Schedule struct {
+	// Entries are the cron entries.
+	Entries []ScheduleEntry `yaml:"entries"`
+	// Inbox is the directory import takes CSV files from; they move to
+	// Inbox/done or Inbox/failed (default "inbox").
+	Inbox string `yaml:"inbox"`
+	// SyncInterval is how often the file is read again (default 10s).
+	SyncInterval time.Duration `yaml:"sync_interval"`
+	// GiveUpAfter ends a job reconcile finds submitted longer than this
+	// (default 6h: the provider documents at most 120 s of generation).
+	GiveUpAfter time.Duration `yaml:"give_up_after"`
+}
+
+// ScheduleEntry runs one housekeeping task on a cron schedule.
+type ScheduleEntry struct {
+	// Cron is a 5-field cron spec or "@every 1m".
+	Cron string `yaml:"cron"`
+	// Task is import, reconcile or expiry.
+	Task string `yaml:"task"`
+}
+
 // Log chooses the log output.
 type Log struct {
 	// Level is debug, info, warn or error (default info).
@@ -199,9 +240,11 @@ func Default() Config {
 		Sim:      Sim{TimeScale: 20, RequestsPerMinute: 10000, MaxInFlight: 1000},
 		Callback: Callback{RequestType: "async", Listen: "127.0.0.1:8091", Confirm: true,
 			SafetyGrace: 60 * time.Second, SafetyInterval: 30 * time.Second, MaxBody: 64 << 10},
-		Download: Download{Concurrency: 4, MaxBytes: 2 << 30, Timeout: 10 * time.Minute},
-		OutDir:   "out",
-		Log:      Log{Level: "info", Format: "auto"},
+		Download:  Download{Concurrency: 4, MaxBytes: 2 << 30, Timeout: 10 * time.Minute},
+		Dashboard: Dashboard{Listen: "127.0.0.1:8080"},
+		Schedule:  Schedule{Inbox: "inbox", SyncInterval: 10 * time.Second, GiveUpAfter: 6 * time.Hour},
+		OutDir:    "out",
+		Log:       Log{Level: "info", Format: "auto"},
 	}
 }
 
@@ -394,6 +437,9 @@ func (c Config) Validate() error {
 		{"download.timeout", c.Download.Timeout <= 0, "must be positive"},
 		{"budget.total_seconds", c.Budget.TotalSeconds < 0, "must not be negative"},
 		{"budget.batch_seconds", c.Budget.BatchSeconds < 0, "must not be negative"},
+		{"schedule.inbox", c.Schedule.Inbox == "", "must not be empty"},
+		{"schedule.sync_interval", c.Schedule.SyncInterval < time.Second, "must be at least 1s"},
+		{"schedule.give_up_after", c.Schedule.GiveUpAfter < time.Minute, "must be at least 1m"},
 		{"out_dir", c.OutDir == "", "must not be empty"},
 		{"log.level", !oneOf(c.Log.Level, "debug", "info", "warn", "error"), "must be debug, info, warn or error"},
 		{"log.format", !oneOf(c.Log.Format, "auto", "text", "json"), "must be auto, text or json"},
@@ -406,6 +452,11 @@ func (c Config) Validate() error {
 	for res, p := range c.Prices {
 		if p < 0 || (res != "480p" && res != "720p") {
 			return &FieldError{Field: "prices." + res, Reason: "want a resolution (480p or 720p) and a price of at least 0"}
+		}
+	}
+	for i, e := range c.Schedule.Entries {
+		if e.Cron == "" || !oneOf(e.Task, "import", "reconcile", "expiry") {
+			return &FieldError{Field: fmt.Sprintf("schedule.entries[%d]", i), Reason: "want a cron spec and a task: import, reconcile or expiry"}
 		}
 	}
 	if err := c.Defaults.Validate(); err != nil {

@@ -38,29 +38,11 @@ func (p *planFlags) register(fs *flag.FlagSet) {
 // enqueuePlan records the batch with its request type and budgets, then
 // enqueues its rows.
 func (m *Main) enqueuePlan(ctx context.Context, s *stack, q batch.Submitter, plan *batch.Plan, pf planFlags) (batch.EnqueueResult, error) {
-	cfg := s.cfg
-	rt := cmp.Or(pf.requestType, cfg.Callback.RequestType)
-	if rt != worker.RequestAsync && rt != worker.RequestCallback {
-		return batch.EnqueueResult{}, fail(exitUsage, "--request-type: want async or callback, got %q", rt)
+	bopts, err := pf.batchOptions(s.cfg)
+	if err != nil {
+		return batch.EnqueueResult{}, err
 	}
-	if _, err := s.store.CreateBatch(ctx, batch.Meta{ID: plan.ID, Source: plan.Path, Rows: plan.Rows, RequestType: rt, Hash: plan.Hash}); err != nil {
-		return batch.EnqueueResult{}, fail(exitUnreachable, "%v", err)
-	}
-	budget := cfg.Budget.BatchSeconds
-	if pf.budget >= 0 {
-		budget = pf.budget
-	}
-	if budget > 0 || pf.budget == 0 {
-		if err := s.store.SetBudget(ctx, plan.ID, budget); err != nil {
-			return batch.EnqueueResult{}, fail(exitUnreachable, "%v", err)
-		}
-	}
-	if cfg.Budget.TotalSeconds > 0 {
-		if err := s.store.SetBudget(ctx, "", cfg.Budget.TotalSeconds); err != nil {
-			return batch.EnqueueResult{}, fail(exitUnreachable, "%v", err)
-		}
-	}
-	res, err := s.store.Enqueue(ctx, q, plan, pf.options(cfg))
+	res, err := s.store.EnqueueBatch(ctx, q, plan, pf.options(s.cfg), bopts)
 	if errors.Is(err, batch.ErrBatchMismatch) || errors.Is(err, os.ErrNotExist) {
 		return res, fail(exitUsage, "%v", err)
 	}
@@ -70,12 +52,29 @@ func (m *Main) enqueuePlan(ctx context.Context, s *stack, q batch.Submitter, pla
 	return res, nil
 }
 
+// options are the reading options from the flags and config.
 func (p *planFlags) options(cfg config.Config) batch.PlanOptions {
 	return batch.PlanOptions{
 		Reader:          tasks.ReaderOptions{Defaults: cfg.Defaults},
 		BatchID:         p.batchID,
 		AllowDuplicates: p.allowDuplicates,
 	}
+}
+
+// batchOptions are the batch-wide settings from the flags and config.
+func (p *planFlags) batchOptions(cfg config.Config) (batch.BatchOptions, error) {
+	rt := cmp.Or(p.requestType, cfg.Callback.RequestType)
+	if rt != worker.RequestAsync && rt != worker.RequestCallback {
+		return batch.BatchOptions{}, fail(exitUsage, "--request-type: want async or callback, got %q", rt)
+	}
+	o := batch.BatchOptions{RequestType: rt, BudgetSeconds: -1, TotalBudgetSeconds: cfg.Budget.TotalSeconds}
+	switch {
+	case p.budget >= 0:
+		o.BudgetSeconds = p.budget
+	case cfg.Budget.BatchSeconds > 0:
+		o.BudgetSeconds = cfg.Budget.BatchSeconds
+	}
+	return o, nil
 }
 
 // maxPrintedErrors bounds the row errors printed for one file.
