@@ -1,0 +1,383 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/tasks"
+	"github.com/seedbatch/seedbatch/worker"
+)
+
+// resultURLLife is how long a provider result URL lives, by its general
+// documentation: downloads are only retried within it.
+const resultURLLife = 24 * time.Hour
+
+// Maintainer does the housekeeping work, for the scheduler and for one-off
+// commands alike.
+type Maintainer struct {
+	Store  *batch.Store
+	Queue  *worker.Queue
+	Insp   *asynq.Inspector
+	Queues worker.Queues
+	// Release frees a job's in-flight lease (the limiter's Release).
+	Release func(ctx context.Context, holder string) error
+	// Inbox is import's directory; OutDir holds the downloaded videos.
+	Inbox, OutDir string
+	// PlanOptions and BatchOptions are how import reads and enqueues files.
+	PlanOptions  batch.PlanOptions
+	BatchOptions batch.BatchOptions
+	// GiveUpAfter ends jobs submitted longer ago than this.
+	GiveUpAfter time.Duration
+	Now         func() time.Time
+	Log         *slog.Logger
+}
+
+// Report says what one housekeeping run did.
+type Report struct {
+	Task string `json:"task"`
+	// Imported and Failed name the files import moved, with their batch ids
+	// or reasons.
+	Imported []string `json:"imported,omitempty"`
+	Failed   []string `json:"failed,omitempty"`
+	// Rearmed counts jobs given back a lost task; Ended jobs given up.
+	Rearmed int `json:"rearmed,omitempty"`
+	Ended   int `json:"ended,omitempty"`
+	// Redownloads counts downloads queued again; Lost files whose URLs
+	// have expired.
+	Redownloads int `json:"redownloads,omitempty"`
+	Lost        int `json:"lost,omitempty"`
+}
+
+func (r Report) String() string {
+	switch r.Task {
+	case TaskImport:
+		return fmt.Sprintf("import: %d files enqueued %v, %d refused %v", len(r.Imported), r.Imported, len(r.Failed), r.Failed)
+	case TaskReconcile:
+		return fmt.Sprintf("reconcile: %d jobs re-armed, %d given up", r.Rearmed, r.Ended)
+	default:
+		return fmt.Sprintf("expiry: %d downloads queued again, %d files lost with their expired URLs", r.Redownloads, r.Lost)
+	}
+}
+
+// Run runs the housekeeping task of one kind.
+func (m *Maintainer) Run(ctx context.Context, kind string) (Report, error) {
+	var (
+		r   Report
+		err error
+	)
+	switch kind {
+	case TaskImport:
+		r, err = m.Import(ctx)
+	case TaskReconcile:
+		r, err = m.Reconcile(ctx)
+	case TaskExpiry:
+		r, err = m.Expiry(ctx)
+	default:
+		return Report{}, fmt.Errorf("unknown housekeeping task %q", kind)
+	}
+	m.log().Info("housekeeping", "task", kind, "report", r.String(), "err", err)
+	return r, err
+}
+
+func (m *Maintainer) log() *slog.Logger {
+	if m.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return m.Log
+}
+
+func (m *Maintainer) now() time.Time {
+	if m.Now == nil {
+		return time.Now()
+	}
+	return m.Now()
+}
+
+// Import enqueues every CSV file in the inbox as a batch. A file is first
+// moved to processing/ (so two importers never take the same file), then to
+// done/ with a report of its rows, or to failed/ with the reason.
+func (m *Maintainer) Import(ctx context.Context) (Report, error) {
+	r := Report{Task: TaskImport}
+	entries, err := os.ReadDir(m.Inbox)
+	if errors.Is(err, os.ErrNotExist) {
+		return r, nil
+	}
+	if err != nil {
+		return r, fmt.Errorf("import: %w", err)
+	}
+	for _, d := range []string{"processing", "done", "failed"} {
+		if err := os.MkdirAll(filepath.Join(m.Inbox, d), 0o755); err != nil {
+			return r, fmt.Errorf("import: %w", err)
+		}
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || strings.HasPrefix(name, ".") || !strings.EqualFold(filepath.Ext(name), ".csv") {
+			continue
+		}
+		work := filepath.Join(m.Inbox, "processing", name)
+		if err := os.Rename(filepath.Join(m.Inbox, name), work); err != nil {
+			continue // taken by another importer
+		}
+		id, report, ferr := m.importFile(ctx, work)
+		if ferr != nil && !refused(ferr) {
+			// Redis trouble: put the file back for the next run.
+			_ = os.Rename(work, filepath.Join(m.Inbox, name))
+			return r, ferr
+		}
+		dir, note := "done", report
+		if ferr != nil {
+			dir, note = "failed", ferr.Error()+"\n"
+			r.Failed = append(r.Failed, name+": "+ferr.Error())
+		} else {
+			r.Imported = append(r.Imported, name+" -> "+id)
+		}
+		dst := uniqueName(filepath.Join(m.Inbox, dir, name))
+		if err := os.Rename(work, dst); err != nil {
+			return r, fmt.Errorf("import %s: %w", name, err)
+		}
+		if err := os.WriteFile(dst+".report.txt", []byte(note), 0o644); err != nil {
+			return r, fmt.Errorf("import %s: %w", name, err)
+		}
+	}
+	return r, nil
+}
+
+// refusedError marks a file that cannot be imported as it is.
+type refusedError struct{ err error }
+
+func (e refusedError) Error() string { return e.err.Error() }
+func (e refusedError) Unwrap() error { return e.err }
+
+func refused(err error) bool {
+	var re refusedError
+	return errors.As(err, &re)
+}
+
+// importFile plans and enqueues one file and returns its batch id and a
+// report of its rows.
+func (m *Maintainer) importFile(ctx context.Context, path string) (string, string, error) {
+	plan, err := batch.PlanFile(path, m.PlanOptions)
+	if err != nil {
+		return "", "", refusedError{err}
+	}
+	res, err := m.Store.EnqueueBatch(ctx, m.Queue, plan, m.PlanOptions, m.BatchOptions)
+	if errors.Is(err, batch.ErrBatchMismatch) {
+		return "", "", refusedError{err}
+	}
+	if err != nil {
+		return "", "", err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "batch %s: %d rows, %d to submit (%d new jobs, %d already known), %d bad, %d duplicate\n",
+		plan.ID, plan.Rows, plan.Valid, res.Added, res.Existing, plan.Invalid, len(plan.Duplicates))
+	for _, e := range plan.Errors {
+		fmt.Fprintf(&b, "%v\n", e)
+	}
+	for _, d := range plan.Duplicates {
+		fmt.Fprintf(&b, "line %d: identical to line %d: not submitted\n", d.Line, d.FirstLine)
+	}
+	return plan.ID, b.String(), nil
+}
+
+// uniqueName returns path, or path with a time suffix if it exists.
+func uniqueName(path string) string {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return path
+	}
+	ext := filepath.Ext(path)
+	return strings.TrimSuffix(path, ext) + "-" + time.Now().UTC().Format("20060102T150405.000") + ext
+}
+
+// eachJob calls fn for every job of every batch that is not all terminal.
+func (m *Maintainer) eachJob(ctx context.Context, fn func(meta batch.Meta, j batch.Job) error) error {
+	ids, err := m.Store.Batches(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		meta, _, err := m.Store.Batch(ctx, id)
+		if err != nil {
+			return err
+		}
+		for from := 0; from < meta.Rows; from += 500 {
+			jobs, err := m.Store.Jobs(ctx, id, from, min(500, meta.Rows-from))
+			if err != nil {
+				return err
+			}
+			for _, j := range jobs {
+				if err := fn(meta, j); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Reconcile finds jobs waiting for a task that no longer exists and queues
+// it again, and ends jobs submitted longer ago than GiveUpAfter.
+func (m *Maintainer) Reconcile(ctx context.Context) (Report, error) {
+	r := Report{Task: TaskReconcile}
+	polled, err := m.liveRows(m.Queues.Poll)
+	if err != nil {
+		return r, err
+	}
+	now := m.now()
+	err = m.eachJob(ctx, func(meta batch.Meta, j batch.Job) error {
+		switch j.State {
+		case tasks.StateQueued, tasks.StateSubmitting:
+			lost, err := m.lost(m.Queues.Submit, tasks.SubmitTaskID(j.Batch, j.Row, j.Attempt))
+			if err != nil || !lost {
+				return err
+			}
+			r.Rearmed++
+			return m.Queue.Submit(ctx, j.Batch, j.Row, j.Attempt)
+		case tasks.StateSubmitted:
+			if m.GiveUpAfter > 0 && !j.Submitted.IsZero() && now.Sub(j.Submitted) > m.GiveUpAfter {
+				_, err := m.Store.Transition(ctx, j.Batch, j.Row, batch.Change{
+					From: []tasks.State{tasks.StateSubmitted}, To: tasks.StateFailed, Attempt: &j.Attempt,
+					FailCode: "TIMED_OUT", FailMsg: fmt.Sprintf("still not finished %s after it was submitted", m.GiveUpAfter),
+					Completed: now})
+				if errors.Is(err, batch.ErrConflict) {
+					return nil
+				}
+				if err == nil && m.Release != nil {
+					_ = m.Release(ctx, j.Holder())
+				}
+				r.Ended++
+				return err
+			}
+			if polled[rowKey(j.Batch, j.Row, j.Attempt)] {
+				return nil
+			}
+			r.Rearmed++
+			// A poll number no chain uses, so the new poll is never a duplicate id.
+			n := 1_000_000 + int(now.Unix()%1_000_000)
+			return m.Queue.Poll(ctx, j.Batch, j.Row, j.Attempt, n, now, meta.RequestType == worker.RequestCallback)
+		case tasks.StateSucceeded:
+			lost, err := m.lost(m.Queues.Download, tasks.DownloadTaskID(j.Batch, j.Row, j.Attempt))
+			if err != nil || !lost {
+				return err
+			}
+			r.Rearmed++
+			return m.Queue.Download(ctx, j.Batch, j.Row, j.Attempt)
+		}
+		return nil
+	})
+	return r, err
+}
+
+// lost reports whether the task id is missing from queue or archived (an
+// archived one is deleted, so that its id can be used again).
+func (m *Maintainer) lost(queue, id string) (bool, error) {
+	info, err := m.Insp.GetTaskInfo(queue, id)
+	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reconcile: %w", err)
+	}
+	if info.State == asynq.TaskStateArchived || info.State == asynq.TaskStateCompleted {
+		if err := m.Insp.DeleteTask(queue, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+			return false, fmt.Errorf("reconcile: %w", err)
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// liveRows lists the rows that have a pending, scheduled, retrying or
+// active task in queue, as "batch:row:attempt".
+func (m *Maintainer) liveRows(queue string) (map[string]bool, error) {
+	live := map[string]bool{}
+	lists := []func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
+		m.Insp.ListPendingTasks, m.Insp.ListScheduledTasks, m.Insp.ListRetryTasks, m.Insp.ListActiveTasks,
+	}
+	for _, list := range lists {
+		for page := 1; ; page++ {
+			infos, err := list(queue, asynq.PageSize(1000), asynq.Page(page))
+			if errors.Is(err, asynq.ErrQueueNotFound) {
+				break
+			}
+			if err != nil {
+				return nil, fmt.Errorf("reconcile: list %s: %w", queue, err)
+			}
+			for _, info := range infos {
+				if p, err := tasks.ParseJobPayload(info.Payload); err == nil {
+					live[rowKey(p.Batch, p.Row, p.Attempt)] = true
+				}
+			}
+			if len(infos) < 1000 {
+				break
+			}
+		}
+	}
+	return live, nil
+}
+
+func rowKey(b string, row, attempt int) string { return fmt.Sprintf("%s:%d:%d", b, row, attempt) }
+
+// Expiry downloads again the videos of done jobs whose files are missing,
+// and retries failed downloads, while the result URLs are still valid.
+func (m *Maintainer) Expiry(ctx context.Context) (Report, error) {
+	r := Report{Task: TaskExpiry}
+	now := m.now()
+	err := m.eachJob(ctx, func(_ batch.Meta, j batch.Job) error {
+		var from tasks.State
+		switch {
+		case j.State == tasks.StateDone && m.missingFile(j):
+			from = tasks.StateDone
+		case j.State == tasks.StateFailed && j.FailCode == worker.CodeDownloadFailed:
+			from = tasks.StateFailed
+		default:
+			return nil
+		}
+		if j.Completed.IsZero() || now.Sub(j.Completed) > resultURLLife || len(j.ResultURLs) == 0 {
+			r.Lost++
+			return nil
+		}
+		if _, err := m.Store.Transition(ctx, j.Batch, j.Row, batch.Change{From: []tasks.State{from},
+			To: tasks.StateSucceeded, Attempt: &j.Attempt, ClearFailure: true}); err != nil {
+			if errors.Is(err, batch.ErrConflict) {
+				return nil
+			}
+			return err
+		}
+		if _, err := m.lost(m.Queues.Download, tasks.DownloadTaskID(j.Batch, j.Row, j.Attempt)); err != nil {
+			return err
+		}
+		r.Redownloads++
+		return m.Queue.Download(ctx, j.Batch, j.Row, j.Attempt)
+	})
+	return r, err
+}
+
+func (m *Maintainer) missingFile(j batch.Job) bool {
+	if len(j.Files) == 0 {
+		return true
+	}
+	for _, f := range j.Files {
+		if _, err := os.Stat(filepath.Join(m.OutDir, filepath.FromSlash(f.Path))); err != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// Kinds lists the housekeeping task kinds, sorted.
+func Kinds() []string {
+	k := []string{TaskImport, TaskReconcile, TaskExpiry}
+	sort.Strings(k)
+	return k
+}

@@ -1,0 +1,236 @@
+package scheduler_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/internal/redistest"
+	"github.com/seedbatch/seedbatch/scheduler"
+	"github.com/seedbatch/seedbatch/tasks"
+	"github.com/seedbatch/seedbatch/worker"
+)
+
+type env struct {
+	rs     *redistest.Server
+	m      *scheduler.Maintainer
+	insp   *asynq.Inspector
+	queues worker.Queues
+	dir    string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	rs := redistest.New(t)
+	dir := t.TempDir()
+	queues := worker.QueuesFor(rs.Prefix)
+	q := worker.NewQueue(rs.Client, queues)
+	t.Cleanup(func() { q.Close() })
+	insp := asynq.NewInspectorFromRedisClient(rs.Client)
+	t.Cleanup(func() { insp.Close() })
+	m := &scheduler.Maintainer{
+		Store: batch.NewStore(rs.Client, rs.Prefix), Queue: q, Insp: insp, Queues: queues,
+		Inbox: filepath.Join(dir, "inbox"), OutDir: filepath.Join(dir, "out"),
+		BatchOptions: batch.BatchOptions{RequestType: "async", BudgetSeconds: -1}, GiveUpAfter: time.Hour,
+	}
+	if err := os.MkdirAll(m.Inbox, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return &env{rs: rs, m: m, insp: insp, queues: queues, dir: dir}
+}
+
+func write(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestImport(t *testing.T) {
+	e := newEnv(t)
+	write(t, filepath.Join(e.m.Inbox, "ads.csv"), "id,prompt,duration\na,a good scene,4\nb,a bad one,5\n")
+	write(t, filepath.Join(e.m.Inbox, "broken.csv"), "prompt\n\"never closed\nmore\n")
+	write(t, filepath.Join(e.m.Inbox, "notes.txt"), "not a csv")
+	write(t, filepath.Join(e.m.Inbox, ".partial.csv"), "prompt\nstill being copied\n")
+	r, err := e.m.Import(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Imported) != 1 || len(r.Failed) != 1 {
+		t.Fatalf("report %+v", r)
+	}
+	for _, want := range []string{"done/ads.csv", "done/ads.csv.report.txt", "failed/broken.csv", "failed/broken.csv.report.txt", "notes.txt", ".partial.csv"} {
+		if _, err := os.Stat(filepath.Join(e.m.Inbox, want)); err != nil {
+			t.Errorf("%s: %v", want, err)
+		}
+	}
+	report, _ := os.ReadFile(filepath.Join(e.m.Inbox, "done/ads.csv.report.txt"))
+	if !strings.Contains(string(report), "line 3") || !strings.Contains(string(report), "duration") {
+		t.Errorf("done report:\n%s", report)
+	}
+	reason, _ := os.ReadFile(filepath.Join(e.m.Inbox, "failed/broken.csv.report.txt"))
+	if !strings.Contains(string(reason), "line 2") {
+		t.Errorf("failed report:\n%s", reason)
+	}
+	ids, _ := e.m.Store.Batches(t.Context())
+	if len(ids) != 1 {
+		t.Fatalf("batches %v", ids)
+	}
+	_, c, _ := e.m.Store.Batch(t.Context(), ids[0])
+	if c[tasks.StateQueued] != 1 || c[tasks.StateRejected] != 1 {
+		t.Errorf("counts %v", c)
+	}
+	// Nothing left: a second run does nothing.
+	if r, err := e.m.Import(t.Context()); err != nil || len(r.Imported)+len(r.Failed) != 0 {
+		t.Errorf("second import: %+v, %v", r, err)
+	}
+}
+
+func TestReconcile(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	write(t, filepath.Join(e.m.Inbox, "r.csv"), "prompt\nfirst scene\nsecond scene\nthird scene\n")
+	if _, err := e.m.Import(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ids, _ := e.m.Store.Batches(ctx)
+	id := ids[0]
+	// Lose every submit task, as a Redis restore might.
+	if _, err := e.insp.DeleteAllPendingTasks(e.queues.Submit); err != nil {
+		t.Fatal(err)
+	}
+	// Row 1 was submitted an hour and a half ago and row 2 just now; neither has a poll.
+	zero := 0
+	for row, at := range map[int]time.Time{1: time.Now().Add(-90 * time.Minute), 2: time.Now()} {
+		for _, c := range []batch.Change{
+			{From: []tasks.State{tasks.StateQueued}, To: tasks.StateSubmitting, Attempt: &zero},
+			{From: []tasks.State{tasks.StateSubmitting}, To: tasks.StateSubmitted, TaskID: "task_x", Submitted: at},
+		} {
+			if _, err := e.m.Store.Transition(ctx, id, row, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	r, err := e.m.Reconcile(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Rearmed != 2 || r.Ended != 1 {
+		t.Errorf("report %+v, want 2 re-armed (a submit and a poll) and 1 ended", r)
+	}
+	if info, err := e.insp.GetQueueInfo(e.queues.Submit); err != nil || info.Pending != 1 {
+		t.Errorf("submit queue: %+v, %v", info, err)
+	}
+	if info, err := e.insp.GetQueueInfo(e.queues.Poll); err != nil || info.Pending+info.Scheduled != 1 {
+		t.Errorf("poll queue: %+v, %v", info, err)
+	}
+	if j, _ := e.m.Store.Job(ctx, id, 1); j.State != tasks.StateFailed || j.FailCode != "TIMED_OUT" {
+		t.Errorf("old row: %s %s", j.State, j.FailCode)
+	}
+	// Everything is armed now: a second run changes nothing.
+	if r, err := e.m.Reconcile(ctx); err != nil || r.Rearmed+r.Ended != 0 {
+		t.Errorf("second reconcile: %+v, %v", r, err)
+	}
+}
+
+func TestExpiry(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	write(t, filepath.Join(e.m.Inbox, "x.csv"), "prompt\nrecent scene\nold scene\nkept scene\n")
+	if _, err := e.m.Import(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ids, _ := e.m.Store.Batches(ctx)
+	id := ids[0]
+	os.MkdirAll(filepath.Join(e.m.OutDir, "b"), 0o755)
+	write(t, filepath.Join(e.m.OutDir, "b", "kept.mp4"), "video")
+	for row, done := range map[int]time.Time{0: time.Now().Add(-time.Hour), 1: time.Now().Add(-48 * time.Hour), 2: time.Now()} {
+		file := []batch.File{{Path: "b/missing.mp4", Size: 5}}
+		if row == 2 {
+			file = []batch.File{{Path: "b/kept.mp4", Size: 5}}
+		}
+		if _, err := e.m.Store.Transition(ctx, id, row, batch.Change{From: []tasks.State{tasks.StateQueued},
+			To: tasks.StateDone, TaskID: "task_y", ResultURLs: []string{"http://x/y.mp4"}, Completed: done, Files: file}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := e.m.Expiry(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Redownloads != 1 || r.Lost != 1 {
+		t.Errorf("report %+v, want 1 download queued again and 1 lost", r)
+	}
+	states := []tasks.State{}
+	for row := range 3 {
+		j, _ := e.m.Store.Job(ctx, id, row)
+		states = append(states, j.State)
+	}
+	if !slices.Equal(states, []tasks.State{tasks.StateSucceeded, tasks.StateDone, tasks.StateDone}) {
+		t.Errorf("states %v", states)
+	}
+	if info, err := e.insp.GetQueueInfo(e.queues.Download); err != nil || info.Pending != 1 {
+		t.Errorf("download queue: %+v, %v", info, err)
+	}
+}
+
+// TestScheduleFollowsTheFile runs the scheduler from a config file, sees an
+// import entry register and import a dropped CSV, then edits the file and
+// sees the registered entries change without a restart.
+func TestScheduleFollowsTheFile(t *testing.T) {
+	e := newEnv(t)
+	cfgPath := filepath.Join(e.dir, "seedbatch.yaml")
+	write(t, cfgPath, "schedule:\n  entries:\n    - {cron: \"@every 1s\", task: import}\n")
+	queue := e.queues.Submit + "-maintenance"
+	s, err := scheduler.New(e.rs.Client, e.m, scheduler.Options{File: cfgPath, Queue: queue, SyncInterval: time.Second,
+		Env: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Shutdown)
+
+	entries := func() []string {
+		list, err := e.insp.SchedulerEntries()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, en := range list {
+			// Only this test's scheduler: others may share the Redis.
+			if slices.ContainsFunc(en.Opts, func(o asynq.Option) bool { return strings.Contains(o.String(), queue) }) {
+				out = append(out, en.Spec+" "+en.Task.Type())
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s (entries %v)", what, entries())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitFor("the import entry", func() bool { return slices.Equal(entries(), []string{"@every 1s maintain:import"}) })
+	write(t, filepath.Join(e.m.Inbox, "dropped.csv"), "prompt\na dropped scene\n")
+	waitFor("the dropped file to be imported", func() bool {
+		_, err := os.Stat(filepath.Join(e.m.Inbox, "done", "dropped.csv"))
+		return err == nil
+	})
+	write(t, cfgPath, "schedule:\n  entries:\n    - {cron: \"@every 1h\", task: import}\n    - {cron: \"*/5 * * * *\", task: reconcile}\n")
+	waitFor("the edited entries", func() bool {
+		return slices.Equal(entries(), []string{"*/5 * * * * maintain:reconcile", "@every 1h maintain:import"})
+	})
+}
