@@ -67,6 +67,10 @@ func commands() []command {
 		{"retry", "BATCH", "resubmit a batch's ambiguous, failed or budget-held rows, on purpose", (*Main).retryCmd},
 		{"cancel", "BATCH", "stop submitting a batch's remaining rows (tasks in flight still finish)", (*Main).cancelCmd},
 		{"resume", "", "resume submitting after the provider refused the key (once it is fixed)", (*Main).resumeCmd},
+		{"scheduler", "", "run the cron entries of the config file (import, reconcile, expiry)", (*Main).schedulerCmd},
+		{"import", "[INBOX]", "enqueue every CSV file in the inbox once, moving each to done/ or failed/", housekeepingCmd("import")},
+		{"reconcile", "", "re-arm jobs whose task was lost, end jobs stuck too long", housekeepingCmd("reconcile")},
+		{"expiry", "", "download again videos whose files are missing, before their URLs expire", housekeepingCmd("expiry")},
 		{"sim", "", "serve the provider simulator over HTTP", (*Main).simCmd},
 		{"config", "", "print the effective configuration (secrets redacted)", (*Main).configCmd},
 	}
@@ -111,7 +115,7 @@ func (m *Main) usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: seedbatch COMMAND [flags] [args]")
 	fmt.Fprintln(w, "\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %-9s %s\n", c.name, c.args, c.summary)
+		fmt.Fprintf(w, "  %-10s %-9s %s\n", c.name, c.args, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun \"seedbatch COMMAND -h\" for a command's flags.")
 }
