@@ -227,3 +227,41 @@ func TestRunKilledAndResumed(t *testing.T) {
 		t.Errorf("%d rows ambiguous after 4 kills: the window between intent and answer is too wide", states["ambiguous"])
 	}
 }
+
+// TestRunStoppedBySIGTERM stops `run` with SIGTERM mid-batch: it must say
+// where the batch stands and how to resume, and the same command must then
+// finish the batch without creating any row again.
+func TestRunStoppedBySIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	const rows = 80
+	key := "term-" + randomHex(8)
+	simURL := startSimProcess(t, key, "--time-scale", "20")
+	env := []string{
+		"SEEDANCE_API_KEY=" + key, "SEEDANCE_BASE_URL=" + simURL, "REDIS_URL=",
+		"SEEDBATCH_WORKER_TIME_SCALE=20", "SEEDBATCH_OUT_DIR=" + t.TempDir(),
+		"SEEDBATCH_LIMITS_MAX_IN_FLIGHT=30", "SEEDBATCH_WORKER_SHUTDOWN_TIMEOUT=5s",
+	}
+	path := writeCSV(t, "term", rows)
+	p := start(t, env, "run", "--batch", "t", path)
+	time.Sleep(1500 * time.Millisecond)
+	err := p.stop(t, 20*time.Second)
+	code := -1
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	out := p.stderr.String()
+	if code != exitRows || !strings.Contains(out, "run the same command again to resume") {
+		t.Fatalf("after SIGTERM: exit %d (%v)\n%s", code, err, tail(out, 2000))
+	}
+	before := simStats(t, simURL).Created
+	if before == 0 || before == rows {
+		t.Fatalf("%d of %d rows created before SIGTERM: the stop was not mid-batch", before, rows)
+	}
+	code, out = cli(t, env, "run", "--batch", "t", path)
+	st := simStats(t, simURL)
+	if code != 0 || st.Created != rows || st.MaxCreatesPerPrompt() != 1 {
+		t.Errorf("resumed run: exit %d, %d created (%d before the stop), max %d per prompt\n%s", code, st.Created, before, st.MaxCreatesPerPrompt(), tail(out, 2000))
+	}
+}
