@@ -216,6 +216,7 @@ func TestThreeWorkerProcesses(t *testing.T) {
 		"SEEDBATCH_LIMITS_BURST=5",
 		"SEEDBATCH_LIMITS_POLL_RESERVE=2",
 		"SEEDBATCH_LOG_LEVEL=warn",
+		"SEEDBATCH_OUT_DIR=" + t.TempDir(),
 	}
 	enq := exec.Command(binary(t), "enqueue", "--batch", "e2e", path)
 	enq.Env = append(os.Environ(), env...)
