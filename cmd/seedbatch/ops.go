@@ -2,12 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"time"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/config"
+	"github.com/seedbatch/seedbatch/dashboard"
+	"github.com/seedbatch/seedbatch/metrics"
 	"github.com/seedbatch/seedbatch/scheduler"
 	"github.com/seedbatch/seedbatch/tasks"
 	"github.com/seedbatch/seedbatch/worker"
@@ -97,4 +103,60 @@ func housekeepingCmd(kind string) func(*Main, context.Context, []string) error {
 		}
 		return nil
 	}
+}
+
+func (m *Main) dashboardCmd(ctx context.Context, args []string) error {
+	var c common
+	fs := m.flags("dashboard", "", &c)
+	cfg, err := m.parse(fs, &c, args)
+	if err != nil {
+		return err
+	}
+	if cfg.Redis.URL == "" {
+		return fail(exitUsage, "dashboard: no Redis configured: set REDIS_URL or pass --redis redis://HOST:PORT")
+	}
+	s, err := m.open(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	redisOpt, err := asynq.ParseRedisURI(cfg.Redis.URL)
+	if err != nil {
+		return fail(exitUsage, "redis.url %s: %v", config.RedactURL(cfg.Redis.URL), err)
+	}
+	insp := asynq.NewInspectorFromRedisClient(s.rdb)
+	defer insp.Close()
+	rec := metrics.NewRecorder(s.rdb, cfg.Redis.Prefix)
+	queues := append(s.queues.Names(), maintenanceQueue(cfg))
+	dcfg := dashboard.Config{
+		Redis: s.rdb, RedisOpt: redisOpt, Store: s.store, Limiter: s.limiter, Queues: s.queues,
+		OutDir: cfg.OutDir, Token: cfg.Dashboard.Token.Reveal(), User: cfg.Dashboard.User,
+		Password: cfg.Dashboard.Password.Reveal(), AllowWrites: cfg.Dashboard.AllowWrites,
+		Metrics: metrics.Handler(metrics.NewCollector(rec, s.store, s.limiter, insp, queues)),
+		Logger:  s.log,
+	}
+	if err := dashboard.CheckListen(cfg.Dashboard.Listen, dcfg); err != nil {
+		return fail(exitUsage, "dashboard.listen: %v", err)
+	}
+	d, err := dashboard.New(dcfg)
+	if err != nil {
+		return fail(exitUsage, "dashboard: %v", err)
+	}
+	defer d.Close()
+	ln, err := net.Listen("tcp", cfg.Dashboard.Listen)
+	if err != nil {
+		return fail(exitUsage, "dashboard.listen: %v", err)
+	}
+	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	fmt.Fprintf(m.Stderr, "dashboard on http://%s (asynq under /monitor/, metrics at /metrics)\n", ln.Addr())
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("dashboard: %w", err)
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/seedbatch/seedbatch/config"
 	"github.com/seedbatch/seedbatch/fetch"
+	"github.com/seedbatch/seedbatch/metrics"
 	"github.com/seedbatch/seedbatch/seedance"
 	"github.com/seedbatch/seedbatch/sim"
 	"github.com/seedbatch/seedbatch/worker"
@@ -46,6 +47,7 @@ func workerConfig(s *stack) worker.Config {
 			MaxBody:        s.cfg.Callback.MaxBody,
 		},
 		DownloadConcurrency: s.cfg.Download.Concurrency,
+		Metrics:             metrics.NewRecorder(s.rdb, s.cfg.Redis.Prefix),
 	}
 }
 
