@@ -112,11 +112,21 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shot := filepath.Join(t.ArtifactDir(), "batch-page.png")
-	if err := os.WriteFile(shot, png, 0o644); err != nil {
-		t.Fatal(err)
+	// Kept with go test -artifacts, and in $SEEDBATCH_TEST_ARTIFACTS (CI sets it).
+	dirs := []string{t.ArtifactDir()}
+	if d := os.Getenv("SEEDBATCH_TEST_ARTIFACTS"); d != "" {
+		dirs = append(dirs, d)
 	}
-	t.Logf("screenshot: %s", shot)
+	for _, dir := range dirs {
+		shot := filepath.Join(dir, "batch-page.png")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(shot, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot: %s", shot)
+	}
 
 	// A write from the page without credentials is refused and changes nothing.
 	before := want()
