@@ -28,6 +28,8 @@ func TestBudgetRace(t *testing.T) {
 		t.Fatal(err)
 	}
 	var granted atomic.Int64
+	var heldRow atomic.Int64 // one row that got its reservation
+	heldRow.Store(-1)
 	var wg sync.WaitGroup
 	for w := range 3 {
 		opt, _ := redis.ParseURL(rs.URL)
@@ -45,6 +47,7 @@ func TestBudgetRace(t *testing.T) {
 				}
 				if ok {
 					granted.Add(4)
+					heldRow.Store(int64(row))
 				} else if scope != batch.BudgetBatch {
 					t.Errorf("refused by %q, want batch", scope)
 				}
@@ -60,11 +63,12 @@ func TestBudgetRace(t *testing.T) {
 		t.Errorf("budget = %+v, %v", b, err)
 	}
 	// Reserving an attempt again is free; a refund gives the seconds back once.
-	if ok, _, _ := s.Reserve(ctx, "b", 0, 0, 4); !ok {
-		t.Error("re-reserving a held attempt was refused")
+	held := int(heldRow.Load())
+	if ok, _, _ := s.Reserve(ctx, "b", held, 0, 4); !ok {
+		t.Errorf("re-reserving held row %d was refused", held)
 	}
 	for range 2 {
-		if err := s.Refund(ctx, "b", 0, 0, 4); err != nil {
+		if err := s.Refund(ctx, "b", held, 0, 4); err != nil {
 			t.Fatal(err)
 		}
 	}
