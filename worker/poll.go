@@ -103,7 +103,7 @@ func (w *Worker) applyStatus(ctx context.Context, job batch.Job, from tasks.Stat
 				return ignoreConflict(err)
 			}
 		}
-		return w.schedulePoll(ctx, job, n+1, now.Add(w.cfg.nextPoll(callback)), callback)
+		return w.schedulePoll(ctx, job, n+1, now.Add(w.pollDelay(ctx, callback)), callback)
 	}
 	if _, err := w.store.Transition(ctx, job.Batch, job.Row, c); err != nil {
 		return ignoreConflict(err)
@@ -123,6 +123,37 @@ func (w *Worker) applyStatus(ctx context.Context, job batch.Job, from tasks.Stat
 		return w.queue.Download(ctx, job.Batch, job.Row, job.Attempt)
 	}
 	return nil
+}
+
+// pollShare is the part of the request rate that planned polls may use;
+// the rest stays for creates.
+const pollShare = 0.8
+
+// pollDelay plans the next status read of a running task: the configured
+// interval, stretched when the tasks in flight, each read at that
+// interval, would take more than pollShare of the request rate. The
+// provider's own advice (every 5 s) would need 12 000 requests a minute at
+// 1 000 tasks in flight, over its 10 000 limit.
+func (w *Worker) pollDelay(ctx context.Context, callback bool) time.Duration {
+	base := w.cfg.nextPoll(callback)
+	if callback {
+		return base // safety polls are rare by design
+	}
+	n, err := w.limiter.InFlight(ctx)
+	if err != nil {
+		return base
+	}
+	return plannedPollDelay(base, n, w.limiter.Config().RequestsPerMinute)
+}
+
+// plannedPollDelay spaces polls of inFlight tasks so that together they
+// use at most pollShare of rpm requests a minute.
+func plannedPollDelay(base time.Duration, inFlight, rpm int) time.Duration {
+	if rpm <= 0 || inFlight <= 0 {
+		return base
+	}
+	spread := time.Duration(float64(inFlight) / (float64(rpm) * pollShare) * float64(time.Minute))
+	return max(base, spread)
 }
 
 // generationTime is how long the provider took: its costTime, else the

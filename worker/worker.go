@@ -180,6 +180,8 @@ type Limiter interface {
 	Release(ctx context.Context, holder string) error
 	Cooldown(ctx context.Context, d time.Duration) error
 	Pause(ctx context.Context, reason string) error
+	InFlight(ctx context.Context) (int, error)
+	Config() ratelimit.Config
 }
 
 // Worker serves the submit, poll and download queues.
