@@ -4,6 +4,9 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -263,5 +266,65 @@ func TestRunStoppedBySIGTERM(t *testing.T) {
 	st := simStats(t, simURL)
 	if code != 0 || st.Created != rows || st.MaxCreatesPerPrompt() != 1 {
 		t.Errorf("resumed run: exit %d, %d created (%d before the stop), max %d per prompt\n%s", code, st.Created, before, st.MaxCreatesPerPrompt(), tail(out, 2000))
+	}
+}
+
+// TestDashboardCommand starts `seedbatch dashboard` as a user would and
+// checks its health, its token and its refusal of an open address.
+func TestDashboardCommand(t *testing.T) {
+	rs := redistest.New(t)
+	env := []string{"REDIS_URL=" + rs.URL, "SEEDBATCH_REDIS_PREFIX=" + rs.Prefix}
+	code, out := cli(t, append(env, "SEEDBATCH_DASHBOARD_LISTEN=0.0.0.0:0"), "dashboard")
+	if code != exitUsage || !strings.Contains(out, "dashboard.listen") {
+		t.Errorf("an open address without credentials: exit %d\n%s", code, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	p := start(t, append(env, "SEEDBATCH_DASHBOARD_LISTEN="+addr, "SEEDBATCH_DASHBOARD_TOKEN=let-me-in"), "dashboard")
+	get := func(path, token string) (int, string) {
+		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if code, _ := get("/healthz", ""); code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("dashboard did not start")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, tt := range []struct {
+		path, token string
+		code        int
+		want        string
+	}{
+		{"/readyz", "", 200, ""},
+		{"/", "", 401, ""},
+		{"/", "wrong", 401, ""},
+		{"/", "let-me-in", 200, "seedbatch"},
+		{"/metrics", "let-me-in", 200, "seedbatch_redis_up 1"},
+	} {
+		code, body := get(tt.path, tt.token)
+		if code != tt.code || !strings.Contains(body, tt.want) || strings.Contains(body, "let-me-in") {
+			t.Errorf("GET %s (token %q): %d, want %d with %q", tt.path, tt.token, code, tt.code, tt.want)
+		}
+	}
+	if err := p.stop(t, 10*time.Second); err != nil {
+		t.Errorf("dashboard exit after SIGTERM: %v", err)
 	}
 }
