@@ -486,10 +486,20 @@ func (s *Store) SetLastError(ctx context.Context, batch string, row int, msg str
 	return s.rdb.HSet(ctx, s.jobKey(batch, row), fLastErr, msg).Err()
 }
 
+// Downloader queues the download of a succeeded row (worker.Queue).
+type Downloader interface {
+	Download(ctx context.Context, batch string, row, attempt int) error
+}
+
+// DownloadFailed is the fail code of a row whose video was created but
+// could not be stored (worker.CodeDownloadFailed).
+const DownloadFailed = "DOWNLOAD_FAILED"
+
 // Resubmit moves every job of a batch in state from back to queued under a
 // new attempt number and queues its submit task; it returns how many. Each
 // one is created again at the provider (and billed): callers use it only
-// when an operator asks.
+// when an operator asks. A failed row whose video exists but could not be
+// stored is downloaded again instead, when sub is also a Downloader.
 func (s *Store) Resubmit(ctx context.Context, sub Submitter, id string, from tasks.State) (int, error) {
 	meta, _, err := s.Batch(ctx, id)
 	if err != nil {
@@ -503,6 +513,20 @@ func (s *Store) Resubmit(ctx context.Context, sub Submitter, id string, from tas
 		}
 		for _, j := range jobs {
 			if j.State != from {
+				continue
+			}
+			if d, ok := sub.(Downloader); ok && j.State == tasks.StateFailed && j.FailCode == DownloadFailed && len(j.ResultURLs) > 0 {
+				if _, err := s.Transition(ctx, id, j.Row, Change{From: []tasks.State{tasks.StateFailed}, To: tasks.StateSucceeded,
+					Attempt: &j.Attempt, ClearFailure: true}); err != nil {
+					if errors.Is(err, ErrConflict) {
+						continue
+					}
+					return n, err
+				}
+				if err := d.Download(ctx, id, j.Row, j.Attempt); err != nil {
+					return n, err
+				}
+				n++
 				continue
 			}
 			next := j.Attempt + 1
@@ -548,10 +572,37 @@ func (s *Store) Cancel(ctx context.Context, id string) (int, error) {
 				To: tasks.StateCanceled, FailCode: "CANCELED", FailMsg: "the batch was canceled before this row was submitted"})
 			if err == nil {
 				n++
-			} else if !errors.Is(err, ErrConflict) {
+				// A queued row may hold a budget reservation from a try that waited.
+				err = s.Refund(ctx, id, j.Row, j.Attempt, j.Spec.Seconds())
+			}
+			if err != nil && !errors.Is(err, ErrConflict) {
 				return n, err
 			}
 		}
 	}
 	return n, nil
+}
+
+func (s *Store) tasksKey() string { return s.prefix + ":tasks" }
+
+// IndexTask records which row (its holder, "batch:row") a provider task
+// belongs to.
+func (s *Store) IndexTask(ctx context.Context, taskID, holder string) error {
+	if err := s.rdb.HSet(ctx, s.tasksKey(), taskID, holder).Err(); err != nil {
+		return fmt.Errorf("index task %s: %w", taskID, err)
+	}
+	return nil
+}
+
+// TaskOwner returns the holder of the row a provider task belongs to, or ""
+// if no row has claimed it.
+func (s *Store) TaskOwner(ctx context.Context, taskID string) (string, error) {
+	v, err := s.rdb.HGet(ctx, s.tasksKey(), taskID).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("task owner %s: %w", taskID, err)
+	}
+	return v, nil
 }

@@ -3,6 +3,7 @@ package batch_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -252,5 +253,62 @@ func TestDuplicatesOnlyWithTheFlag(t *testing.T) {
 		if !allow && (job.State != tasks.StateRejected || job.FailCode != "DUPLICATE_ROW") {
 			t.Errorf("duplicate row without the flag: %s %s", job.State, job.FailCode)
 		}
+	}
+}
+
+// downloadingSubmitter also queues downloads.
+type downloadingSubmitter struct {
+	fakeSubmitter
+	downloads []int
+}
+
+func (d *downloadingSubmitter) Download(_ context.Context, _ string, row, _ int) error {
+	d.downloads = append(d.downloads, row)
+	return nil
+}
+
+func TestResubmitAndCancel(t *testing.T) {
+	s, ctx := setup(t)
+	if _, err := s.CreateBatch(ctx, batch.Meta{ID: "b", Rows: 4}); err != nil {
+		t.Fatal(err)
+	}
+	var jobs []batch.Job
+	for i := range 4 {
+		jobs = append(jobs, batch.Job{Batch: "b", Row: i, Spec: spec(fmt.Sprintf("scene %d", i)), State: tasks.StateQueued})
+	}
+	if _, err := s.AddJobs(ctx, jobs); err != nil {
+		t.Fatal(err)
+	}
+	fail := func(row int, code string, urls []string) {
+		if _, err := s.Transition(ctx, "b", row, batch.Change{From: []tasks.State{tasks.StateQueued}, To: tasks.StateFailed,
+			FailCode: code, ResultURLs: urls}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fail(0, "CONTENT_VIOLATION", nil)
+	fail(1, batch.DownloadFailed, []string{"http://x/1.mp4"})
+	// Row 3 holds a budget reservation from a submit that then waited.
+	if ok, _, err := s.Reserve(ctx, "b", 3, 0, 4); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	sub := &downloadingSubmitter{}
+	n, err := s.Resubmit(ctx, sub, "b", tasks.StateFailed)
+	if err != nil || n != 2 {
+		t.Fatalf("Resubmit = %d, %v", n, err)
+	}
+	j0, _ := s.Job(ctx, "b", 0)
+	j1, _ := s.Job(ctx, "b", 1)
+	if j0.State != tasks.StateQueued || j0.Attempt != 1 || j0.FailCode != "" || sub.calls[0] != 1 {
+		t.Errorf("a provider failure is created again: %+v, calls %v", j0, sub.calls)
+	}
+	if j1.State != tasks.StateSucceeded || j1.Attempt != 0 || len(sub.downloads) != 1 || sub.calls[1] != 0 {
+		t.Errorf("a failed download is downloaded again, not created: %+v, downloads %v", j1, sub.downloads)
+	}
+	n, err = s.Cancel(ctx, "b")
+	if err != nil || n != 3 { // rows 0 (queued again), 2 and 3
+		t.Fatalf("Cancel = %d, %v", n, err)
+	}
+	if b, _ := s.Budget(ctx, "b"); b.BatchSpent != 0 {
+		t.Errorf("a canceled row keeps %d seconds reserved", b.BatchSpent)
 	}
 }

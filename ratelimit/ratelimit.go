@@ -112,6 +112,9 @@ type Result struct {
 	Reason Reason
 	// PauseReason is the operator-facing reason when Reason is ReasonPaused.
 	PauseReason string
+	// Held reports an allowed submit whose holder had a lease already (a
+	// submit run again): its caller must not release a lease it did not take.
+	Held bool
 }
 
 // Limiter enforces one account's limits. It is safe for concurrent use.
@@ -182,6 +185,7 @@ redis.call('SET', KEYS[1], newtat, 'PX', math.floor((newtat - now) / 1000) + 100
 if holder ~= '' then
   redis.call('ZADD', KEYS[2], nowms + ttl, holder)
 end
+if held then return {1, 1, '', ''} end
 return {1, 0, '', ''}
 `)
 
@@ -218,7 +222,8 @@ func (l *Limiter) run(ctx context.Context, op string, tolerance int64, holder st
 		return Result{}, fmt.Errorf("ratelimit %s: unexpected answer %v", op, v)
 	}
 	if ok, _ := v[0].(int64); ok == 1 {
-		return Result{Allowed: true}, nil
+		held, _ := v[1].(int64)
+		return Result{Allowed: true, Held: held == 1}, nil
 	}
 	us, _ := v[1].(int64)
 	reason, _ := v[2].(string)

@@ -229,11 +229,11 @@ func (m *Maintainer) eachJob(ctx context.Context, fn func(meta batch.Meta, j bat
 // it again, and ends jobs submitted longer ago than GiveUpAfter.
 func (m *Maintainer) Reconcile(ctx context.Context) (Report, error) {
 	r := Report{Task: TaskReconcile}
+	now := m.now()
 	polled, err := m.liveRows(m.Queues.Poll)
 	if err != nil {
 		return r, err
 	}
-	now := m.now()
 	err = m.eachJob(ctx, func(meta batch.Meta, j batch.Job) error {
 		switch j.State {
 		case tasks.StateQueued, tasks.StateSubmitting:
@@ -258,7 +258,8 @@ func (m *Maintainer) Reconcile(ctx context.Context) (Report, error) {
 				r.Ended++
 				return err
 			}
-			if polled[rowKey(j.Batch, j.Row, j.Attempt)] {
+			// A row submitted since the listing began has its first poll.
+			if polled[rowKey(j.Batch, j.Row, j.Attempt)] || !j.Submitted.Before(now) {
 				return nil
 			}
 			r.Rearmed++

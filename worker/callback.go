@@ -111,7 +111,8 @@ func (w *Worker) receive(rw http.ResponseWriter, r *http.Request) {
 	}
 	settled := job.State.Terminal() && job.State != tasks.StateAmbiguous
 	if job.Attempt != attempt || settled || job.State == tasks.StateSucceeded {
-		log.Info("callback_ignored", "state", job.State, "attempt", attempt)
+		// An earlier attempt's task exists and was billed: keep its id in the log.
+		log.Warn("callback_ignored", "state", job.State, "attempt", attempt, "task_id", task.ID)
 		rw.WriteHeader(http.StatusOK) // authentic but stale or repeated: stop the retries
 		return
 	}
@@ -148,8 +149,20 @@ func (w *Worker) handleCallback(ctx context.Context, t *asynq.Task) error {
 	case job.State == tasks.StateSubmitted && job.TaskID == p.TaskID:
 		from = tasks.StateSubmitted
 	case job.State == tasks.StateAmbiguous && job.TaskID == "":
+		// Bind only a task no other row owns, and only after reading it.
+		owner, err := w.store.TaskOwner(ctx, p.TaskID)
+		if err != nil {
+			return err
+		}
+		if (owner != "" && owner != job.Holder()) || !w.cfg.Callback.Confirm {
+			log.Warn("callback_bind_refused", "owner", owner, "confirm", w.cfg.Callback.Confirm)
+			return nil
+		}
 		from = tasks.StateAmbiguous
 		log.Info("callback_binds_ambiguous")
+	case job.State == tasks.StateSucceeded:
+		// The outcome was recorded but its download may not have been queued.
+		return w.queue.Download(ctx, job.Batch, job.Row, job.Attempt)
 	case job.State == tasks.StateSubmitting:
 		// The create's answer is still being recorded.
 		return &NotYet{After: time.Second, Reason: "create not recorded yet"}
@@ -162,11 +175,6 @@ func (w *Worker) handleCallback(ctx context.Context, t *asynq.Task) error {
 	job.TaskID = p.TaskID
 	if !w.cfg.Callback.Confirm {
 		// Without a confirming read, the callback only says "look now".
-		if from == tasks.StateAmbiguous {
-			if err := w.bind(ctx, job); err != nil {
-				return err
-			}
-		}
 		return w.schedulePoll(ctx, job, 1000, w.cfg.Now(), true)
 	}
 	task, err := w.read(ctx, job)
@@ -179,8 +187,10 @@ func (w *Worker) handleCallback(ctx context.Context, t *asynq.Task) error {
 // bind records an ambiguous row's task id, learned from a callback, and
 // makes the row submitted again.
 func (w *Worker) bind(ctx context.Context, job batch.Job) error {
-	_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
+	if _, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
 		From: []tasks.State{tasks.StateAmbiguous}, To: tasks.StateSubmitted, Attempt: &job.Attempt,
-		TaskID: job.TaskID, ClearFailure: true, Sync: true})
-	return err
+		TaskID: job.TaskID, ClearFailure: true, Sync: true}); err != nil {
+		return err
+	}
+	return w.store.IndexTask(ctx, job.TaskID, job.Holder())
 }

@@ -140,3 +140,37 @@ func TestCallbackBindsAmbiguous(t *testing.T) {
 		t.Errorf("created %d tasks, max per prompt %d", st.Created, st.MaxCreatesPerPrompt())
 	}
 }
+
+// TestCallbackCannotBindAnotherRowsTask posts, to an ambiguous row's genuine
+// callback URL, a body naming another row's task: the row must not take it,
+// and the genuine callback, which comes later, binds the row's own task.
+func TestCallbackCannotBindAnotherRowsTask(t *testing.T) {
+	h := newHarnessWith(t, func(o *options) {
+		o.callback = true
+		o.sim.CallbackDelay = 1500 * time.Millisecond
+	})
+	plan := h.enqueue("prompt\na scene whose answer is lost [sim:create-lost]\na plain scene\n")
+	h.start()
+	var other string
+	h.waitFor(plan.ID, 20*time.Second, func(batch.Counts) bool {
+		jobs := h.jobs(plan.ID, 2)
+		other = jobs[1].TaskID
+		return jobs[0].State == tasks.StateAmbiguous && other != ""
+	})
+	cfg := worker.CallbackConfig{PublicURL: h.receiver, Secret: []byte("test-secret")}
+	body := fmt.Sprintf(`{"code":200,"message":"success","data":{"taskId":%q,"state":"success","resultJson":"{\"resultUrls\":[\"http://x/y.mp4\"]}"}}`, other)
+	resp, err := http.Post(cfg.URL(plan.ID, 0, 0), "application/json", bytes.NewBufferString(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	time.Sleep(300 * time.Millisecond)
+	if j := h.jobs(plan.ID, 1)[0]; j.State != tasks.StateAmbiguous || j.TaskID != "" {
+		t.Fatalf("the ambiguous row took another row's task: %s %q", j.State, j.TaskID)
+	}
+	h.waitFor(plan.ID, 30*time.Second, func(c batch.Counts) bool { return c[tasks.StateDone] == 2 })
+	jobs := h.jobs(plan.ID, 2)
+	if jobs[0].TaskID == "" || jobs[0].TaskID == jobs[1].TaskID {
+		t.Errorf("rows bound to tasks %q and %q", jobs[0].TaskID, jobs[1].TaskID)
+	}
+}

@@ -66,7 +66,7 @@ func statusOf(err error) int {
 
 // admit waits in place for a limit as ratelimit.Wait does, measuring the
 // wait, and turns a refusal into a NotYet for asynq.
-func (w *Worker) admit(ctx context.Context, fn func(context.Context) (ratelimit.Result, error)) error {
+func (w *Worker) admit(ctx context.Context, fn func(context.Context) (ratelimit.Result, error)) (ratelimit.Result, error) {
 	start := time.Now()
 	var last ratelimit.Reason
 	res, err := ratelimit.Wait(ctx, w.cfg.MaxWait, func(ctx context.Context) (ratelimit.Result, error) {
@@ -80,11 +80,11 @@ func (w *Worker) admit(ctx context.Context, fn func(context.Context) (ratelimit.
 		w.metrics.Wait(ctx, string(last), time.Since(start))
 	}
 	if err != nil {
-		return err
+		return res, err
 	}
 	if !res.Allowed {
 		w.metrics.Deferred(ctx, string(res.Reason))
-		return notYet(res)
+		return res, notYet(res)
 	}
-	return nil
+	return res, nil
 }

@@ -69,7 +69,7 @@ func (w *Worker) handlePoll(ctx context.Context, t *asynq.Task) error {
 // read takes a request token, renewing the job's lease, and reads the
 // status of the job's task.
 func (w *Worker) read(ctx context.Context, job batch.Job) (seedance.Task, error) {
-	if err := w.admit(ctx, func(ctx context.Context) (ratelimit.Result, error) {
+	if _, err := w.admit(ctx, func(ctx context.Context) (ratelimit.Result, error) {
 		return w.limiter.AdmitRequest(ctx, job.Holder())
 	}); err != nil {
 		return seedance.Task{}, err
@@ -107,6 +107,11 @@ func (w *Worker) applyStatus(ctx context.Context, job batch.Job, from tasks.Stat
 	}
 	if _, err := w.store.Transition(ctx, job.Batch, job.Row, c); err != nil {
 		return ignoreConflict(err)
+	}
+	if from == tasks.StateAmbiguous {
+		if err := w.store.IndexTask(ctx, job.TaskID, job.Holder()); err != nil {
+			return err
+		}
 	}
 	w.release(ctx, job)
 	if gen := generationTime(task); gen > 0 {

@@ -26,7 +26,7 @@ const (
 	CodeBudget            = "BUDGET"
 	CodeResultExpired     = "RESULT_EXPIRED"
 	CodeDownloadTooLarge  = "DOWNLOAD_TOO_LARGE"
-	CodeDownloadFailed    = "DOWNLOAD_FAILED"
+	CodeDownloadFailed    = batch.DownloadFailed
 )
 
 // authPause is how long a submit waits before looking again while the
@@ -86,6 +86,9 @@ func (w *Worker) handleSubmit(ctx context.Context, t *asynq.Task) error {
 	if meta.Canceled {
 		_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
 			From: []tasks.State{tasks.StateQueued}, To: tasks.StateCanceled, FailMsg: "batch canceled"})
+		if err == nil {
+			err = w.store.Refund(ctx, job.Batch, job.Row, job.Attempt, job.Spec.Seconds())
+		}
 		return ignoreConflict(err)
 	}
 	// The budget first: a row it refuses never takes a lease or a token.
@@ -101,9 +104,10 @@ func (w *Worker) handleSubmit(ctx context.Context, t *asynq.Task) error {
 		return ignoreConflict(err)
 	}
 
-	if err := w.admit(ctx, func(ctx context.Context) (ratelimit.Result, error) {
+	res, err := w.admit(ctx, func(ctx context.Context) (ratelimit.Result, error) {
 		return w.limiter.AdmitSubmit(ctx, job.Holder())
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	// We hold a lease and a request token. Mark the row, on disk too when a
@@ -111,7 +115,11 @@ func (w *Worker) handleSubmit(ctx context.Context, t *asynq.Task) error {
 	if _, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
 		From: []tasks.State{tasks.StateQueued}, To: tasks.StateSubmitting, Attempt: &job.Attempt, Sync: true,
 	}); err != nil {
-		w.release(ctx, job)
+		if !res.Held {
+			// Only a lease this run took: another run of this submit may be
+			// creating under the one it holds.
+			w.release(ctx, job)
+		}
 		return ignoreConflict(err)
 	}
 	req := createRequest(job.Spec, RequestAsync, "")
@@ -190,7 +198,7 @@ func (w *Worker) afterCreate(ctx, hctx context.Context, log interface {
 	case errors.Is(cerr, seedance.ErrInvalid):
 		_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
 			From: []tasks.State{tasks.StateSubmitting}, To: tasks.StateFailed, Attempt: &job.Attempt,
-			FailCode: CodeInvalidRequest, FailMsg: providerMessage(cerr), Completed: now})
+			FailCode: CodeInvalidRequest, FailMsg: w.scrub(job, providerMessage(cerr)), Completed: now})
 		w.release(ctx, job)
 		refund()
 		log.Warn("create_rejected", "err", cerr)
@@ -238,6 +246,15 @@ func (w *Worker) afterCreate(ctx, hctx context.Context, log interface {
 	}
 }
 
+// scrub removes the row's callback URL, which holds its token, from a
+// message the provider might have echoed it in.
+func (w *Worker) scrub(job batch.Job, msg string) string {
+	if !w.cfg.Callback.enabled() {
+		return msg
+	}
+	return strings.ReplaceAll(msg, w.cfg.Callback.URL(job.Batch, job.Row, job.Attempt), "[callback URL]")
+}
+
 // recordTaskID marks the row submitted with its task id, trying a few
 // times: losing the id would lose a paid video.
 func (w *Worker) recordTaskID(ctx context.Context, job batch.Job, taskID string, now time.Time) error {
@@ -247,7 +264,20 @@ func (w *Worker) recordTaskID(ctx context.Context, job batch.Job, taskID string,
 			From: []tasks.State{tasks.StateSubmitting}, To: tasks.StateSubmitted, Attempt: &job.Attempt,
 			TaskID: taskID, Submitted: now, Sync: true,
 		})
-		if err == nil || errors.Is(err, batch.ErrConflict) {
+		if err == nil {
+			return w.store.IndexTask(ctx, taskID, job.Holder())
+		}
+		if errors.Is(err, batch.ErrConflict) {
+			// Another run of this submit found the row half-submitted and
+			// marked it ambiguous: this run knows the answer, so bind it.
+			cur, rerr := w.store.Job(ctx, job.Batch, job.Row)
+			if rerr == nil && cur.State == tasks.StateAmbiguous && cur.Attempt == job.Attempt && cur.TaskID == "" {
+				cur.TaskID = taskID
+				if berr := w.bind(ctx, cur); berr != nil {
+					return berr
+				}
+				return w.store.IndexTask(ctx, taskID, job.Holder())
+			}
 			return err
 		}
 		select {

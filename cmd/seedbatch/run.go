@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -67,19 +68,35 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 		fmt.Fprintf(m.Stderr, "No SEEDANCE_API_KEY set: using the built-in provider simulator at %s "+
 			"(%gx compressed time, placeholder videos, nothing billed).\n", sim.url, cfg.Sim.TimeScale)
 	}
-	// Callbacks: a simulated run receives them on a loopback port of its own.
+	// Callbacks: a simulated run receives them on a loopback port of its
+	// own. A resumed run keeps the secret and the port of the run before it,
+	// so that callbacks for tasks that run created still reach a receiver
+	// that accepts them.
 	var ln net.Listener
-	if cmp.Or(pf.requestType, cfg.Callback.RequestType) == worker.RequestCallback {
+	callback := cmp.Or(pf.requestType, cfg.Callback.RequestType) == worker.RequestCallback
+	if callback {
 		if cfg.Callback.Secret == "" {
-			cfg.Callback.Secret = config.Secret(randomHex(32))
+			secret, err := persisted(filepath.Join(out, "callback.secret"), func() string { return randomHex(32) })
+			if err != nil {
+				return fail(exitUsage, "callback secret: %v", err)
+			}
+			cfg.Callback.Secret = config.Secret(secret)
 		}
 		addr := cfg.Callback.Listen
 		if simulated && cfg.Callback.PublicURL == "" {
 			addr = "127.0.0.1:0"
+			if prev, err := os.ReadFile(filepath.Join(out, "callback.addr")); err == nil {
+				if l, err := net.Listen("tcp", strings.TrimSpace(string(prev))); err == nil {
+					ln = l
+				}
+			}
 		}
-		if ln, err = net.Listen("tcp", addr); err != nil {
-			return fail(exitUsage, "callback.listen: %v", err)
+		if ln == nil {
+			if ln, err = net.Listen("tcp", addr); err != nil {
+				return fail(exitUsage, "callback.listen: %v", err)
+			}
 		}
+		_ = os.WriteFile(filepath.Join(out, "callback.addr"), []byte(ln.Addr().String()+"\n"), 0o644)
 		defer ln.Close()
 		if cfg.Callback.PublicURL == "" {
 			if !simulated {
@@ -122,6 +139,14 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	counts, waitErr := m.wait(ctx, s, plan.ID, plan.Rows)
+	if waitErr == nil && callback && counts[tasks.StateAmbiguous] > 0 {
+		// The provider retries a callback for about 3.5 minutes: one may
+		// still come and bind an ambiguous row.
+		hold := time.Duration(float64(4*time.Minute) / cfg.Worker.TimeScale)
+		fmt.Fprintf(m.Stderr, "%d rows ambiguous: waiting %s for late callbacks that would resolve them\n",
+			counts[tasks.StateAmbiguous], hold.Round(time.Second))
+		counts, waitErr = m.waitAmbiguous(ctx, s, plan.ID, plan.Rows, hold)
+	}
 	r.Stop()
 
 	if err := writeResults(ctx, s.store, plan.ID, out); err != nil {
@@ -142,6 +167,42 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 		return fail(exitRows, "%d of %d rows did not succeed (see the results file)", plan.Rows-counts[tasks.StateDone], plan.Rows)
 	}
 	return nil
+}
+
+// waitAmbiguous follows a settled batch for up to hold while ambiguous rows
+// may still be bound by a callback, until every row is settled again with
+// none ambiguous.
+func (m *Main) waitAmbiguous(ctx context.Context, s *stack, id string, rows int, hold time.Duration) (batch.Counts, error) {
+	deadline := time.Now().Add(hold)
+	for {
+		_, c, err := s.store.Batch(context.WithoutCancel(ctx), id)
+		if err != nil {
+			return c, fail(exitUnreachable, "%v", err)
+		}
+		if (c.Settled() >= rows && c[tasks.StateAmbiguous] == 0) || time.Now().After(deadline) {
+			if c.Settled() >= rows {
+				return c, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return c, fail(exitRows, "interrupted")
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// persisted returns the content of path, creating it (mode 0600) with
+// make() if it does not exist.
+func persisted(path string, make func() string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	v := make()
+	if err := os.WriteFile(path, []byte(v+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return v, nil
 }
 
 // journalName is the file in a batch's output directory that keeps a run's
