@@ -166,6 +166,12 @@ func TestRunKilledAndResumed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
+	for _, mode := range []string{"async", "callback"} {
+		t.Run(mode, func(t *testing.T) { runKilledAndResumed(t, mode) })
+	}
+}
+
+func runKilledAndResumed(t *testing.T, mode string) {
 	const rows = 150
 	key := "resume-" + randomHex(8)
 	simURL := startSimProcess(t, key, "--time-scale", "40")
@@ -176,6 +182,17 @@ func TestRunKilledAndResumed(t *testing.T) {
 		"SEEDBATCH_WORKER_SUBMIT_CONCURRENCY=10", "SEEDBATCH_LIMITS_MAX_IN_FLIGHT=40",
 	}
 	env = append(env, "REDIS_URL=") // the embedded Redis, whatever the test's environment says
+	if mode == "callback" {
+		// The receiver keeps its address across restarts, as a real one would.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		env = append(env, "SEEDBATCH_CALLBACK_REQUEST_TYPE=callback", "SEEDBATCH_CALLBACK_LISTEN="+addr,
+			"SEEDBATCH_CALLBACK_PUBLIC_URL=http://"+addr)
+	}
 	path := writeCSV(t, "resume", rows)
 	for i, after := range []time.Duration{300 * time.Millisecond, 900 * time.Millisecond, 1500 * time.Millisecond, 2500 * time.Millisecond} {
 		p := start(t, env, "run", "--batch", "r", path)
