@@ -60,31 +60,19 @@ type Meta struct {
 type Counts map[tasks.State]int
 
 // Total is the number of jobs counted.
-func (c Counts) Total() int {
-	n := 0
-	for _, v := range c {
-		n += v
-	}
-	return n
-}
+func (c Counts) Total() int { return c.count(func(tasks.State) bool { return true }) }
 
 // Terminal is the number of jobs in a terminal state.
-func (c Counts) Terminal() int {
-	n := 0
-	for s, v := range c {
-		if s.Terminal() {
-			n += v
-		}
-	}
-	return n
-}
+func (c Counts) Terminal() int { return c.count(tasks.State.Terminal) }
 
 // Settled is the number of jobs that need an operator to move again:
 // terminal, or held by a budget.
-func (c Counts) Settled() int {
+func (c Counts) Settled() int { return c.count(tasks.State.Settled) }
+
+func (c Counts) count(in func(tasks.State) bool) int {
 	n := 0
 	for s, v := range c {
-		if s.Settled() {
+		if in(s) {
 			n += v
 		}
 	}

@@ -129,16 +129,12 @@ func (w *Worker) receive(rw http.ResponseWriter, r *http.Request) {
 // makes, after a status read of its own (unless configured off). A callback
 // for an ambiguous attempt binds the task it names to the row.
 func (w *Worker) handleCallback(ctx context.Context, t *asynq.Task) error {
-	p, err := tasks.ParseJobPayload(t.Payload())
-	if err != nil || p.TaskID == "" {
-		return permanent(fmt.Errorf("callback payload: %w", errors.Join(err, errors.New("no task id"))))
-	}
-	job, err := w.store.Job(ctx, p.Batch, p.Row)
-	if errors.Is(err, batch.ErrNotFound) {
-		return permanent(err)
-	}
+	p, job, err := w.load(ctx, t)
 	if err != nil {
 		return err
+	}
+	if p.TaskID == "" {
+		return permanent(errors.New("callback payload: no task id"))
 	}
 	log := w.log.With("batch", job.Batch, "row", job.Row, "task_id", p.TaskID)
 	if p.Attempt != job.Attempt {

@@ -27,14 +27,7 @@ func FilePath(b, id string, i int) string {
 // handleDownload stores every result video of a succeeded row and marks it
 // done with each file's size and sha256.
 func (w *Worker) handleDownload(ctx context.Context, t *asynq.Task) error {
-	p, err := tasks.ParseJobPayload(t.Payload())
-	if err != nil {
-		return permanent(err)
-	}
-	job, err := w.store.Job(ctx, p.Batch, p.Row)
-	if errors.Is(err, batch.ErrNotFound) {
-		return permanent(err)
-	}
+	p, job, err := w.load(ctx, t)
 	if err != nil {
 		return err
 	}

@@ -23,14 +23,7 @@ const slowPoll = time.Minute
 const pollAuthPause = 30 * time.Second
 
 func (w *Worker) handlePoll(ctx context.Context, t *asynq.Task) error {
-	p, err := tasks.ParseJobPayload(t.Payload())
-	if err != nil {
-		return permanent(err)
-	}
-	job, err := w.store.Job(ctx, p.Batch, p.Row)
-	if errors.Is(err, batch.ErrNotFound) {
-		return permanent(err)
-	}
+	p, job, err := w.load(ctx, t)
 	if err != nil {
 		return err
 	}

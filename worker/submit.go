@@ -39,14 +39,7 @@ const authPause = time.Second
 const recordTimeout = 15 * time.Second
 
 func (w *Worker) handleSubmit(ctx context.Context, t *asynq.Task) error {
-	p, err := tasks.ParseJobPayload(t.Payload())
-	if err != nil {
-		return permanent(err)
-	}
-	job, err := w.store.Job(ctx, p.Batch, p.Row)
-	if errors.Is(err, batch.ErrNotFound) {
-		return permanent(err)
-	}
+	p, job, err := w.load(ctx, t)
 	if err != nil {
 		return err
 	}

@@ -235,7 +235,21 @@ func New(rdb redis.UniversalClient, store *batch.Store, lim Limiter, prov Provid
 	return w, nil
 }
 
-// Start starts both servers.
+// load reads a task's payload and its job. A payload that cannot be read
+// or a job that does not exist ends the task without retries.
+func (w *Worker) load(ctx context.Context, t *asynq.Task) (tasks.JobPayload, batch.Job, error) {
+	p, err := tasks.ParseJobPayload(t.Payload())
+	if err != nil {
+		return p, batch.Job{}, permanent(err)
+	}
+	job, err := w.store.Job(ctx, p.Batch, p.Row)
+	if errors.Is(err, batch.ErrNotFound) {
+		return p, job, permanent(err)
+	}
+	return p, job, err
+}
+
+// Start starts the servers.
 func (w *Worker) Start() error {
 	sm := asynq.NewServeMux()
 	sm.HandleFunc(tasks.TypeSubmit, w.handleSubmit)

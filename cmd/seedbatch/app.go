@@ -175,6 +175,42 @@ func (m *Main) parse(fs *flag.FlagSet, c *common, args []string) (config.Config,
 	return cfg, nil
 }
 
+// connect parses a command that works on a shared Redis: its flags (extra
+// adds its own), then check, which may adjust the configuration and refuses
+// bad arguments before anything is opened; then it opens Redis.
+func (m *Main) connect(ctx context.Context, name, usage string, args []string,
+	extra func(*flag.FlagSet), check func(*flag.FlagSet, *config.Config) error) (*flag.FlagSet, *stack, error) {
+	var c common
+	fs := m.flags(name, usage, &c)
+	if extra != nil {
+		extra(fs)
+	}
+	cfg, err := m.parse(fs, &c, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	if check != nil {
+		if err := check(fs, &cfg); err != nil {
+			return nil, nil, err
+		}
+	}
+	s, err := m.open(ctx, cfg, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.configFile = c.configFile
+	return fs, s, nil
+}
+
+// oneArg refuses anything but exactly one argument.
+func oneArg(fs *flag.FlagSet, what string) error {
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return fail(exitUsage, "%s: want one %s", fs.Name(), what)
+	}
+	return nil
+}
+
 // parseInterspersed parses flags wherever they stand among the arguments
 // ("retry BATCH --state failed" as well as "retry --state failed BATCH");
 // "--" ends the flags.
@@ -222,6 +258,8 @@ type stack struct {
 	queues  worker.Queues
 	mini    *miniredis.Miniredis
 	closers []func()
+	// configFile is the --config flag of the command, if given.
+	configFile string
 }
 
 func (s *stack) Close() {

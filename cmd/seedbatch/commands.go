@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/config"
 	"github.com/seedbatch/seedbatch/sim"
 	"github.com/seedbatch/seedbatch/tasks"
 	"github.com/seedbatch/seedbatch/worker"
@@ -59,20 +61,17 @@ func (m *Main) enqueueCmd(ctx context.Context, args []string) error {
 }
 
 func (m *Main) workerCmd(ctx context.Context, args []string) error {
-	var c common
-	fs := m.flags("worker", "", &c)
-	cfg, err := m.parse(fs, &c, args)
-	if err != nil {
-		return err
-	}
-	if cfg.Provider.APIKey == "" {
-		return fail(exitUsage, "worker: no API key: set SEEDANCE_API_KEY (for the simulator, its key and SEEDANCE_BASE_URL)")
-	}
-	s, err := m.open(ctx, cfg, false)
+	_, s, err := m.connect(ctx, "worker", "", args, nil, func(_ *flag.FlagSet, cfg *config.Config) error {
+		if cfg.Provider.APIKey == "" {
+			return fail(exitUsage, "worker: no API key: set SEEDANCE_API_KEY (for the simulator, its key and SEEDANCE_BASE_URL)")
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	cfg := s.cfg
 	prov, err := provider(cfg)
 	if err != nil {
 		return err
@@ -100,17 +99,12 @@ func (m *Main) workerCmd(ctx context.Context, args []string) error {
 }
 
 func (m *Main) statusCmd(ctx context.Context, args []string) error {
-	var c common
-	fs := m.flags("status", "[BATCH]", &c)
-	cfg, err := m.parse(fs, &c, args)
-	if err != nil {
-		return err
-	}
-	s, err := m.open(ctx, cfg, false)
+	fs, s, err := m.connect(ctx, "status", "[BATCH]", args, nil, nil)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	cfg := s.cfg
 	ids := fs.Args()
 	if len(ids) == 0 {
 		if ids, err = s.store.Batches(ctx); err != nil {
@@ -195,22 +189,16 @@ func rateAndETA(meta batch.Meta, c batch.Counts, now time.Time) (string, string)
 }
 
 func (m *Main) resultsCmd(ctx context.Context, args []string) error {
-	var c common
-	fs := m.flags("results", "BATCH", &c)
-	format := fs.String("format", batch.FormatCSV, "csv or jsonl")
-	out := fs.String("out", "", "write to this file instead of standard output")
-	cfg, err := m.parse(fs, &c, args)
-	if err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return fail(exitUsage, "results: want one batch id")
-	}
-	if *format != batch.FormatCSV && *format != batch.FormatJSONL {
-		return fail(exitUsage, "results: --format: want csv or jsonl, got %q", *format)
-	}
-	s, err := m.open(ctx, cfg, false)
+	var format, out *string
+	fs, s, err := m.connect(ctx, "results", "BATCH", args, func(fs *flag.FlagSet) {
+		format = fs.String("format", batch.FormatCSV, "csv or jsonl")
+		out = fs.String("out", "", "write to this file instead of standard output")
+	}, func(fs *flag.FlagSet, _ *config.Config) error {
+		if *format != batch.FormatCSV && *format != batch.FormatJSONL {
+			return fail(exitUsage, "results: --format: want csv or jsonl, got %q", *format)
+		}
+		return oneArg(fs, "batch id")
+	})
 	if err != nil {
 		return err
 	}
@@ -234,13 +222,7 @@ func (m *Main) resultsCmd(ctx context.Context, args []string) error {
 }
 
 func (m *Main) resumeCmd(ctx context.Context, args []string) error {
-	var c common
-	fs := m.flags("resume", "", &c)
-	cfg, err := m.parse(fs, &c, args)
-	if err != nil {
-		return err
-	}
-	s, err := m.open(ctx, cfg, false)
+	_, s, err := m.connect(ctx, "resume", "", args, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -308,27 +290,24 @@ func (m *Main) simCmd(ctx context.Context, args []string) error {
 }
 
 func (m *Main) retryCmd(ctx context.Context, args []string) error {
-	var c common
-	fs := m.flags("retry", "BATCH", &c)
-	state := fs.String("state", "", "rows to resubmit: ambiguous, failed or budget (each is created, and billed, again)")
-	budget := fs.Int("budget", -1, "first set this batch's budget in video seconds (0 = no cap)")
-	cfg, err := m.parse(fs, &c, args)
-	if err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return fail(exitUsage, "retry: want one batch id")
-	}
-	from := tasks.State(*state)
-	if from != tasks.StateAmbiguous && from != tasks.StateFailed && from != tasks.StateBudget {
-		return fail(exitUsage, "retry: --state: want ambiguous, failed or budget, got %q", *state)
-	}
-	s, err := m.open(ctx, cfg, false)
+	var state *string
+	var budget *int
+	fs, s, err := m.connect(ctx, "retry", "BATCH", args, func(fs *flag.FlagSet) {
+		state = fs.String("state", "", "rows to resubmit: ambiguous, failed or budget (each is created, and billed, again)")
+		budget = fs.Int("budget", -1, "first set this batch's budget in video seconds (0 = no cap)")
+	}, func(fs *flag.FlagSet, _ *config.Config) error {
+		switch tasks.State(*state) {
+		case tasks.StateAmbiguous, tasks.StateFailed, tasks.StateBudget:
+		default:
+			return fail(exitUsage, "retry: --state: want ambiguous, failed or budget, got %q", *state)
+		}
+		return oneArg(fs, "batch id")
+	})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	cfg, from := s.cfg, tasks.State(*state)
 	id := fs.Arg(0)
 	if _, _, err := s.store.Batch(ctx, id); err != nil {
 		return fail(exitUsage, "%v", err)
@@ -354,17 +333,9 @@ func (m *Main) retryCmd(ctx context.Context, args []string) error {
 }
 
 func (m *Main) cancelCmd(ctx context.Context, args []string) error {
-	var c common
-	fs := m.flags("cancel", "BATCH", &c)
-	cfg, err := m.parse(fs, &c, args)
-	if err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return fail(exitUsage, "cancel: want one batch id")
-	}
-	s, err := m.open(ctx, cfg, false)
+	fs, s, err := m.connect(ctx, "cancel", "BATCH", args, nil, func(fs *flag.FlagSet, _ *config.Config) error {
+		return oneArg(fs, "batch id")
+	})
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -38,20 +39,15 @@ func (m *Main) maintainer(s *stack) (*scheduler.Maintainer, func()) {
 func maintenanceQueue(cfg config.Config) string { return cfg.Redis.Prefix + "-maintenance" }
 
 func (m *Main) schedulerCmd(ctx context.Context, args []string) error {
-	var c common
-	fs := m.flags("scheduler", "", &c)
-	cfg, err := m.parse(fs, &c, args)
-	if err != nil {
-		return err
-	}
-	s, err := m.open(ctx, cfg, false)
+	_, s, err := m.connect(ctx, "scheduler", "", args, nil, nil)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	cfg := s.cfg
 	mt, done := m.maintainer(s)
 	defer done()
-	file := c.configFile
+	file := s.configFile
 	if file == "" {
 		file = config.FileDefault
 	}
@@ -73,24 +69,25 @@ func (m *Main) schedulerCmd(ctx context.Context, args []string) error {
 // housekeepingCmd runs one housekeeping task once: import, reconcile or expiry.
 func housekeepingCmd(kind string) func(*Main, context.Context, []string) error {
 	return func(m *Main, ctx context.Context, args []string) error {
-		var c common
 		usage := ""
 		if kind == scheduler.TaskImport {
 			usage = "[INBOX]"
 		}
-		fs := m.flags(kind, usage, &c)
-		cfg, err := m.parse(fs, &c, args)
-		if err != nil {
-			return err
-		}
-		if kind == scheduler.TaskImport && fs.NArg() == 1 {
-			cfg.Schedule.Inbox = fs.Arg(0)
-		}
-		s, err := m.open(ctx, cfg, false)
+		_, s, err := m.connect(ctx, kind, usage, args, nil, func(fs *flag.FlagSet, cfg *config.Config) error {
+			switch {
+			case kind == scheduler.TaskImport && fs.NArg() == 1:
+				cfg.Schedule.Inbox = fs.Arg(0)
+			case fs.NArg() > 0:
+				fs.Usage()
+				return fail(exitUsage, "%s: unexpected arguments %v", kind, fs.Args())
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}
 		defer s.Close()
+		cfg := s.cfg
 		mt, done := m.maintainer(s)
 		defer done()
 		r, err := mt.Run(ctx, kind)
@@ -106,20 +103,12 @@ func housekeepingCmd(kind string) func(*Main, context.Context, []string) error {
 }
 
 func (m *Main) dashboardCmd(ctx context.Context, args []string) error {
-	var c common
-	fs := m.flags("dashboard", "", &c)
-	cfg, err := m.parse(fs, &c, args)
-	if err != nil {
-		return err
-	}
-	if cfg.Redis.URL == "" {
-		return fail(exitUsage, "dashboard: no Redis configured: set REDIS_URL or pass --redis redis://HOST:PORT")
-	}
-	s, err := m.open(ctx, cfg, false)
+	_, s, err := m.connect(ctx, "dashboard", "", args, nil, nil)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	cfg := s.cfg
 	redisOpt, err := asynq.ParseRedisURI(cfg.Redis.URL)
 	if err != nil {
 		return fail(exitUsage, "redis.url %s: %v", config.RedactURL(cfg.Redis.URL), err)
