@@ -123,7 +123,7 @@ func New(rdb redis.UniversalClient, m *Maintainer, opts Options) (*Scheduler, er
 // Start registers the entries and starts serving their tasks.
 func (s *Scheduler) Start() error {
 	mux := asynq.NewServeMux()
-	for _, kind := range []string{TaskImport, TaskReconcile, TaskExpiry} {
+	for _, kind := range Kinds() {
 		mux.HandleFunc(TypePrefix+kind, func(ctx context.Context, _ *asynq.Task) error {
 			_, err := s.m.Run(ctx, kind)
 			return err
