@@ -182,8 +182,13 @@ type File struct {
 	SHA256 string `json:"sha256"`
 }
 
-// Holder is the job's stable key, used as its in-flight lease holder.
-func (j Job) Holder() string { return j.Batch + ":" + strconv.Itoa(j.Row) }
+// Holder names the job's current submit attempt: its in-flight lease
+// holder and the owner recorded for its provider task. Each attempt has its
+// own, so a resubmitted row never reuses or frees the lease of an earlier
+// attempt whose task may still run.
+func (j Job) Holder() string {
+	return j.Batch + ":" + strconv.Itoa(j.Row) + ":" + strconv.Itoa(j.Attempt)
+}
 
 // Job field names in the Redis hash.
 const (

@@ -89,7 +89,7 @@ func TestMetricsMatchSimulator(t *testing.T) {
 	if _, err := store.Enqueue(ctx, q, plan, batch.PlanOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Start(); err != nil {
+	if err := w.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	defer w.Shutdown()

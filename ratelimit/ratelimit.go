@@ -8,14 +8,24 @@
 // and its lease together or not at all. All keys of one account share a hash
 // tag, so the same scripts run on Redis Cluster:
 //
+//	<prefix>:{<scope>}:limits    the account's limits, written once (Register)
 //	<prefix>:{<scope>}:rate      GCRA theoretical arrival time (µs)
 //	<prefix>:{<scope>}:leases    ZSET holder -> lease expiry (ms)
 //	<prefix>:{<scope>}:cooldown  set for a while after the provider answers 429
 //	<prefix>:{<scope>}:paused    the reason submitting is paused, if it is
+//	<prefix>:{<scope>}:readded   count of expired leases a status read put back
+//
+// The limits are the account's, not a process's: the first process to
+// Register stores them, every script reads them from Redis, and a process
+// configured otherwise refuses to start (see [MismatchError]) until an
+// operator replaces them. So a worker started with another time scale or
+// limit can never drain or overfill the shared bucket.
 //
 // A lease outlives any one asynq task execution: it is taken before the
 // create, renewed by each status read and released when the provider task
-// ends. If its holder is lost, it expires after LeaseTTL.
+// ends. If its holder is lost, it expires after LeaseTTL. Holders name one
+// submit attempt of one row, so a resubmitted row never reuses the lease of
+// an earlier attempt whose task may still run.
 //
 // A part of the bucket's burst (PollReserve) is kept for status reads, which
 // free the slots that submits wait for; a burst of submits can never starve
@@ -28,6 +38,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -115,6 +126,9 @@ type Result struct {
 	// Held reports an allowed submit whose holder had a lease already (a
 	// submit run again): its caller must not release a lease it did not take.
 	Held bool
+	// Readded reports an allowed status read whose holder's lease had
+	// expired and was put back, possibly above the limit.
+	Readded bool
 }
 
 // Limiter enforces one account's limits. It is safe for concurrent use.
@@ -124,6 +138,17 @@ type Limiter struct {
 	keys []string
 }
 
+// Indexes into Limiter.keys; every script takes the keys it needs in this
+// order.
+const (
+	keyLimits = iota
+	keyRate
+	keyLeases
+	keyCooldown
+	keyPaused
+	keyReadded
+)
+
 // New returns a Limiter for cfg on rdb.
 func New(rdb redis.UniversalClient, cfg Config) (*Limiter, error) {
 	cfg = cfg.WithDefaults()
@@ -132,7 +157,7 @@ func New(rdb redis.UniversalClient, cfg Config) (*Limiter, error) {
 	}
 	base := fmt.Sprintf("%s:{%s}:", cfg.Prefix, cfg.Scope)
 	return &Limiter{rdb: rdb, cfg: cfg, keys: []string{
-		base + "rate", base + "leases", base + "cooldown", base + "paused",
+		base + "limits", base + "rate", base + "leases", base + "cooldown", base + "paused", base + "readded",
 	}}, nil
 }
 
@@ -143,50 +168,178 @@ func (l *Limiter) Config() Config { return l.cfg }
 // leases come back whenever a task ends, at no predictable time.
 const inFlightRetry = 500 * time.Millisecond
 
-// interval is the GCRA emission interval in microseconds.
-func (l *Limiter) interval() int64 {
-	return max(1, int64(60e6/float64(l.cfg.RequestsPerMinute)))
+// Fields of the limits hash.
+const (
+	fieldRPM         = "requests_per_minute"
+	fieldBurst       = "burst"
+	fieldPollReserve = "poll_reserve"
+	fieldMaxInFlight = "max_in_flight"
+	fieldLeaseTTL    = "lease_ttl_ms"
+)
+
+// registerScript stores the limits unless some are stored (or replace is
+// set) and returns the stored ones.
+//
+//	KEYS[1] limits. ARGV: rpm, burst, poll reserve, max in flight,
+//	lease ttl ms, replace ("1" or "0").
+var registerScript = redis.NewScript(`
+if ARGV[6] == '1' or redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], '` + fieldRPM + `', ARGV[1], '` + fieldBurst + `', ARGV[2],
+    '` + fieldPollReserve + `', ARGV[3], '` + fieldMaxInFlight + `', ARGV[4], '` + fieldLeaseTTL + `', ARGV[5])
+end
+return redis.call('HMGET', KEYS[1], '` + fieldRPM + `', '` + fieldBurst + `', '` + fieldPollReserve + `',
+  '` + fieldMaxInFlight + `', '` + fieldLeaseTTL + `')
+`)
+
+// MismatchError is returned by Register when the account's limits stored in
+// Redis differ from this process's configuration.
+type MismatchError struct {
+	// Stored are the limits in Redis; Wanted this process's.
+	Stored, Wanted Config
 }
 
-// admit is shared by both admissions. KEYS: rate, leases, cooldown, paused.
-// ARGV: interval µs, tolerance µs, holder, lease ttl ms, max in flight,
-// mode (1 = submit: check pause and leases and take a lease; 0 = request:
-// renew the holder's lease if holder is set).
+func (e *MismatchError) Error() string {
+	var diffs []string
+	add := func(name string, stored, wanted any) {
+		if stored != wanted {
+			diffs = append(diffs, fmt.Sprintf("%s %v stored, %v here", name, stored, wanted))
+		}
+	}
+	add("requests per minute", e.Stored.RequestsPerMinute, e.Wanted.RequestsPerMinute)
+	add("burst", e.Stored.Burst, e.Wanted.Burst)
+	add("poll reserve", e.Stored.PollReserve, e.Wanted.PollReserve)
+	add("max in flight", e.Stored.MaxInFlight, e.Wanted.MaxInFlight)
+	add("lease ttl", e.Stored.LeaseTTL, e.Wanted.LeaseTTL)
+	return "the account's limits in Redis differ from this process's configuration (" + strings.Join(diffs, "; ") +
+		"): every process using one API key must hold the same limits"
+}
+
+// Register stores this process's limits as the account's, unless limits are
+// stored already; then it checks that they are the same and returns a
+// *MismatchError if not. Every process that admits requests registers once
+// at start.
+func (l *Limiter) Register(ctx context.Context) error {
+	stored, err := l.register(ctx, false)
+	if err != nil {
+		return err
+	}
+	if stored != l.limits() {
+		return &MismatchError{Stored: stored, Wanted: l.limits()}
+	}
+	return nil
+}
+
+// Replace stores this process's limits as the account's, whatever is stored:
+// every process sharing the account uses them from its next request on.
+func (l *Limiter) Replace(ctx context.Context) error {
+	_, err := l.register(ctx, true)
+	return err
+}
+
+// Stored returns the account's limits as stored in Redis, and false when
+// none are stored yet.
+func (l *Limiter) Stored(ctx context.Context) (Config, bool, error) {
+	v, err := l.rdb.HMGet(ctx, l.keys[keyLimits], fieldRPM, fieldBurst, fieldPollReserve, fieldMaxInFlight, fieldLeaseTTL).Result()
+	if err != nil {
+		return Config{}, false, fmt.Errorf("ratelimit limits: %w", err)
+	}
+	if v[0] == nil {
+		return Config{}, false, nil
+	}
+	c, err := l.parseLimits(v)
+	return c, err == nil, err
+}
+
+func (l *Limiter) register(ctx context.Context, replace bool) (Config, error) {
+	c := l.cfg
+	v, err := registerScript.Run(ctx, l.rdb, l.keys[keyLimits:keyLimits+1], c.RequestsPerMinute, c.Burst, c.PollReserve,
+		c.MaxInFlight, c.LeaseTTL.Milliseconds(), boolArg(replace)).Slice()
+	if err != nil {
+		return Config{}, fmt.Errorf("ratelimit register: %w", err)
+	}
+	return l.parseLimits(v)
+}
+
+// limits is the part of the config that Register stores.
+func (l *Limiter) limits() Config {
+	return Config{RequestsPerMinute: l.cfg.RequestsPerMinute, Burst: l.cfg.Burst, PollReserve: l.cfg.PollReserve,
+		MaxInFlight: l.cfg.MaxInFlight, LeaseTTL: l.cfg.LeaseTTL}
+}
+
+func (l *Limiter) parseLimits(v []any) (Config, error) {
+	n := make([]int64, len(v))
+	for i, x := range v {
+		s, _ := x.(string)
+		var err error
+		if n[i], err = strconv.ParseInt(s, 10, 64); err != nil {
+			return Config{}, fmt.Errorf("ratelimit limits: field %d: %q is not a number", i, s)
+		}
+	}
+	return Config{RequestsPerMinute: int(n[0]), Burst: int(n[1]), PollReserve: int(n[2]), MaxInFlight: int(n[3]),
+		LeaseTTL: time.Duration(n[4]) * time.Millisecond}, nil
+}
+
+// errNoLimits is the error the scripts raise when the account has no
+// limits stored, as after Redis lost its data.
+const errNoLimits = "NOLIMITS"
+
+// admit is shared by both admissions; the limits come from the limits hash.
+//
+//	KEYS: limits, rate, leases, cooldown, paused, readded.
+//	ARGV: holder, mode ("1" = submit: check pause and leases and take a
+//	lease; "0" = request: renew the holder's lease if holder is set).
+//
+// Returns {allowed, µs or flag, reason, pause reason}. For an allowed
+// submit the second value is 1 when the holder had a lease already; for an
+// allowed request it is 1 when the holder's lease had expired and was put
+// back (counted in readded).
 var admit = redis.NewScript(`
+local lim = redis.call('HMGET', KEYS[1], '` + fieldRPM + `', '` + fieldBurst + `', '` + fieldPollReserve + `',
+  '` + fieldMaxInFlight + `', '` + fieldLeaseTTL + `')
+if not lim[1] then return redis.error_reply('` + errNoLimits + ` account limits are not stored') end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local nowms = math.floor(now / 1000)
-local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local holder = ARGV[3]
-local ttl = tonumber(ARGV[4])
-local maxn = tonumber(ARGV[5])
-local submit = ARGV[6] == '1'
+local interval = math.max(1, math.floor(60000000 / tonumber(lim[1])))
+local burst = tonumber(lim[2])
+local maxn = tonumber(lim[4])
+local ttl = tonumber(lim[5])
+local holder = ARGV[1]
+local submit = ARGV[2] == '1'
+local tolerance = interval * burst
 if submit then
-  local reason = redis.call('GET', KEYS[4])
+  tolerance = interval * (burst - tonumber(lim[3]))
+  local reason = redis.call('GET', KEYS[5])
   if reason then return {0, 0, 'paused', reason} end
 end
-local cool = redis.call('PTTL', KEYS[3])
+local cool = redis.call('PTTL', KEYS[4])
 if cool > 0 then return {0, cool * 1000, 'cooldown', ''} end
-local held = false
+local flag = 0
 if submit then
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', nowms)
-  held = redis.call('ZSCORE', KEYS[2], holder) ~= false
-  if not held and redis.call('ZCARD', KEYS[2]) >= maxn then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', nowms)
+  if redis.call('ZSCORE', KEYS[3], holder) then
+    flag = 1
+  elseif redis.call('ZCARD', KEYS[3]) >= maxn then
     return {0, -1, 'in_flight', ''}
   end
 end
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local tat = tonumber(redis.call('GET', KEYS[2]) or '0')
 if tat < now then tat = now end
 local newtat = tat + interval
 local over = newtat - now - tolerance
 if over > 0 then return {0, over, 'rate', ''} end
-redis.call('SET', KEYS[1], newtat, 'PX', math.floor((newtat - now) / 1000) + 1000)
+redis.call('SET', KEYS[2], newtat, 'PX', math.floor((newtat - now) / 1000) + 1000)
 if holder ~= '' then
-  redis.call('ZADD', KEYS[2], nowms + ttl, holder)
+  if not submit then
+    local exp = redis.call('ZSCORE', KEYS[3], holder)
+    if not exp or tonumber(exp) <= nowms then
+      flag = 1
+      redis.call('INCR', KEYS[6])
+    end
+  end
+  redis.call('ZADD', KEYS[3], nowms + ttl, holder)
 end
-if held then return {1, 1, '', ''} end
-return {1, 0, '', ''}
+return {1, flag, '', ''}
 `)
 
 // AdmitSubmit asks to send one create for holder: it takes a request token
@@ -196,25 +349,30 @@ func (l *Limiter) AdmitSubmit(ctx context.Context, holder string) (Result, error
 	if holder == "" {
 		return Result{}, errors.New("ratelimit: AdmitSubmit needs a holder")
 	}
-	tol := l.interval() * int64(l.cfg.Burst-l.cfg.PollReserve)
-	return l.run(ctx, "submit", tol, holder, true)
+	return l.run(ctx, "submit", holder, true)
 }
 
 // AdmitRequest asks to send one status read: it takes a request token (the
 // poll reserve included) and, when holder is set, renews holder's lease.
 // Only a cool-down refuses it, never a pause: polls must go on.
+//
+// A holder whose lease had expired gets it back, since its task still runs
+// at the provider: Result.Readded says so, the readded counter counts it,
+// and submits wait until the leases are under the limit again.
 func (l *Limiter) AdmitRequest(ctx context.Context, holder string) (Result, error) {
-	tol := l.interval() * int64(l.cfg.Burst)
-	return l.run(ctx, "request", tol, holder, false)
+	return l.run(ctx, "request", holder, false)
 }
 
-func (l *Limiter) run(ctx context.Context, op string, tolerance int64, holder string, submit bool) (Result, error) {
-	mode := "0"
-	if submit {
-		mode = "1"
+func (l *Limiter) run(ctx context.Context, op string, holder string, submit bool) (Result, error) {
+	v, err := admit.Run(ctx, l.rdb, l.keys, holder, boolArg(submit)).Slice()
+	if err != nil && strings.Contains(err.Error(), errNoLimits) {
+		// Redis lost the account's limits (a restart without persistence):
+		// store this process's, which Register checked, and ask again.
+		if _, rerr := l.register(ctx, false); rerr != nil {
+			return Result{}, fmt.Errorf("ratelimit %s: %w", op, rerr)
+		}
+		v, err = admit.Run(ctx, l.rdb, l.keys, holder, boolArg(submit)).Slice()
 	}
-	v, err := admit.Run(ctx, l.rdb, l.keys, l.interval(), tolerance, holder,
-		l.cfg.LeaseTTL.Milliseconds(), l.cfg.MaxInFlight, mode).Slice()
 	if err != nil {
 		return Result{}, fmt.Errorf("ratelimit %s: %w", op, err)
 	}
@@ -222,8 +380,8 @@ func (l *Limiter) run(ctx context.Context, op string, tolerance int64, holder st
 		return Result{}, fmt.Errorf("ratelimit %s: unexpected answer %v", op, v)
 	}
 	if ok, _ := v[0].(int64); ok == 1 {
-		held, _ := v[1].(int64)
-		return Result{Allowed: true, Held: held == 1}, nil
+		flag, _ := v[1].(int64)
+		return Result{Allowed: true, Held: submit && flag == 1, Readded: !submit && flag == 1}, nil
 	}
 	us, _ := v[1].(int64)
 	reason, _ := v[2].(string)
@@ -235,12 +393,72 @@ func (l *Limiter) run(ctx context.Context, op string, tolerance int64, holder st
 	return res, nil
 }
 
+func boolArg(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
 // Release frees holder's lease, if it has one.
 func (l *Limiter) Release(ctx context.Context, holder string) error {
-	if err := l.rdb.ZRem(ctx, l.keys[1], holder).Err(); err != nil {
+	if err := l.rdb.ZRem(ctx, l.keys[keyLeases], holder).Err(); err != nil {
 		return fmt.Errorf("ratelimit release: %w", err)
 	}
 	return nil
+}
+
+// holdScript gives each holder a lease that expires one lease TTL from
+// now, whatever the limit: the tasks they hold run at the provider.
+//
+//	KEYS: limits, leases. ARGV: holders.
+var holdScript = redis.NewScript(`
+local ttl = tonumber(redis.call('HGET', KEYS[1], '` + fieldLeaseTTL + `') or '0')
+if ttl == 0 then return redis.error_reply('` + errNoLimits + ` account limits are not stored') end
+local t = redis.call('TIME')
+local nowms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for i = 1, #ARGV do
+  redis.call('ZADD', KEYS[2], nowms + ttl, ARGV[i])
+end
+return #ARGV
+`)
+
+// Hold gives each holder a lease for one lease TTL, above the limit if it
+// must be: a process that rebuilds its state (a resumed run on an embedded
+// Redis) restores the leases of the tasks that still run at the provider,
+// so that it does not create more than the provider allows in flight.
+func (l *Limiter) Hold(ctx context.Context, holders ...string) error {
+	if len(holders) == 0 {
+		return nil
+	}
+	args := make([]any, len(holders))
+	for i, h := range holders {
+		args[i] = h
+	}
+	keys := []string{l.keys[keyLimits], l.keys[keyLeases]}
+	err := holdScript.Run(ctx, l.rdb, keys, args...).Err()
+	if err != nil && strings.Contains(err.Error(), errNoLimits) {
+		if _, err = l.register(ctx, false); err == nil {
+			err = holdScript.Run(ctx, l.rdb, keys, args...).Err()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("ratelimit hold: %w", err)
+	}
+	return nil
+}
+
+// Readded counts the expired leases that status reads have put back since
+// the account's keys were created.
+func (l *Limiter) Readded(ctx context.Context) (int, error) {
+	n, err := l.rdb.Get(ctx, l.keys[keyReadded]).Int()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("ratelimit readded: %w", err)
+	}
+	return n, nil
 }
 
 var cooldown = redis.NewScript(`
@@ -260,7 +478,7 @@ func (l *Limiter) Cooldown(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 	d = min(d, l.cfg.LeaseTTL/2)
-	if err := cooldown.Run(ctx, l.rdb, l.keys[2:3], max(d.Milliseconds(), 1)).Err(); err != nil {
+	if err := cooldown.Run(ctx, l.rdb, l.keys[keyCooldown:keyCooldown+1], max(d.Milliseconds(), 1)).Err(); err != nil {
 		return fmt.Errorf("ratelimit cooldown: %w", err)
 	}
 	return nil
@@ -272,7 +490,7 @@ func (l *Limiter) Pause(ctx context.Context, reason string) error {
 	if reason == "" {
 		reason = "paused by an operator"
 	}
-	if err := l.rdb.Set(ctx, l.keys[3], reason, 0).Err(); err != nil {
+	if err := l.rdb.Set(ctx, l.keys[keyPaused], reason, 0).Err(); err != nil {
 		return fmt.Errorf("ratelimit pause: %w", err)
 	}
 	return nil
@@ -280,7 +498,7 @@ func (l *Limiter) Pause(ctx context.Context, reason string) error {
 
 // Resume undoes Pause.
 func (l *Limiter) Resume(ctx context.Context) error {
-	if err := l.rdb.Del(ctx, l.keys[3]).Err(); err != nil {
+	if err := l.rdb.Del(ctx, l.keys[keyPaused]).Err(); err != nil {
 		return fmt.Errorf("ratelimit resume: %w", err)
 	}
 	return nil
@@ -288,7 +506,7 @@ func (l *Limiter) Resume(ctx context.Context) error {
 
 // Paused reports whether submitting is paused, and why.
 func (l *Limiter) Paused(ctx context.Context) (string, bool, error) {
-	reason, err := l.rdb.Get(ctx, l.keys[3]).Result()
+	reason, err := l.rdb.Get(ctx, l.keys[keyPaused]).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", false, nil
 	}
@@ -304,7 +522,7 @@ func (l *Limiter) InFlight(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("ratelimit in flight: %w", err)
 	}
-	n, err := l.rdb.ZCount(ctx, l.keys[1], strconv.FormatInt(t.UnixMilli(), 10), "+inf").Result()
+	n, err := l.rdb.ZCount(ctx, l.keys[keyLeases], strconv.FormatInt(t.UnixMilli(), 10), "+inf").Result()
 	if err != nil {
 		return 0, fmt.Errorf("ratelimit in flight: %w", err)
 	}

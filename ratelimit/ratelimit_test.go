@@ -2,7 +2,9 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -260,4 +262,131 @@ func BenchmarkAdmitSubmitRelease(b *testing.B) {
 			_ = l.Release(ctx, h)
 		}
 	})
+}
+
+// TestLimitsAreTheAccounts checks that the first process's limits are the
+// account's: a process configured otherwise is refused, and replacing the
+// stored limits changes what every process enforces.
+func TestLimitsAreTheAccounts(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	first, rs := newLimiter(t, Config{RequestsPerMinute: 600000, Burst: 100, MaxInFlight: 1})
+	if err := first.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A second process with another time scale multiplies its rate and
+	// raises the in-flight limit: it must not start.
+	other, err := New(rs.Client, Config{Prefix: rs.Prefix, Scope: "acct-test", RequestsPerMinute: 1200000, Burst: 100, MaxInFlight: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var me *MismatchError
+	if err := other.Register(ctx); !errors.As(err, &me) {
+		t.Fatalf("Register with other limits = %v, want a *MismatchError", err)
+	} else if !strings.Contains(err.Error(), "max in flight 1 stored, 2 here") {
+		t.Errorf("mismatch message = %q", err)
+	}
+	// Even without registering, its scripts use the stored limits.
+	mustAdmit(t, first.admitSubmit(t, "a"), nil, true, "")
+	res, err := other.AdmitSubmit(ctx, "b")
+	mustAdmit(t, res, err, false, ReasonInFlight)
+
+	if err := other.Replace(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stored, ok, err := first.Stored(ctx)
+	if err != nil || !ok || stored.MaxInFlight != 2 {
+		t.Fatalf("Stored = %+v, %v, %v; want max in flight 2", stored, ok, err)
+	}
+	res, err = first.AdmitSubmit(ctx, "b")
+	mustAdmit(t, res, err, true, "") // the first process enforces the replaced limit at once
+	if err := first.Register(ctx); !errors.As(err, &me) {
+		t.Errorf("the first process now disagrees with the stored limits, Register = %v", err)
+	}
+}
+
+func (l *Limiter) admitSubmit(t *testing.T, holder string) Result {
+	t.Helper()
+	res, err := l.AdmitSubmit(t.Context(), holder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestLostLimitsAreStoredAgain checks that a limiter whose limits vanished
+// (Redis restarted empty) stores its own again instead of failing.
+func TestLostLimitsAreStoredAgain(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	l, rs := newLimiter(t, Config{RequestsPerMinute: 600000, Burst: 100, MaxInFlight: 5})
+	if err := l.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.Client.Del(ctx, l.keys[keyLimits]).Err(); err != nil {
+		t.Fatal(err)
+	}
+	mustAdmit(t, l.admitSubmit(t, "a"), nil, true, "")
+	if stored, ok, err := l.Stored(ctx); err != nil || !ok || stored != l.limits() {
+		t.Errorf("Stored = %+v, %v, %v; want this process's limits", stored, ok, err)
+	}
+}
+
+// TestExpiredLeasePutBackByAPollIsCounted checks that a status read of a
+// task whose lease expired puts the lease back, says so and counts it, and
+// that submits then wait while the leases are over the limit.
+func TestExpiredLeasePutBackByAPollIsCounted(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	l, rs := newLimiter(t, Config{RequestsPerMinute: 600000, Burst: 100, MaxInFlight: 1, LeaseTTL: time.Second})
+	mustAdmit(t, l.admitSubmit(t, "slow:0:0"), nil, true, "")
+	// The lease expires (a worker stalled past the TTL) and another task
+	// takes the slot.
+	if err := rs.Client.ZAdd(ctx, l.keys[keyLeases], redis.Z{Score: 1, Member: "slow:0:0"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	mustAdmit(t, l.admitSubmit(t, "fast:0:0"), nil, true, "")
+	res, err := l.AdmitRequest(ctx, "slow:0:0")
+	mustAdmit(t, res, err, true, "")
+	if !res.Readded {
+		t.Error("a poll that put back an expired lease did not say so")
+	}
+	if n, _ := l.Readded(ctx); n != 1 {
+		t.Errorf("readded = %d, want 1", n)
+	}
+	if n, _ := l.InFlight(ctx); n != 2 {
+		t.Errorf("in flight = %d, want 2 (over the limit of 1, and known)", n)
+	}
+	res, err = l.AdmitSubmit(ctx, "next:0:0")
+	mustAdmit(t, res, err, false, ReasonInFlight)
+	// A poll of a live lease renews it without counting.
+	res, err = l.AdmitRequest(ctx, "fast:0:0")
+	mustAdmit(t, res, err, true, "")
+	if res.Readded {
+		t.Error("renewing a live lease was counted as putting it back")
+	}
+	if n, _ := l.Readded(ctx); n != 1 {
+		t.Errorf("readded = %d after a renewal, want 1", n)
+	}
+}
+
+// TestHoldRestoresLeases checks that Hold gives leases above the limit and
+// that submits then wait for them.
+func TestHoldRestoresLeases(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	l, _ := newLimiter(t, Config{RequestsPerMinute: 600000, Burst: 100, MaxInFlight: 2})
+	if err := l.Hold(ctx, "b:0:0", "b:1:0", "b:2:0"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := l.InFlight(ctx); n != 3 {
+		t.Errorf("in flight = %d after holding 3, want 3", n)
+	}
+	mustAdmit(t, l.admitSubmit(t, "b:3:0"), nil, false, ReasonInFlight)
+	for _, h := range []string{"b:0:0", "b:1:0"} {
+		if err := l.Release(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustAdmit(t, l.admitSubmit(t, "b:3:0"), nil, true, "")
 }

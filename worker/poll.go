@@ -62,10 +62,17 @@ func (w *Worker) handlePoll(ctx context.Context, t *asynq.Task) error {
 // read takes a request token, renewing the job's lease, and reads the
 // status of the job's task.
 func (w *Worker) read(ctx context.Context, job batch.Job) (seedance.Task, error) {
-	if _, err := w.admit(ctx, func(ctx context.Context) (ratelimit.Result, error) {
+	res, err := w.admit(ctx, func(ctx context.Context) (ratelimit.Result, error) {
 		return w.limiter.AdmitRequest(ctx, job.Holder())
-	}); err != nil {
+	})
+	if err != nil {
 		return seedance.Task{}, err
+	}
+	if res.Readded {
+		// The lease had expired (a stall longer than the lease TTL) while
+		// the task ran; it is back, and submits wait until the slots are
+		// under the limit again.
+		w.log.Warn("lease_readded", "batch", job.Batch, "row", job.Row, "task_id", job.TaskID)
 	}
 	return w.provider.Status(ctx, job.TaskID)
 }

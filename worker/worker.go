@@ -181,6 +181,7 @@ type Limiter interface {
 	Cooldown(ctx context.Context, d time.Duration) error
 	Pause(ctx context.Context, reason string) error
 	InFlight(ctx context.Context) (int, error)
+	Register(ctx context.Context) error
 	Config() ratelimit.Config
 }
 
@@ -249,8 +250,12 @@ func (w *Worker) load(ctx context.Context, t *asynq.Task) (tasks.JobPayload, bat
 	return p, job, err
 }
 
-// Start starts the servers.
-func (w *Worker) Start() error {
+// Start checks that the account's limits stored in Redis are this
+// worker's (storing them if none are), then starts the servers.
+func (w *Worker) Start(ctx context.Context) error {
+	if err := w.limiter.Register(ctx); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
 	sm := asynq.NewServeMux()
 	sm.HandleFunc(tasks.TypeSubmit, w.handleSubmit)
 	if err := w.submit.Start(sm); err != nil {

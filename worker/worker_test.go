@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -122,7 +124,7 @@ func newHarnessWith(t *testing.T, change func(*options)) *harness {
 }
 
 func (h *harness) start() {
-	if err := h.worker.Start(); err != nil {
+	if err := h.worker.Start(h.t.Context()); err != nil {
 		h.t.Fatal(err)
 	}
 	h.t.Cleanup(h.worker.Shutdown)
@@ -435,5 +437,53 @@ func TestWaitAfterFailuresIsNotFatal(t *testing.T) {
 	h.waitFor(plan.ID, 30*time.Second, allTerminal(1))
 	if j := h.jobs(plan.ID, 1)[0]; j.State != tasks.StateDone {
 		t.Errorf("row %s (%s: %s), want done", j.State, j.FailCode, j.FailMsg)
+	}
+}
+
+// losingProvider creates each task but loses the answer of the first
+// create, as a connection reset after the body was sent would.
+type losingProvider struct {
+	worker.Provider
+	lost atomic.Bool
+}
+
+func (p *losingProvider) Create(ctx context.Context, req seedance.CreateRequest) (string, error) {
+	id, err := p.Provider.Create(ctx, req)
+	if err == nil && p.lost.CompareAndSwap(false, true) {
+		return "", &seedance.Error{Kind: seedance.ErrUnknownOutcome, Op: "create", Err: errors.New("connection reset")}
+	}
+	return id, err
+}
+
+// TestResubmittedRowTakesItsOwnLease checks that leases belong to attempts:
+// a row resubmitted after an ambiguous create takes a new lease, and the
+// earlier attempt's lease, whose task may still run, stays held.
+func TestResubmittedRowTakesItsOwnLease(t *testing.T) {
+	t.Parallel()
+	h := newHarnessWith(t, func(o *options) {
+		o.wrap = func(p worker.Provider, _ *ratelimit.Limiter) worker.Provider { return &losingProvider{Provider: p} }
+	})
+	plan := h.enqueue("prompt\nthe scene whose first answer is lost\n")
+	h.start()
+	h.waitFor(plan.ID, 30*time.Second, allTerminal(1))
+	first := h.jobs(plan.ID, 1)[0]
+	if first.State != tasks.StateAmbiguous {
+		t.Fatalf("row %s, want ambiguous after a lost answer", first.State)
+	}
+	q := worker.NewQueue(h.rs.Client, h.queues)
+	defer q.Close()
+	if n, err := h.store.Resubmit(t.Context(), q, plan.ID, tasks.StateAmbiguous); err != nil || n != 1 {
+		t.Fatalf("Resubmit = %d, %v", n, err)
+	}
+	h.waitFor(plan.ID, 30*time.Second, func(c batch.Counts) bool { return c[tasks.StateDone] == 1 })
+	if st := h.sim.Stats(); st.Created != 2 {
+		t.Errorf("%d creates, want 2 (the lost one and the resubmission)", st.Created)
+	}
+	leases, err := h.rs.Client.ZRange(t.Context(), h.lim.Config().Prefix+":{test}:leases", 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(leases) != 1 || leases[0] != first.Holder() {
+		t.Errorf("leases %v at the end, want only the first attempt's %q (its task may still run)", leases, first.Holder())
 	}
 }

@@ -67,6 +67,7 @@ func commands() []command {
 		{"retry", "BATCH", "resubmit a batch's ambiguous, failed or budget-held rows, on purpose", (*Main).retryCmd},
 		{"cancel", "BATCH", "stop submitting a batch's remaining rows (tasks in flight still finish)", (*Main).cancelCmd},
 		{"resume", "", "resume submitting after the provider refused the key (once it is fixed)", (*Main).resumeCmd},
+		{"limits", "", "show the account's limits stored in Redis; --replace stores this configuration's", (*Main).limitsCmd},
 		{"dashboard", "", "serve the web dashboard: batches, asynq monitor, /metrics, /healthz", (*Main).dashboardCmd},
 		{"scheduler", "", "run the cron entries of the config file (import, reconcile, expiry)", (*Main).schedulerCmd},
 		{"import", "[INBOX]", "enqueue every CSV file in the inbox once, moving each to done/ or failed/", housekeepingCmd("import")},

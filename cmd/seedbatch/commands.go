@@ -82,7 +82,7 @@ func (m *Main) workerCmd(ctx context.Context, args []string) error {
 			return fail(exitUsage, "callback.listen: %v", err)
 		}
 	}
-	r, err := startWorker(s, prov, ln)
+	r, err := startWorker(ctx, s, prov, ln)
 	if err != nil {
 		return err
 	}
@@ -115,7 +115,11 @@ func (m *Main) statusCmd(ctx context.Context, args []string) error {
 		fmt.Fprintf(m.Stdout, "SUBMITTING PAUSED: %s\n  fix the cause, then run: seedbatch resume\n\n", reason)
 	}
 	if n, err := s.limiter.InFlight(ctx); err == nil {
-		fmt.Fprintf(m.Stdout, "provider tasks in flight: %d of %d\n\n", n, cfg.Limits.MaxInFlight)
+		limit := cfg.Limits.MaxInFlight
+		if stored, ok, err := s.limiter.Stored(ctx); err == nil && ok {
+			limit = stored.MaxInFlight
+		}
+		fmt.Fprintf(m.Stdout, "provider tasks in flight: %d of %d\n\n", n, limit)
 	}
 	if len(ids) == 0 {
 		fmt.Fprintln(m.Stdout, "no batches")
@@ -232,6 +236,36 @@ func (m *Main) resumeCmd(ctx context.Context, args []string) error {
 		return fail(exitUnreachable, "%v", err)
 	}
 	fmt.Fprintln(m.Stdout, "submitting resumed")
+	return nil
+}
+
+func (m *Main) limitsCmd(ctx context.Context, args []string) error {
+	var replace *bool
+	_, s, err := m.connect(ctx, "limits", "", args, func(fs *flag.FlagSet) {
+		replace = fs.Bool("replace", false, "store this configuration's limits as the account's; every worker uses them from its next request")
+	}, nil)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if *replace {
+		if err := s.limiter.Replace(ctx); err != nil {
+			return fail(exitUnreachable, "%v", err)
+		}
+	}
+	stored, ok, err := s.limiter.Stored(ctx)
+	if err != nil {
+		return fail(exitUnreachable, "%v", err)
+	}
+	if !ok {
+		fmt.Fprintln(m.Stdout, "no limits stored for this API key yet: the first worker stores its own")
+		return nil
+	}
+	inFlight, _ := s.limiter.InFlight(ctx)
+	readded, _ := s.limiter.Readded(ctx)
+	fmt.Fprintf(m.Stdout, "requests per minute: %d (burst %d, %d of it kept for status reads)\n", stored.RequestsPerMinute, stored.Burst, stored.PollReserve)
+	fmt.Fprintf(m.Stdout, "tasks in flight: %d of %d (leases live %s without a status read; %d expired leases put back by a read)\n",
+		inFlight, stored.MaxInFlight, stored.LeaseTTL, readded)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/seedbatch/seedbatch/config"
 	"github.com/seedbatch/seedbatch/fetch"
 	"github.com/seedbatch/seedbatch/metrics"
+	"github.com/seedbatch/seedbatch/ratelimit"
 	"github.com/seedbatch/seedbatch/seedance"
 	"github.com/seedbatch/seedbatch/sim"
 	"github.com/seedbatch/seedbatch/worker"
@@ -61,7 +63,7 @@ type running struct {
 
 // startWorker starts a worker on the stack and, when ln is not nil, its
 // callback receiver on ln.
-func startWorker(s *stack, prov worker.Provider, ln net.Listener) (*running, error) {
+func startWorker(ctx context.Context, s *stack, prov worker.Provider, ln net.Listener) (*running, error) {
 	f, err := fetch.New(fetch.Config{Dir: s.cfg.OutDir, MaxBytes: s.cfg.Download.MaxBytes, Timeout: s.cfg.Download.Timeout})
 	if err != nil {
 		return nil, fail(exitUsage, "download: %v", err)
@@ -77,8 +79,12 @@ func startWorker(s *stack, prov worker.Provider, ln net.Listener) (*running, err
 		r.callbackURL = "http://" + ln.Addr().String()
 		go r.srv.Serve(ln)
 	}
-	if err := w.Start(); err != nil {
+	if err := w.Start(ctx); err != nil {
 		r.Stop()
+		if errors.As(err, new(*ratelimit.MismatchError)) {
+			return nil, fail(exitUsage, "%v\nuse the same limits and worker.time_scale in every process, "+
+				"or make this configuration's the account's with: seedbatch limits --replace", err)
+		}
 		return nil, fail(exitUnreachable, "%v", err)
 	}
 	return r, nil
