@@ -1,9 +1,11 @@
 package batch_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -103,7 +105,8 @@ func TestJournalReplay(t *testing.T) {
 	if _, err := first.AddJobs(ctx, jobs("b")); err != nil {
 		t.Fatal(err)
 	}
-	j, err := batch.OpenJournal(path)
+	hdr := batch.JournalHeader{Batch: "b", Hash: "0123abcd", Store: batch.StoreEmbedded}
+	j, err := batch.OpenJournal(path, hdr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +147,7 @@ func TestJournalReplay(t *testing.T) {
 	}
 	r, _ := os.Open(path)
 	defer r.Close()
-	n, err := second.Replay(ctx, r)
+	n, err := second.Replay(ctx, r, hdr)
 	if err != nil || n != 10 {
 		t.Fatalf("replayed %d records, %v; want 10", n, err)
 	}
@@ -165,4 +168,73 @@ func TestJournalReplay(t *testing.T) {
 	if counts[tasks.StateSubmitting] != 1 || counts[tasks.StateQueued] != 1 || counts.Total() != 4 {
 		t.Errorf("counts after replay = %v", counts)
 	}
+}
+
+// TestJournalRefusesAnotherRun checks that a journal is only replayed and
+// appended to by the run it belongs to, and that only its last line may be
+// unreadable.
+func TestJournalRefusesAnotherRun(t *testing.T) {
+	t.Parallel()
+	hdr := batch.JournalHeader{Batch: "b", Hash: "aaaa", Store: batch.StoreEmbedded}
+	transition := `{"k":"transition","b":"b","r":0,"c":{"From":["queued"],"To":"submitting"}}`
+	header := `{"k":"header","b":"b","h":"aaaa","st":"embedded"}`
+	tests := []struct {
+		name    string
+		content string
+		want    error // nil: replays
+		applied int
+	}{
+		{"good", header + "\n" + transition + "\n", nil, 1},
+		{"torn last line skipped", header + "\n" + transition + "\n" + `{"k":"trans`, nil, 1},
+		{"corrupt line in the middle", header + "\n" + `{"k":"trans` + "\n" + transition + "\n", batch.ErrJournalCorrupt, 0},
+		{"no header", transition + "\n", batch.ErrJournalCorrupt, 0},
+		{"empty", "", batch.ErrJournalCorrupt, 0},
+		{"another file", `{"k":"header","b":"b","h":"bbbb","st":"embedded"}` + "\n" + transition + "\n", batch.ErrJournalMismatch, 0},
+		{"another batch", `{"k":"header","b":"c","h":"aaaa","st":"embedded"}` + "\n", batch.ErrJournalMismatch, 0},
+		{"unknown record", header + "\n" + `{"k":"mystery"}` + "\n", batch.ErrJournalCorrupt, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, ctx := setup(t)
+			if _, err := s.CreateBatch(ctx, batch.Meta{ID: "b", Rows: 1}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.AddJobs(ctx, []batch.Job{{Batch: "b", Row: 0, Spec: spec("row 0"), State: tasks.StateQueued}}); err != nil {
+				t.Fatal(err)
+			}
+			n, err := s.Replay(ctx, strings.NewReader(tt.content), hdr)
+			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Fatalf("Replay = %d, %v; want %v", n, err, tt.want)
+			}
+			if tt.want == nil && n != tt.applied {
+				t.Errorf("applied %d records, want %d", n, tt.applied)
+			}
+		})
+	}
+
+	// Appending: a journal of another file is refused, not extended.
+	path := filepath.Join(t.TempDir(), "journal.jsonl")
+	j, err := batch.OpenJournal(path, hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	other := hdr
+	other.Hash = "bbbb"
+	if _, err := batch.OpenJournal(path, other); !errors.Is(err, batch.ErrJournalMismatch) {
+		t.Errorf("OpenJournal for another file = %v, want ErrJournalMismatch", err)
+	} else if !strings.Contains(err.Error(), "the CSV changed") {
+		t.Errorf("message %q does not say the file changed", err)
+	}
+	if got, err := batch.ReadJournalHeader(path); err != nil || got != hdr {
+		t.Errorf("ReadJournalHeader = %+v, %v", got, err)
+	}
+	again, err := batch.OpenJournal(path, hdr)
+	if err != nil {
+		t.Fatalf("reopening the run's own journal: %v", err)
+	}
+	again.Close()
 }

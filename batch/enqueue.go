@@ -30,6 +30,40 @@ type EnqueueResult struct {
 // or the file changed between planning and enqueueing.
 var ErrBatchMismatch = errors.New("batch id reused")
 
+// SameFileError is returned (it wraps ErrBatchMismatch) when a file whose
+// content was enqueued before under another batch id (a renamed copy) is
+// enqueued again without PlanOptions.AllowDuplicates.
+type SameFileError struct {
+	// Earlier is the batch the content was enqueued as first.
+	Earlier string
+}
+
+func (e *SameFileError) Error() string {
+	return fmt.Sprintf("this file's content was enqueued before as batch %s (a renamed copy?): its rows would be created, "+
+		"and billed, again; see seedbatch status %s, or run it anyway with --allow-duplicates", e.Earlier, e.Earlier)
+}
+
+// Unwrap makes errors.Is(err, ErrBatchMismatch) true.
+func (e *SameFileError) Unwrap() error { return ErrBatchMismatch }
+
+func (s *Store) filesKey() string { return s.prefix + ":files" }
+
+// claimFile records that the content with sha256 hash is batch id, unless
+// another batch has it; it returns that other batch, or "".
+func (s *Store) claimFile(ctx context.Context, hash, id string) (string, error) {
+	if _, err := s.rdb.HSetNX(ctx, s.filesKey(), hash, id).Result(); err != nil {
+		return "", fmt.Errorf("enqueue %s: %w", id, err)
+	}
+	owner, err := s.rdb.HGet(ctx, s.filesKey(), hash).Result()
+	if err != nil {
+		return "", fmt.Errorf("enqueue %s: %w", id, err)
+	}
+	if owner == id {
+		return "", nil
+	}
+	return owner, nil
+}
+
 // enqueueChunk is how many rows are written to Redis per round trip.
 const enqueueChunk = 500
 
@@ -43,6 +77,11 @@ func (s *Store) Enqueue(ctx context.Context, sub Submitter, plan *Plan, opts Pla
 	var res EnqueueResult
 	if h, err := hashFile(plan.Path); err != nil || h != plan.Hash {
 		return res, fmt.Errorf("%w: enqueue %s: %s changed since it was read; run again", ErrBatchMismatch, plan.ID, plan.Path)
+	}
+	if earlier, err := s.claimFile(ctx, plan.Hash, plan.ID); err != nil {
+		return res, err
+	} else if earlier != "" && !opts.AllowDuplicates {
+		return res, &SameFileError{Earlier: earlier}
 	}
 	if _, err := s.CreateBatch(ctx, Meta{ID: plan.ID, Source: plan.Path, Rows: plan.Rows, Hash: plan.Hash}); err != nil {
 		return res, err
@@ -130,6 +169,11 @@ type BatchOptions struct {
 // EnqueueBatch records a planned batch with its request type and budgets,
 // then enqueues its rows (see Enqueue).
 func (s *Store) EnqueueBatch(ctx context.Context, sub Submitter, plan *Plan, popts PlanOptions, bopts BatchOptions) (EnqueueResult, error) {
+	if earlier, err := s.claimFile(ctx, plan.Hash, plan.ID); err != nil {
+		return EnqueueResult{}, err
+	} else if earlier != "" && !popts.AllowDuplicates {
+		return EnqueueResult{}, &SameFileError{Earlier: earlier}
+	}
 	if _, err := s.CreateBatch(ctx, Meta{ID: plan.ID, Source: plan.Path, Rows: plan.Rows,
 		RequestType: bopts.RequestType, Hash: plan.Hash}); err != nil {
 		return EnqueueResult{}, err

@@ -23,6 +23,9 @@ type RecordKind string
 
 // Record kinds.
 const (
+	// RecordHeader is the first record of every journal: which batch, from
+	// which file, on which kind of store.
+	RecordHeader     RecordKind = "header"
 	RecordTransition RecordKind = "transition"
 	RecordCancel     RecordKind = "cancel"
 	RecordReserve    RecordKind = "reserve"
@@ -41,6 +44,10 @@ type Record struct {
 	// also a budget limit (RecordBudget; Batch empty for the total).
 	Attempt int `json:"a,omitempty"`
 	Seconds int `json:"s,omitempty"`
+	// Hash and Store are the header's: the sha256 of the batch's file and
+	// the kind of store the journal keeps (RecordHeader).
+	Hash  string `json:"h,omitempty"`
+	Store string `json:"st,omitempty"`
 	// Sync asks the journal to reach the disk before Write returns.
 	Sync bool `json:"-"`
 }
@@ -58,22 +65,104 @@ func (s *Store) record(r Record) error {
 	return nil
 }
 
-// FileJournal appends records to a file, one JSON object per line. Writes
-// marked Sync are flushed to the disk (fsync) before Write returns; the
-// others reach the operating system at once, which keeps them through a
-// kill -9 of the process.
+// JournalHeader says what a journal belongs to: the batch, the sha256 of
+// the file it was enqueued from, and the kind of store whose changes it
+// keeps (StoreEmbedded for a run's own Redis).
+type JournalHeader struct {
+	Batch, Hash, Store string
+}
+
+// StoreEmbedded names the store of a run on its own embedded Redis.
+const StoreEmbedded = "embedded"
+
+func (h JournalHeader) record() Record {
+	return Record{Kind: RecordHeader, Batch: h.Batch, Hash: h.Hash, Store: h.Store, Sync: true}
+}
+
+// ErrJournalMismatch is returned (wrapped) when a journal belongs to
+// another batch, another file or another store than the one resuming.
+var ErrJournalMismatch = errors.New("the journal belongs to another run")
+
+// JournalMismatchError says how a journal differs from the run resuming it.
+type JournalMismatchError struct {
+	Path      string
+	Got, Want JournalHeader
+}
+
+func (e *JournalMismatchError) Error() string {
+	switch {
+	case e.Got.Batch != e.Want.Batch:
+		return fmt.Sprintf("%s belongs to batch %s, not %s", e.Path, e.Got.Batch, e.Want.Batch)
+	case e.Got.Hash != e.Want.Hash:
+		return fmt.Sprintf("%s was written for another version of the file (sha256 %.12s…, now %.12s…): "+
+			"the CSV changed since the batch began, and resuming would give old videos to new rows; "+
+			"restore the file, or run the new one under another --batch", e.Path, e.Got.Hash, e.Want.Hash)
+	default:
+		return fmt.Sprintf("%s keeps a %s store, not %s", e.Path, e.Got.Store, e.Want.Store)
+	}
+}
+
+// Unwrap makes errors.Is(err, ErrJournalMismatch) true.
+func (e *JournalMismatchError) Unwrap() error { return ErrJournalMismatch }
+
+// FileJournal appends records to a file, one JSON object per line, the
+// first a header (RecordHeader). Writes marked Sync are flushed to the disk
+// (fsync) before Write returns; the others reach the operating system at
+// once, which keeps them through a kill -9 of the process.
 type FileJournal struct {
 	mu sync.Mutex
 	f  *os.File
 }
 
-// OpenJournal opens (creating if needed) the journal at path for appending.
-func OpenJournal(path string) (*FileJournal, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+// OpenJournal opens the journal at path for appending. A new (or empty)
+// journal starts with h; an existing one must have been written for h,
+// else the error is a *JournalMismatchError.
+func OpenJournal(path string, h JournalHeader) (*FileJournal, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
-	return &FileJournal{f: f}, nil
+	j := &FileJournal{f: f}
+	got, err := readHeader(f)
+	switch {
+	case errors.Is(err, io.EOF):
+		err = j.Write(h.record())
+	case err == nil && got != h:
+		err = &JournalMismatchError{Path: path, Got: got, Want: h}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	return j, nil
+}
+
+// ReadJournalHeader reads the header of the journal at path.
+func ReadJournalHeader(path string) (JournalHeader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return JournalHeader{}, fmt.Errorf("read journal: %w", err)
+	}
+	defer f.Close()
+	h, err := readHeader(f)
+	if err != nil {
+		return h, fmt.Errorf("read journal %s: %w", path, err)
+	}
+	return h, nil
+}
+
+// readHeader reads the first line of r as a header; io.EOF means r is
+// empty.
+func readHeader(r io.Reader) (JournalHeader, error) {
+	line, err := bufio.NewReaderSize(r, 4096).ReadBytes('\n')
+	if len(line) == 0 && errors.Is(err, io.EOF) {
+		return JournalHeader{}, io.EOF
+	}
+	var rec Record
+	if json.Unmarshal(line, &rec) != nil || rec.Kind != RecordHeader {
+		return JournalHeader{}, errors.New("the journal has no header")
+	}
+	return JournalHeader{Batch: rec.Batch, Hash: rec.Hash, Store: rec.Store}, nil
 }
 
 // Write appends r.
@@ -105,44 +194,81 @@ func (j *FileJournal) Close() error {
 	return j.f.Close()
 }
 
+// ErrJournalCorrupt is returned (wrapped) by Replay for a record that cannot
+// be read before the last line.
+var ErrJournalCorrupt = errors.New("journal corrupt")
+
 // Replay applies a journal's records to the store, which must not have a
-// journal set yet. Jobs must exist already (enqueue the batch first). A
-// last line cut short by a crash is ignored; transitions that no longer
-// apply are skipped. It returns the number of records applied.
-func (s *Store) Replay(ctx context.Context, r io.Reader) (int, error) {
+// journal set yet. Jobs must exist already (enqueue the batch first). The
+// journal must start with want as its header (else a *JournalMismatchError).
+// Only its last line may be unreadable (cut short by a crash; it is
+// skipped): an unreadable record anywhere else stops the replay with
+// ErrJournalCorrupt, since skipping it could lose a create. Transitions that
+// no longer apply are skipped. It returns the number of records applied.
+func (s *Store) Replay(ctx context.Context, r io.Reader, want JournalHeader) (int, error) {
 	if s.journal != nil {
 		return 0, errors.New("replay: the store already has a journal")
 	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	n := 0
+	n, line := 0, 0
+	var torn error // an unreadable line, fatal unless it is the last
 	for sc.Scan() {
+		line++
+		if torn != nil {
+			return n, torn
+		}
 		var rec Record
 		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
-			continue // a line cut short by a crash
+			torn = fmt.Errorf("replay: line %d: %w: %v", line, ErrJournalCorrupt, err)
+			continue
 		}
-		var err error
-		switch rec.Kind {
-		case RecordTransition:
-			if rec.Change != nil {
-				_, err = s.Transition(ctx, rec.Batch, rec.Row, *rec.Change)
+		if line == 1 {
+			got := JournalHeader{Batch: rec.Batch, Hash: rec.Hash, Store: rec.Store}
+			if rec.Kind != RecordHeader {
+				return 0, fmt.Errorf("replay: %w: the journal has no header", ErrJournalCorrupt)
 			}
-		case RecordCancel:
-			err = s.SetCanceled(ctx, rec.Batch)
-		case RecordReserve:
-			_, _, err = s.reserve(ctx, rec.Batch, rec.Row, rec.Attempt, rec.Seconds, true)
-		case RecordRefund:
-			err = s.Refund(ctx, rec.Batch, rec.Row, rec.Attempt, rec.Seconds)
-		case RecordBudget:
-			err = s.SetBudget(ctx, rec.Batch, rec.Seconds)
+			if got != want {
+				return 0, fmt.Errorf("replay: %w", &JournalMismatchError{Path: "the journal", Got: got, Want: want})
+			}
+			continue
 		}
-		if err != nil && !errors.Is(err, ErrConflict) {
-			return n, fmt.Errorf("replay: %w", err)
+		if err := s.apply(ctx, rec); err != nil {
+			return n, fmt.Errorf("replay: line %d: %w", line, err)
 		}
 		n++
 	}
 	if err := sc.Err(); err != nil {
 		return n, fmt.Errorf("replay: %w", err)
 	}
+	if line == 0 {
+		return 0, fmt.Errorf("replay: %w: the journal is empty", ErrJournalCorrupt)
+	}
 	return n, nil
+}
+
+// apply applies one journal record.
+func (s *Store) apply(ctx context.Context, rec Record) error {
+	var err error
+	switch rec.Kind {
+	case RecordTransition:
+		if rec.Change == nil {
+			return fmt.Errorf("%w: a transition without its change", ErrJournalCorrupt)
+		}
+		_, err = s.Transition(ctx, rec.Batch, rec.Row, *rec.Change)
+	case RecordCancel:
+		err = s.SetCanceled(ctx, rec.Batch)
+	case RecordReserve:
+		_, _, err = s.reserve(ctx, rec.Batch, rec.Row, rec.Attempt, rec.Seconds, true)
+	case RecordRefund:
+		err = s.Refund(ctx, rec.Batch, rec.Row, rec.Attempt, rec.Seconds)
+	case RecordBudget:
+		err = s.SetBudget(ctx, rec.Batch, rec.Seconds)
+	default:
+		return fmt.Errorf("%w: unknown record kind %q", ErrJournalCorrupt, rec.Kind)
+	}
+	if errors.Is(err, ErrConflict) {
+		return nil // a transition that no longer applies
+	}
+	return err
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"strconv"
 	"strings"
 	"time"
@@ -325,6 +326,46 @@ func (s *Store) Jobs(ctx context.Context, batch string, from, n int) ([]Job, err
 		jobs = append(jobs, j)
 	}
 	return jobs, nil
+}
+
+// All yields every job of a batch in row order, reading a page per round
+// trip; it stops at the first error, which it yields.
+func (s *Store) All(ctx context.Context, batch string) iter.Seq2[Job, error] {
+	return func(yield func(Job, error) bool) {
+		meta, _, err := s.Batch(ctx, batch)
+		if err != nil {
+			yield(Job{}, err)
+			return
+		}
+		for from := 0; from < meta.Rows; from += resultPage {
+			jobs, err := s.Jobs(ctx, batch, from, min(resultPage, meta.Rows-from))
+			if err != nil {
+				yield(Job{}, err)
+				return
+			}
+			for _, j := range jobs {
+				if !yield(j, nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// Running returns the lease holders of a batch's rows whose provider task
+// may be running: submitting, submitted, or ambiguous.
+func (s *Store) Running(ctx context.Context, batch string) ([]string, error) {
+	var holders []string
+	for j, err := range s.All(ctx, batch) {
+		if err != nil {
+			return nil, err
+		}
+		switch j.State {
+		case tasks.StateSubmitting, tasks.StateSubmitted, tasks.StateAmbiguous:
+			holders = append(holders, j.Holder())
+		}
+	}
+	return holders, nil
 }
 
 // transitionScript moves a job to a new state if it is in one of the

@@ -225,6 +225,47 @@ func TestBatchIDReusedForAnotherFile(t *testing.T) {
 	}
 }
 
+// TestRenamedCopyIsRefused enqueues one file's content under two batch ids:
+// the second would create every row again.
+func TestRenamedCopyIsRefused(t *testing.T) {
+	t.Parallel()
+	s, ctx := setup(t)
+	dir := t.TempDir()
+	var plans []*batch.Plan
+	for _, name := range []string{"ads.csv", "ads-final-v2.csv"} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("prompt\nthe same content\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		pl, err := batch.PlanFile(p, batch.PlanOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		plans = append(plans, pl)
+	}
+	if plans[0].ID == plans[1].ID {
+		t.Fatal("a renamed copy got the same batch id")
+	}
+	if _, err := s.EnqueueBatch(ctx, &fakeSubmitter{}, plans[0], batch.PlanOptions{}, batch.BatchOptions{BudgetSeconds: -1}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.EnqueueBatch(ctx, &fakeSubmitter{}, plans[1], batch.PlanOptions{}, batch.BatchOptions{BudgetSeconds: -1})
+	var same *batch.SameFileError
+	if !errors.As(err, &same) || same.Earlier != plans[0].ID || !errors.Is(err, batch.ErrBatchMismatch) {
+		t.Fatalf("renamed copy: err = %v, want a SameFileError naming %s", err, plans[0].ID)
+	}
+	if _, _, err := s.Batch(ctx, plans[1].ID); !errors.Is(err, batch.ErrNotFound) {
+		t.Errorf("the refused copy left a batch behind: %v", err)
+	}
+	// The original again is a resume, and the copy goes through when asked.
+	if _, err := s.EnqueueBatch(ctx, &fakeSubmitter{}, plans[0], batch.PlanOptions{}, batch.BatchOptions{BudgetSeconds: -1}); err != nil {
+		t.Errorf("enqueue of the original again: %v", err)
+	}
+	if _, err := s.EnqueueBatch(ctx, &fakeSubmitter{}, plans[1], batch.PlanOptions{AllowDuplicates: true}, batch.BatchOptions{BudgetSeconds: -1}); err != nil {
+		t.Errorf("enqueue of the copy with AllowDuplicates: %v", err)
+	}
+}
+
 func TestDuplicatesOnlyWithTheFlag(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "dups.csv")
 	if err := os.WriteFile(path, []byte("id,prompt\na,the same scene\nb,the same scene\nc,another scene\n"), 0o600); err != nil {

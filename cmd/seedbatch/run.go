@@ -8,13 +8,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/config"
+	"github.com/seedbatch/seedbatch/rundir"
 	"github.com/seedbatch/seedbatch/tasks"
 	"github.com/seedbatch/seedbatch/worker"
 )
@@ -51,9 +51,20 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return fail(exitUsage, "out_dir: %v", err)
 	}
+	rd, err := rundir.Open(out)
+	if err != nil {
+		return fail(exitUsage, "%v", err)
+	}
+	defer rd.Close()
+	journal := batch.JournalHeader{Batch: plan.ID, Hash: plan.Hash, Store: batch.StoreEmbedded}
+	if cfg.Redis.URL == "" {
+		if err := checkEarlierRuns(cfg.OutDir, rd, journal, pf.allowDuplicates); err != nil {
+			return err
+		}
+	}
 	simulated := cfg.Provider.APIKey == ""
 	if simulated {
-		sim, err := startSim(cfg, filepath.Join(out, "sim.addr"))
+		sim, err := startSim(cfg, rd)
 		if err != nil {
 			return err
 		}
@@ -68,42 +79,13 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 		fmt.Fprintf(m.Stderr, "No SEEDANCE_API_KEY set: using the built-in provider simulator at %s "+
 			"(%gx compressed time, placeholder videos, nothing billed).\n", sim.url, cfg.Sim.TimeScale)
 	}
-	// Callbacks: a simulated run receives them on a loopback port of its
-	// own. A resumed run keeps the secret and the port of the run before it,
-	// so that callbacks for tasks that run created still reach a receiver
-	// that accepts them.
-	var ln net.Listener
 	callback := cmp.Or(pf.requestType, cfg.Callback.RequestType) == worker.RequestCallback
+	var ln net.Listener
 	if callback {
-		if cfg.Callback.Secret == "" {
-			secret, err := persisted(filepath.Join(out, "callback.secret"), func() string { return randomHex(32) })
-			if err != nil {
-				return fail(exitUsage, "callback secret: %v", err)
-			}
-			cfg.Callback.Secret = config.Secret(secret)
+		if ln, err = callbackReceiver(&cfg, rd, simulated); err != nil {
+			return err
 		}
-		addr := cfg.Callback.Listen
-		if simulated && cfg.Callback.PublicURL == "" {
-			addr = "127.0.0.1:0"
-			if prev, err := os.ReadFile(filepath.Join(out, "callback.addr")); err == nil {
-				if l, err := net.Listen("tcp", strings.TrimSpace(string(prev))); err == nil {
-					ln = l
-				}
-			}
-		}
-		if ln == nil {
-			if ln, err = net.Listen("tcp", addr); err != nil {
-				return fail(exitUsage, "callback.listen: %v", err)
-			}
-		}
-		_ = os.WriteFile(filepath.Join(out, "callback.addr"), []byte(ln.Addr().String()+"\n"), 0o644)
 		defer ln.Close()
-		if cfg.Callback.PublicURL == "" {
-			if !simulated {
-				return fail(exitUsage, "callback mode needs callback.public_url: the address the provider can reach this receiver at")
-			}
-			cfg.Callback.PublicURL = "http://" + ln.Addr().String()
-		}
 	}
 	s, err := m.open(ctx, cfg, true)
 	if err != nil {
@@ -125,7 +107,7 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 	}
 	if s.mini != nil {
 		// The embedded Redis dies with this process: keep a journal on disk.
-		closeJournal, err := m.journal(ctx, s, filepath.Join(out, journalName))
+		closeJournal, err := m.journal(ctx, s, rd.Path(rundir.Journal), journal)
 		if err != nil {
 			return err
 		}
@@ -192,35 +174,81 @@ func (m *Main) waitAmbiguous(ctx context.Context, s *stack, id string, rows int,
 	}
 }
 
-// persisted returns the content of path, creating it (mode 0600) with
-// make() if it does not exist.
-func persisted(path string, make func() string) (string, error) {
-	if b, err := os.ReadFile(path); err == nil {
-		return strings.TrimSpace(string(b)), nil
+// checkEarlierRuns refuses, for a run on an embedded Redis, a file whose
+// content ran before under another batch id (unless allowDuplicates), and a
+// journal in the batch's directory that another file or run wrote.
+func checkEarlierRuns(outDir string, rd *rundir.Dir, want batch.JournalHeader, allowDuplicates bool) error {
+	for _, path := range rundir.Journals(outDir) {
+		h, err := batch.ReadJournalHeader(path)
+		if err == nil && h.Hash == want.Hash && h.Batch != want.Batch && !allowDuplicates {
+			return fail(exitUsage, "%v", &batch.SameFileError{Earlier: h.Batch})
+		}
 	}
-	v := make()
-	if err := os.WriteFile(path, []byte(v+"\n"), 0o600); err != nil {
-		return "", err
+	path := rd.Path(rundir.Journal)
+	if _, err := os.Stat(path); err != nil {
+		return nil
 	}
-	return v, nil
+	got, err := batch.ReadJournalHeader(path)
+	if err != nil {
+		return fail(exitUsage, "resume: %v", err)
+	}
+	if got != want {
+		return fail(exitUsage, "resume: %v", &batch.JournalMismatchError{Path: path, Got: got, Want: want})
+	}
+	return nil
 }
 
-// journalName is the file in a batch's output directory that keeps a run's
-// state when Redis is embedded.
-const journalName = "journal.jsonl"
+// callbackReceiver listens for the run's callbacks. A simulated run
+// receives them on a loopback port of its own; a resumed run keeps the
+// secret and the port of the run before it, so that callbacks for the tasks
+// that run created still reach a receiver that accepts them.
+func callbackReceiver(cfg *config.Config, rd *rundir.Dir, simulated bool) (net.Listener, error) {
+	if cfg.Callback.Secret == "" {
+		secret, err := rd.Secret(rundir.CallbackSecret, func() string { return randomHex(32) })
+		if err != nil {
+			return nil, fail(exitUsage, "callback secret: %v", err)
+		}
+		cfg.Callback.Secret = config.Secret(secret)
+	}
+	if cfg.Callback.PublicURL == "" && !simulated {
+		return nil, fail(exitUsage, "callback mode needs callback.public_url: the address the provider can reach this receiver at")
+	}
+	addr := cfg.Callback.Listen
+	if simulated && cfg.Callback.PublicURL == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := rd.Listen(rundir.CallbackAddr, addr)
+	if err != nil {
+		return nil, fail(exitUsage, "callback.listen: %v", err)
+	}
+	if cfg.Callback.PublicURL == "" {
+		cfg.Callback.PublicURL = "http://" + ln.Addr().String()
+	}
+	return ln, nil
+}
 
-// journal replays the journal at path, if there is one, and keeps every
-// later change in it. It returns a function that closes it.
-func (m *Main) journal(ctx context.Context, s *stack, path string) (func(), error) {
+// journal replays the journal at path, if there is one, restores the
+// leases of the tasks it shows running, and keeps every later change in it.
+// It returns a function that closes it.
+func (m *Main) journal(ctx context.Context, s *stack, path string, h batch.JournalHeader) (func(), error) {
 	if f, err := os.Open(path); err == nil {
-		n, err := s.store.Replay(ctx, f)
+		n, err := s.store.Replay(ctx, f, h)
 		f.Close()
 		if err != nil {
 			return nil, fail(exitUsage, "resume from %s: %v", path, err)
 		}
-		fmt.Fprintf(m.Stderr, "resuming: %d changes replayed from %s\n", n, path)
+		// Tasks created before the stop may still run at the provider:
+		// they hold slots until they end.
+		holders, err := s.store.Running(ctx, h.Batch)
+		if err == nil {
+			err = s.limiter.Hold(ctx, holders...)
+		}
+		if err != nil {
+			return nil, fail(exitUnreachable, "resume: %v", err)
+		}
+		fmt.Fprintf(m.Stderr, "resuming: %d changes replayed from %s, %d tasks may still be running\n", n, path, len(holders))
 	}
-	j, err := batch.OpenJournal(path)
+	j, err := batch.OpenJournal(path, h)
 	if err != nil {
 		return nil, fail(exitUsage, "%v", err)
 	}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -16,6 +14,7 @@ import (
 	"github.com/seedbatch/seedbatch/fetch"
 	"github.com/seedbatch/seedbatch/metrics"
 	"github.com/seedbatch/seedbatch/ratelimit"
+	"github.com/seedbatch/seedbatch/rundir"
 	"github.com/seedbatch/seedbatch/seedance"
 	"github.com/seedbatch/seedbatch/sim"
 	"github.com/seedbatch/seedbatch/worker"
@@ -123,9 +122,9 @@ type simulated struct {
 }
 
 // startSim serves a simulator on 127.0.0.1 with a random key. It listens
-// on the address in addrFile if it can (a resumed run: the result URLs the
-// earlier simulator gave point there) and records its address there.
-func startSim(cfg config.Config, addrFile string) (*simulated, error) {
+// again where the run before it did, if it can (a resumed run: the result
+// URLs the earlier simulator gave point there).
+func startSim(cfg config.Config, rd *rundir.Dir) (*simulated, error) {
 	key := "sim-" + randomHex(12)
 	s, err := sim.New(sim.Config{
 		APIKey:            key,
@@ -139,17 +138,8 @@ func startSim(cfg config.Config, addrFile string) (*simulated, error) {
 	if err != nil {
 		return nil, fail(exitUsage, "simulator: %v", err)
 	}
-	var ln net.Listener
-	if prev, err := os.ReadFile(addrFile); err == nil {
-		ln, _ = net.Listen("tcp", strings.TrimSpace(string(prev)))
-	}
-	if ln == nil {
-		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-			return nil, fmt.Errorf("simulator: %w", err)
-		}
-	}
-	if err := os.WriteFile(addrFile, []byte(ln.Addr().String()+"\n"), 0o644); err != nil {
-		ln.Close()
+	ln, err := rd.Listen(rundir.SimAddr, "127.0.0.1:0")
+	if err != nil {
 		return nil, fmt.Errorf("simulator: %w", err)
 	}
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
