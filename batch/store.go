@@ -24,6 +24,20 @@ type Store struct {
 	prefix  string
 	now     func() time.Time
 	journal Journal
+	redact  func(string) string
+}
+
+// SetRedactor makes the store pass every failure message and last error
+// through redact before it is written, to Redis and to the journal alike,
+// so that no secret an error carried is ever stored.
+func (s *Store) SetRedactor(redact func(string) string) { s.redact = redact }
+
+// clean redacts a message the store is about to write.
+func (s *Store) clean(msg string) string {
+	if s.redact == nil || msg == "" {
+		return msg
+	}
+	return s.redact(msg)
 }
 
 // NewStore returns a Store whose keys start with prefix.
@@ -242,7 +256,7 @@ func (s *Store) AddJobs(ctx context.Context, jobs []Job) ([]bool, error) {
 			j.Enqueued = s.now()
 		}
 		args := []any{string(j.State), fSpec, string(spec), fLine, j.Line, fAttempt, j.Attempt,
-			fEnqueued, j.Enqueued.UnixMilli(), fFailCode, j.FailCode, fFailMsg, j.FailMsg}
+			fEnqueued, j.Enqueued.UnixMilli(), fFailCode, j.FailCode, fFailMsg, s.clean(j.FailMsg)}
 		cmds[i] = addJobScript.EvalSha(ctx, pipe, []string{s.jobKey(j.Batch, j.Row), s.countsKey(j.Batch)}, args...)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
@@ -448,6 +462,11 @@ func (e *ConflictError) Unwrap() error { return ErrConflict }
 // Transition applies c atomically and returns the state the job was in.
 // A job in a state c does not allow gives a *ConflictError.
 func (s *Store) Transition(ctx context.Context, batch string, row int, c Change) (tasks.State, error) {
+	c.FailMsg = s.clean(c.FailMsg)
+	if c.LastError != nil {
+		msg := s.clean(*c.LastError)
+		c.LastError = &msg
+	}
 	var from strings.Builder
 	from.WriteString(",")
 	for _, st := range c.From {
@@ -517,7 +536,7 @@ func (s *Store) Transition(ctx context.Context, batch string, row int, c Change)
 
 // SetLastError records a transient error on a job without changing its state.
 func (s *Store) SetLastError(ctx context.Context, batch string, row int, msg string) error {
-	return s.rdb.HSet(ctx, s.jobKey(batch, row), fLastErr, msg).Err()
+	return s.rdb.HSet(ctx, s.jobKey(batch, row), fLastErr, s.clean(msg)).Err()
 }
 
 // Downloader queues the download of a succeeded row (worker.Queue).

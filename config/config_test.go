@@ -139,3 +139,21 @@ func TestDumpHidesRedisPassword(t *testing.T) {
 		t.Errorf("dump:\n%s", d)
 	}
 }
+
+func TestSecrets(t *testing.T) {
+	t.Parallel()
+	cfg := Default()
+	cfg.Provider.APIKey = "sk-live-abcdef"
+	cfg.Callback.Secret = "cb-secret-123"
+	cfg.Dashboard.Token = "dash-token-9"
+	cfg.Redis.URL = "redis://:redis-pass-7@host:6379/0"
+	got := strings.Join(cfg.Secrets(), ",")
+	for _, want := range []string{"sk-live-abcdef", "cb-secret-123", "dash-token-9", "redis-pass-7"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Secrets() = %q misses %q", got, want)
+		}
+	}
+	if n := len(Default().Secrets()); n != 0 {
+		t.Errorf("the defaults have %d secrets", n)
+	}
+}

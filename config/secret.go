@@ -3,6 +3,8 @@ package config
 import (
 	"encoding/json"
 	"log/slog"
+	"net/url"
+	"reflect"
 )
 
 // Redacted is what a set Secret prints as.
@@ -38,3 +40,22 @@ func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) 
 
 // MarshalText implements encoding.TextMarshaler.
 func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Secrets returns the values of every Secret field that is set, and the
+// password of the Redis URL: everything a log line, a stored error or a
+// page must never show.
+func (c Config) Secrets() []string {
+	var out []string
+	v := reflect.ValueOf(c)
+	walk(v.Type(), "", func(_ string, index []int) {
+		if f := v.FieldByIndex(index); f.Type() == reflect.TypeOf(Secret("")) && f.String() != "" {
+			out = append(out, f.String())
+		}
+	})
+	if u, err := url.Parse(c.Redis.URL); err == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

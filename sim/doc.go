@@ -81,6 +81,12 @@
 //	[sim:status-500]         (prompt) the first two status reads of that task answer
 //	                         500 {"code":500,"message":"internal error"}; later ones
 //	                         answer normally
+//	[sim:echo-create]        (prompt) the create answers 400 with a message that
+//	                         repeats the request's Authorization header and
+//	                         callback_url, as a careless provider might
+//	[sim:echo-status]        (prompt) the first status read of that task answers 500
+//	                         with a message that repeats the Authorization header
+//	                         and the task's callback_url; later ones answer normally
 //
 // Besides markers, these knobs misbehave at random, drawn at create time
 // from a generator seeded with Config.Seed (under the simulator's lock, so

@@ -40,6 +40,13 @@ const (
 	MarkerCreateNoID = "[sim:create-no-id]"
 	// MarkerStatus500 in a prompt makes the first two status reads of the task answer 500.
 	MarkerStatus500 = "[sim:status-500]"
+	// MarkerEchoCreate in a prompt makes the create answer 400 with a message
+	// that repeats the request's credentials and callback URL.
+	MarkerEchoCreate = "[sim:echo-create]"
+	// MarkerEchoStatus in a prompt makes the first status read of the task
+	// answer 500 with a message that repeats the request's credentials and
+	// the task's callback URL.
+	MarkerEchoStatus = "[sim:echo-status]"
 )
 
 // markerErrors is how many answers [sim:create-500] and [sim:status-500]
@@ -182,6 +189,10 @@ func (s *Sim) handleCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	prompt := req.Input.Prompt
+	if strings.Contains(prompt, MarkerEchoCreate) {
+		s.answer(w, KindCreate, http.StatusBadRequest, echo(r, req.CallbackURL))
+		return
+	}
 	if strings.Contains(prompt, MarkerReject) {
 		s.answer(w, KindCreate, http.StatusBadRequest, "input.prompt was rejected by the provider")
 		return
@@ -256,6 +267,12 @@ func (s *Sim) handleStatus(w http.ResponseWriter, r *http.Request) {
 		s.countLocked(KindStatus, http.StatusNotFound)
 		s.mu.Unlock()
 		writeJSON(w, http.StatusNotFound, envelope{Code: 404, Message: msgNotFound})
+		return
+	case t.echoStatus:
+		t.echoStatus = false
+		s.countLocked(KindStatus, http.StatusInternalServerError)
+		s.mu.Unlock()
+		writeJSON(w, http.StatusInternalServerError, envelope{Code: 500, Message: echo(r, t.callbackURL)})
 		return
 	case t.statusErrors > 0:
 		t.statusErrors--
@@ -365,6 +382,7 @@ func (s *Sim) createLocked(now time.Time, req *createRequest, base string) *task
 	if strings.Contains(in.Prompt, MarkerStatus500) {
 		t.statusErrors = markerErrors
 	}
+	t.echoStatus = strings.Contains(in.Prompt, MarkerEchoStatus)
 	if req.RequestType == requestTypeCallback {
 		s.setupCallbackLocked(t, now, req.CallbackURL, base+filePath(t.id))
 	}
@@ -459,6 +477,12 @@ func resultJSON(url string) string {
 		ResultURLs []string `json:"resultUrls"`
 	}{[]string{url}})
 	return string(b)
+}
+
+// echo is the message of the echo markers: it repeats what a client must
+// never store or show.
+func echo(r *http.Request, callbackURL string) string {
+	return "cannot process request with Authorization " + r.Header.Get("Authorization") + " for callback_url " + callbackURL
 }
 
 // tooMany writes a 429 answer whose Retry-After covers wait seconds.

@@ -35,6 +35,7 @@ type task struct {
 	failCode     string // empty: the task succeeds
 	failMsg      string
 	statusErrors int  // status reads still to answer with 500
+	echoStatus   bool // the next status read answers 500 with an echo (MarkerEchoStatus)
 	done         bool // popped from the heap, counted as ended
 	index        int  // position in the heap while in flight
 

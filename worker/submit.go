@@ -191,7 +191,7 @@ func (w *Worker) afterCreate(ctx, hctx context.Context, log interface {
 	case errors.Is(cerr, seedance.ErrInvalid):
 		_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
 			From: []tasks.State{tasks.StateSubmitting}, To: tasks.StateFailed, Attempt: &job.Attempt,
-			FailCode: CodeInvalidRequest, FailMsg: w.scrub(job, providerMessage(cerr)), Completed: now})
+			FailCode: CodeInvalidRequest, FailMsg: providerMessage(cerr), Completed: now})
 		w.release(ctx, job)
 		refund()
 		log.Warn("create_rejected", "err", cerr)
@@ -237,15 +237,6 @@ func (w *Worker) afterCreate(ctx, hctx context.Context, log interface {
 		log.Warn("create_ambiguous", "err", cerr)
 		return ignoreConflict(err)
 	}
-}
-
-// scrub removes the row's callback URL, which holds its token, from a
-// message the provider might have echoed it in.
-func (w *Worker) scrub(job batch.Job, msg string) string {
-	if !w.cfg.Callback.enabled() {
-		return msg
-	}
-	return strings.ReplaceAll(msg, w.cfg.Callback.URL(job.Batch, job.Row, job.Attempt), "[callback URL]")
 }
 
 // recordTaskID marks the row submitted with its task id, trying a few

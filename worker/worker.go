@@ -15,6 +15,7 @@ import (
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/fetch"
 	"github.com/seedbatch/seedbatch/ratelimit"
+	"github.com/seedbatch/seedbatch/redact"
 	"github.com/seedbatch/seedbatch/seedance"
 	"github.com/seedbatch/seedbatch/tasks"
 )
@@ -78,6 +79,11 @@ type Config struct {
 	DownloadConcurrency int
 	// Metrics receives measurements (default: discarded).
 	Metrics Metrics
+	// Redactor masks secrets in every error the worker stores (in job
+	// records, and as asynq's last error of a task) and in its logs
+	// (default: one that knows the callback secret; give it the API key
+	// too).
+	Redactor *redact.Redactor
 	// Logger receives the worker's logs (default: discarded).
 	Logger *slog.Logger
 	// LogLevel is asynq's own log level (default warn).
@@ -104,9 +110,13 @@ func (c Config) WithDefaults() Config {
 	c.Callback.SafetyInterval = cmp.Or(c.Callback.SafetyInterval, SafetyIntervalDefault)
 	c.Callback.MaxBody = cmp.Or(c.Callback.MaxBody, CallbackMaxBodyDefault)
 	c.LogLevel = cmp.Or(c.LogLevel, asynq.WarnLevel)
+	if c.Redactor == nil {
+		c.Redactor = redact.New(string(c.Callback.Secret))
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	c.Logger = slog.New(c.Redactor.Handler(c.Logger.Handler()))
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -202,7 +212,8 @@ type Worker struct {
 }
 
 // New returns a Worker that keeps its records in store and its queues in
-// rdb, and stores result files with fetcher.
+// rdb, and stores result files with fetcher. It makes store redact what it
+// writes with cfg.Redactor.
 func New(rdb redis.UniversalClient, store *batch.Store, lim Limiter, prov Provider, fetcher Fetcher, cfg Config) (*Worker, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.validate(); err != nil {
@@ -211,6 +222,7 @@ func New(rdb redis.UniversalClient, store *batch.Store, lim Limiter, prov Provid
 	if fetcher == nil {
 		return nil, errors.New("worker: a Fetcher is required")
 	}
+	store.SetRedactor(cfg.Redactor.String)
 	w := &Worker{
 		cfg: cfg, store: store, limiter: lim, provider: measuredProvider{prov, cfg.Metrics}, fetcher: fetcher,
 		metrics: cfg.Metrics, log: cfg.Logger,
@@ -257,11 +269,13 @@ func (w *Worker) Start(ctx context.Context) error {
 		return fmt.Errorf("start: %w", err)
 	}
 	sm := asynq.NewServeMux()
+	sm.Use(w.redactErrors)
 	sm.HandleFunc(tasks.TypeSubmit, w.handleSubmit)
 	if err := w.submit.Start(sm); err != nil {
 		return fmt.Errorf("start submit server: %w", err)
 	}
 	pm := asynq.NewServeMux()
+	pm.Use(w.redactErrors)
 	pm.HandleFunc(tasks.TypePoll, w.handlePoll)
 	pm.HandleFunc(tasks.TypeCallback, w.handleCallback)
 	if err := w.poll.Start(pm); err != nil {
@@ -269,6 +283,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		return fmt.Errorf("start poll server: %w", err)
 	}
 	dm := asynq.NewServeMux()
+	dm.Use(w.redactErrors)
 	dm.HandleFunc(tasks.TypeDownload, w.handleDownload)
 	if err := w.download.Start(dm); err != nil {
 		w.submit.Shutdown()
@@ -276,6 +291,15 @@ func (w *Worker) Start(ctx context.Context) error {
 		return fmt.Errorf("start download server: %w", err)
 	}
 	return nil
+}
+
+// redactErrors masks secrets in a handler's error, which asynq stores as
+// the task's last error and asynqmon shows; asynq still sees what the error
+// is (a NotYet, SkipRetry) through it.
+func (w *Worker) redactErrors(next asynq.Handler) asynq.Handler {
+	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		return w.cfg.Redactor.Error(next.ProcessTask(ctx, t))
+	})
 }
 
 // Shutdown stops taking tasks and waits up to the shutdown timeout for the

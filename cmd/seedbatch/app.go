@@ -20,6 +20,7 @@ import (
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/config"
 	"github.com/seedbatch/seedbatch/ratelimit"
+	"github.com/seedbatch/seedbatch/redact"
 	"github.com/seedbatch/seedbatch/worker"
 )
 
@@ -241,13 +242,19 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+// logger returns the process's logger: every line passes through the
+// configuration's redactor.
 func (m *Main) logger(cfg config.Config) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel()}
+	var h slog.Handler = slog.NewTextHandler(m.Stderr, opts)
 	if cfg.Log.Format == "json" || (cfg.Log.Format == "auto" && !isTerminal(m.Stderr)) {
-		return slog.New(slog.NewJSONHandler(m.Stderr, opts))
+		h = slog.NewJSONHandler(m.Stderr, opts)
 	}
-	return slog.New(slog.NewTextHandler(m.Stderr, opts))
+	return slog.New(redactor(cfg).Handler(h))
 }
+
+// redactor masks the configuration's secrets and anything shaped like one.
+func redactor(cfg config.Config) *redact.Redactor { return redact.New(cfg.Secrets()...) }
 
 // stack is what most commands need: Redis, the records, the limiter.
 type stack struct {
@@ -304,6 +311,7 @@ func (m *Main) open(ctx context.Context, cfg config.Config, embedded bool) (*sta
 		return nil, fail(exitUnreachable, "cannot reach Redis at %s: %v", config.RedactURL(url), err)
 	}
 	s.store = batch.NewStore(client, cfg.Redis.Prefix)
+	s.store.SetRedactor(redactor(cfg).String)
 	s.queues = worker.QueuesFor(cfg.Redis.Prefix)
 	s.limiter, err = ratelimit.New(client, ratelimit.Config{
 		// Limits belong to the API key, whatever the namespace: every

@@ -37,6 +37,7 @@ func workerConfig(s *stack) worker.Config {
 		MaxRetry:          w.MaxRetry,
 		ShutdownTimeout:   w.ShutdownTimeout,
 		Logger:            s.log,
+		Redactor:          redactor(s.cfg),
 		LogLevel:          level,
 		RequestType:       s.cfg.Callback.RequestType,
 		Callback: worker.CallbackConfig{
