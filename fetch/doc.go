@@ -37,7 +37,35 @@
 //     so errors.As tells them apart from network errors.
 //   - [ErrPermanent]: any other 4xx, a non-200 answer that is not an error
 //     (1xx, 2xx other than 200, or a 3xx the HTTP client did not follow), a
-//     URL that is not http(s), and an invalid destination path.
+//     URL that is not http(s), an invalid destination path, and a host or
+//     address the policy below refuses.
+//
+// # Which hosts
+//
+// Result URLs come from the provider, and a URL can redirect anywhere, so a
+// download must not become a way to reach this machine or its network (a
+// loopback admin page, the cloud metadata service at 169.254.169.254, a
+// private service). Unless [Config.AllowPrivate] is set, a Fetcher refuses
+// every address that is not public (see [NonPublic] for the list:
+// loopback, private, link-local, unspecified, multicast, broadcast and
+// reserved ranges, in IPv4, IPv6 and IPv4-mapped IPv6 forms):
+//
+//   - an IP-literal host is checked before the request and before each
+//     redirect is followed;
+//   - a host name is checked where it matters, at connect time: the default
+//     client's dialer checks every address the name resolved to before
+//     connecting (a net.Dialer Control), so a name that resolves to
+//     127.0.0.1, or whose DNS answer changes after a check (DNS rebinding),
+//     is refused too. The default client uses no HTTP proxy, whatever
+//     HTTP_PROXY or HTTPS_PROXY say: a proxy would make the connection on
+//     its behalf, out of the dialer's sight. A client given in
+//     [Config.HTTPClient] dials with its own Transport, which this check is
+//     no part of.
+//
+// Every redirect must also stay on http or https. When [Config.AllowedHosts]
+// is not empty, the URL's host and every redirect's must match one of its
+// patterns, and must still pass the address check. A refusal's text names
+// the host (never the URL's query) and the setting that would allow it.
 //
 // # Secrets
 //

@@ -50,10 +50,33 @@ type Config struct {
 	// Timeout limits one whole download, from the request to the rename;
 	// default TimeoutDefault (10 min).
 	Timeout time.Duration
+	// AllowPrivate lets downloads reach addresses that are not public:
+	// loopback, private, link-local (the cloud metadata service),
+	// unspecified, multicast, broadcast and reserved ones (see [NonPublic]).
+	// Default false: such addresses are refused, whether a URL names them
+	// or a host name resolves to them, on the first request and on every
+	// redirect. Set it for a provider or a stand-in on this machine or
+	// network, whose result URLs point there too.
+	AllowPrivate bool
+	// AllowedHosts, when not empty, are the only hosts downloads may
+	// request, on the first request and on every redirect: exact host names
+	// or IP addresses, or "*.example.com" patterns that match any name below
+	// example.com (see [CheckHostPattern]). Default empty: any host, public
+	// ones only unless AllowPrivate is set. The two checks add up: an
+	// allowed host must still resolve to a public address unless
+	// AllowPrivate is set.
+	AllowedHosts []string
 	// HTTPClient sends the requests; default a client with its own
-	// Transport: 10s dial and TLS handshake timeouts, a 60s
-	// ResponseHeaderTimeout, no transparent decompression, and the usual
-	// redirect following (up to 10).
+	// Transport: no proxy (an HTTP proxy would connect on the download's
+	// behalf, beyond the address check; HTTP_PROXY and HTTPS_PROXY are
+	// ignored), 10s dial and TLS handshake timeouts, a 60s
+	// ResponseHeaderTimeout, no transparent decompression, redirects
+	// followed up to 10, and, unless AllowPrivate is set, a dialer that
+	// refuses addresses that are not public at connect time. The Fetcher
+	// uses a copy of a client given here whose CheckRedirect also applies
+	// the scheme, host and IP-literal checks; the check of resolved
+	// addresses is the default Transport's, which a client given here
+	// replaces with its own.
 	HTTPClient *http.Client
 }
 
@@ -62,7 +85,7 @@ func (c Config) WithDefaults() Config {
 	c.MaxBytes = cmp.Or(c.MaxBytes, MaxBytesDefault)
 	c.Timeout = cmp.Or(c.Timeout, TimeoutDefault)
 	if c.HTTPClient == nil {
-		c.HTTPClient = newHTTPClient()
+		c.HTTPClient = &http.Client{Transport: newTransport(c.AllowPrivate)}
 	}
 	return c
 }
@@ -81,23 +104,29 @@ func (c Config) validate() error {
 	return nil
 }
 
-// newHTTPClient returns the default HTTP client.
-func newHTTPClient() *http.Client {
+// newTransport returns the Transport of the default client. Unless
+// allowPrivate is set, its dialer refuses every address that is not public
+// (see dialControl).
+func newTransport(allowPrivate bool) *http.Transport {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	return &http.Client{
-		Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           dialer.DialContext,
-			ForceAttemptHTTP2:     true,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ResponseHeaderTimeout: 60 * time.Second,
-			ExpectContinueTimeout: time.Second,
-			IdleConnTimeout:       90 * time.Second,
-			MaxIdleConns:          100,
-			MaxIdleConnsPerHost:   10,
-			// Store and hash the bytes the server sends.
-			DisableCompression: true,
-		},
+	dial := dialer.DialContext
+	if !allowPrivate {
+		dialer.Control = dialControl
+		dial = guardedDial(dial)
+	}
+	return &http.Transport{
+		// No proxy: it would make the connections the dialer checks.
+		Proxy:                 nil,
+		DialContext:           dial,
+		ForceAttemptHTTP2:     true,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 60 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   10,
+		// Store and hash the bytes the server sends.
+		DisableCompression: true,
 	}
 }
 
@@ -108,7 +137,10 @@ type Fetcher struct {
 	dir      string
 	maxBytes int64
 	timeout  time.Duration
-	client   *http.Client
+	policy   policy
+	// client is a copy of Config.HTTPClient whose CheckRedirect applies
+	// policy.
+	client *http.Client
 }
 
 // New returns a Fetcher for cfg, or an error naming the first invalid
@@ -118,11 +150,18 @@ func New(cfg Config) (*Fetcher, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	pol, err := newPolicy(cfg)
+	if err != nil {
+		return nil, err
+	}
+	client := *cfg.HTTPClient
+	client.CheckRedirect = pol.checkRedirect(cfg.HTTPClient.CheckRedirect)
 	return &Fetcher{
 		dir:      filepath.Clean(cfg.Dir),
 		maxBytes: cfg.MaxBytes,
 		timeout:  cfg.Timeout,
-		client:   cfg.HTTPClient,
+		policy:   pol,
+		client:   &client,
 	}, nil
 }
 
@@ -148,6 +187,10 @@ type File struct {
 // [io/fs.ValidPath]) without backslashes, whose last element does not start
 // with a dot.
 //
+// The URL's host, each redirect's and each address connected to must pass
+// the checks of Config.AllowPrivate and Config.AllowedHosts (see "Which
+// hosts" in the package documentation); a refusal is an ErrPermanent.
+//
 // want is optional. When want.SHA256 is set and the final file already
 // exists with that SHA-256 (and with want.Size, when it is not 0), Get
 // returns the file without a request. Otherwise want is ignored: a
@@ -163,6 +206,10 @@ func (f *Fetcher) Get(ctx context.Context, rawURL, relPath string, want File) (F
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		// Print nothing of a URL that did not parse: it may hold a token.
 		return File{}, &Error{Kind: ErrPermanent, detail: "URL must be an absolute http or https URL"}
+	}
+
+	if err := f.policy.checkHost(u.Hostname()); err != nil {
+		return File{}, &Error{Kind: ErrPermanent, Err: err, url: safeURL(u)}
 	}
 
 	if want.SHA256 != "" {
@@ -184,6 +231,14 @@ func (f *Fetcher) Get(ctx context.Context, rawURL, relPath string, want File) (F
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
+		if refused, ok := errors.AsType[*refusedError](err); ok {
+			// Refused by policy, at a redirect or at connect time (where
+			// another host than the URL's is a redirect's).
+			if refused.host != "" && refused.host != u.Hostname() {
+				refused.redirect = true
+			}
+			return fail(ErrPermanent, 0, "", refused)
+		}
 		return fail(ErrTransient, 0, "", err)
 	}
 	defer resp.Body.Close()

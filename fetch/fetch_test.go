@@ -34,7 +34,8 @@ type bundle struct {
 func (b *bundle) url(p string) string { return b.srv.URL + p + "?token=" + secret }
 
 // setup starts a server running h and returns a Fetcher for a fresh
-// directory. opts adjust the Config.
+// directory. The server is on loopback, so the Config allows private
+// addresses; opts adjust it.
 func setup(t *testing.T, h http.HandlerFunc, opts ...func(*Config)) *bundle {
 	t.Helper()
 	hits := new(atomic.Int64)
@@ -44,7 +45,7 @@ func setup(t *testing.T, h http.HandlerFunc, opts ...func(*Config)) *bundle {
 	}))
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()
-	cfg := Config{Dir: dir, Timeout: 5 * time.Second}
+	cfg := Config{Dir: dir, Timeout: 5 * time.Second, AllowPrivate: true}
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -66,7 +66,7 @@ func TestMetricsMatchSimulator(t *testing.T) {
 	lim, _ := ratelimit.New(rs.Client, ratelimit.Config{Prefix: rs.Prefix, Scope: "m", RequestsPerMinute: 1 << 20, Burst: 1000})
 	queues := worker.QueuesFor(rs.Prefix)
 	rec := metrics.NewRecorder(rs.Client, rs.Prefix)
-	f, _ := fetch.New(fetch.Config{Dir: t.TempDir()})
+	f, _ := fetch.New(fetch.Config{Dir: t.TempDir(), AllowPrivate: true}) // the simulator serves files on loopback
 	w, err := worker.New(rs.Client, store, lim, client, f, worker.Config{Queues: queues, TimeScale: 200,
 		MaxWait: 100 * time.Millisecond, Metrics: rec})
 	if err != nil {

@@ -101,7 +101,8 @@ func newHarnessWith(t *testing.T, change func(*options)) *harness {
 	h := &harness{t: t, rs: rs, sim: s, store: batch.NewStore(rs.Client, rs.Prefix), lim: lim,
 		queues: o.worker.Queues}
 	h.out = t.TempDir()
-	f, err := fetch.New(fetch.Config{Dir: h.out})
+	// The simulator serves the result files on loopback.
+	f, err := fetch.New(fetch.Config{Dir: h.out, AllowPrivate: true})
 	if err != nil {
 		t.Fatal(err)
 	}

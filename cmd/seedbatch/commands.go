@@ -82,7 +82,7 @@ func (m *Main) workerCmd(ctx context.Context, args []string) error {
 			return fail(exitUsage, "callback.listen: %v", err)
 		}
 	}
-	r, err := startWorker(ctx, s, prov, ln)
+	r, err := startWorker(ctx, s, prov, ln, false)
 	if err != nil {
 		return err
 	}

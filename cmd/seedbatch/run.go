@@ -116,7 +116,7 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 	fmt.Fprintf(m.Stderr, "batch %s: %d rows (%d new, %d already known, %d rejected)\n",
 		plan.ID, plan.Rows, res.Added, res.Existing, res.Rejected)
 
-	r, err := startWorker(ctx, s, prov, ln)
+	r, err := startWorker(ctx, s, prov, ln, simulated)
 	if err != nil {
 		return err
 	}

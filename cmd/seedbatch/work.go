@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -53,6 +55,59 @@ func workerConfig(s *stack) worker.Config {
 	}
 }
 
+// downloadConfig maps the configuration onto the fetcher's. Downloads may
+// reach addresses that are not public when builtinSim is set (run's
+// simulator serves the result files on loopback), or when the provider
+// itself is on such an address: a simulator or stand-in on this machine or
+// network, whose result URLs point there too. The last is logged.
+func downloadConfig(ctx context.Context, s *stack, builtinSim bool) fetch.Config {
+	cfg := fetch.Config{
+		Dir:          s.cfg.OutDir,
+		MaxBytes:     s.cfg.Download.MaxBytes,
+		Timeout:      s.cfg.Download.Timeout,
+		AllowPrivate: builtinSim,
+	}
+	if cfg.AllowPrivate {
+		return cfg
+	}
+	if host, addr, ok := privateProvider(ctx, s.cfg.Provider.BaseURL); ok {
+		cfg.AllowPrivate = true
+		s.log.Info("downloads_from_private_addresses_allowed", "provider_host", host, "provider_address", addr.String(),
+			"reason", "the provider is on a non-public address, so its result URLs are too")
+	}
+	return cfg
+}
+
+// privateProvider reports whether the host of baseURL is, or resolves only
+// to, addresses that are not public (see fetch.NonPublic), returning the
+// host and its first address. A host that does not resolve is not private.
+func privateProvider(ctx context.Context, baseURL string) (host string, addr netip.Addr, ok bool) {
+	u, err := url.Parse(baseURL)
+	if err != nil || u.Hostname() == "" {
+		return "", netip.Addr{}, false
+	}
+	host = u.Hostname()
+	var addrs []netip.Addr
+	if ip, err := netip.ParseAddr(host); err == nil {
+		addrs = []netip.Addr{ip}
+	} else {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if addrs, err = net.DefaultResolver.LookupNetIP(ctx, "ip", host); err != nil {
+			return host, netip.Addr{}, false
+		}
+	}
+	if len(addrs) == 0 {
+		return host, netip.Addr{}, false
+	}
+	for _, a := range addrs {
+		if fetch.NonPublic(a) == "" {
+			return host, netip.Addr{}, false
+		}
+	}
+	return host, addrs[0], true
+}
+
 // running is a started worker and its callback receiver, if any.
 type running struct {
 	w   *worker.Worker
@@ -62,9 +117,10 @@ type running struct {
 }
 
 // startWorker starts a worker on the stack and, when ln is not nil, its
-// callback receiver on ln.
-func startWorker(ctx context.Context, s *stack, prov worker.Provider, ln net.Listener) (*running, error) {
-	f, err := fetch.New(fetch.Config{Dir: s.cfg.OutDir, MaxBytes: s.cfg.Download.MaxBytes, Timeout: s.cfg.Download.Timeout})
+// callback receiver on ln. builtinSim says the provider is run's built-in
+// simulator.
+func startWorker(ctx context.Context, s *stack, prov worker.Provider, ln net.Listener, builtinSim bool) (*running, error) {
+	f, err := fetch.New(downloadConfig(ctx, s, builtinSim))
 	if err != nil {
 		return nil, fail(exitUsage, "download: %v", err)
 	}
