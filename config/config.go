@@ -25,6 +25,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/seedbatch/seedbatch/fetch"
 	"github.com/seedbatch/seedbatch/tasks"
 )
 
@@ -163,6 +164,19 @@ type Download struct {
 	MaxBytes int64 `yaml:"max_bytes"`
 	// Timeout bounds one download (default 10m).
 	Timeout time.Duration `yaml:"timeout"`
+	// AllowPrivateHosts lets downloads reach addresses that are not public:
+	// loopback, private, link-local (the cloud metadata service),
+	// unspecified, multicast, broadcast and reserved ones (default false:
+	// refused, whether a result URL names them, a host name resolves to
+	// them or a redirect leads there). Downloads are allowed them anyway
+	// from run's built-in simulator, and when provider.base_url's host is
+	// itself such an address (a simulator or stand-in on this network).
+	AllowPrivateHosts bool `yaml:"allow_private_hosts"`
+	// AllowedHosts, when not empty, are the only hosts result files are
+	// downloaded from, redirects included: exact host names or addresses,
+	// or "*.example.com" for any name below example.com (default empty: any
+	// public host). In the environment and --set, a comma-separated list.
+	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
 // Budget caps the video seconds created, enforced atomically in Redis
@@ -366,6 +380,8 @@ func walk(t reflect.Type, prefix string, fn func(path string, index []int)) {
 }
 
 // Set assigns value (YAML syntax: 5s, 200, true, text) to the field at path.
+// A list of strings also takes a comma-separated value: a.example,
+// *.b.example.
 func (c *Config) Set(path, value string) error {
 	var index []int
 	walk(reflect.TypeOf(*c), "", func(p string, idx []int) {
@@ -379,6 +395,18 @@ func (c *Config) Set(path, value string) error {
 	field := reflect.ValueOf(c).Elem().FieldByIndex(index)
 	if field.Kind() == reflect.String {
 		field.SetString(value)
+		return nil
+	}
+	if field.Type() == reflect.TypeOf([]string(nil)) && !strings.HasPrefix(strings.TrimSpace(value), "[") {
+		// A comma-separated list, easier to write in the environment than
+		// YAML (where "*.example.com" needs quotes).
+		var list []string
+		for v := range strings.SplitSeq(value, ",") {
+			if v = strings.TrimSpace(v); v != "" {
+				list = append(list, v)
+			}
+		}
+		field.Set(reflect.ValueOf(list))
 		return nil
 	}
 	ptr := reflect.New(field.Type())
@@ -452,6 +480,11 @@ func (c Config) Validate() error {
 	for res, p := range c.Prices {
 		if p < 0 || (res != "480p" && res != "720p") {
 			return &FieldError{Field: "prices." + res, Reason: "want a resolution (480p or 720p) and a price of at least 0"}
+		}
+	}
+	for i, p := range c.Download.AllowedHosts {
+		if err := fetch.CheckHostPattern(p); err != nil {
+			return &FieldError{Field: fmt.Sprintf("download.allowed_hosts[%d]", i), Reason: err.Error()}
 		}
 	}
 	for i, e := range c.Schedule.Entries {

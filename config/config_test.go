@@ -157,3 +157,56 @@ func TestSecrets(t *testing.T) {
 		t.Errorf("the defaults have %d secrets", n)
 	}
 }
+
+func TestDownloadHosts(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.yaml")
+	yml := "download:\n  allow_private_hosts: true\n  allowed_hosts: [\"*.cdn.example.com\", videos.example.org]\n"
+	if err := os.WriteFile(file, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name         string
+		opts         Options
+		allowPrivate bool
+		hosts        []string
+	}{
+		{"defaults", Options{}, false, nil},
+		{"file", Options{File: file}, true, []string{"*.cdn.example.com", "videos.example.org"}},
+		{"env, comma-separated", Options{Env: envOf(map[string]string{
+			"SEEDBATCH_DOWNLOAD_ALLOWED_HOSTS":       " *.cdn.example.com, videos.example.org ,",
+			"SEEDBATCH_DOWNLOAD_ALLOW_PRIVATE_HOSTS": "true",
+		})}, true, []string{"*.cdn.example.com", "videos.example.org"}},
+		{"set, YAML list", Options{Set: []string{`download.allowed_hosts=["*.a.example", b.example]`}}, false, []string{"*.a.example", "b.example"}},
+		{"set, empty", Options{File: file, Set: []string{"download.allowed_hosts="}}, true, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.opts.Env == nil {
+				tt.opts.Env = envOf(nil)
+			}
+			cfg, err := Load(tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Download.AllowPrivateHosts != tt.allowPrivate {
+				t.Errorf("allow_private_hosts = %v, want %v", cfg.Download.AllowPrivateHosts, tt.allowPrivate)
+			}
+			if fmt.Sprint(cfg.Download.AllowedHosts) != fmt.Sprint(tt.hosts) {
+				t.Errorf("allowed_hosts = %q, want %q", cfg.Download.AllowedHosts, tt.hosts)
+			}
+		})
+	}
+}
+
+func TestDownloadHostsValidated(t *testing.T) {
+	for _, bad := range []string{"https://cdn.example.com", "cdn.example.com:443", "*", "cdn.*.example.com", "cdn.example.com/videos"} {
+		t.Run(bad, func(t *testing.T) {
+			_, err := Load(Options{Env: envOf(nil), Set: []string{"download.allowed_hosts=ok.example.com," + bad}})
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != "download.allowed_hosts[1]" {
+				t.Errorf("Load error %v, want a *FieldError for download.allowed_hosts[1]", err)
+			}
+		})
+	}
+}

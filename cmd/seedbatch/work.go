@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -56,16 +57,25 @@ func workerConfig(s *stack) worker.Config {
 }
 
 // downloadConfig maps the configuration onto the fetcher's. Downloads may
-// reach addresses that are not public when builtinSim is set (run's
-// simulator serves the result files on loopback), or when the provider
-// itself is on such an address: a simulator or stand-in on this machine or
-// network, whose result URLs point there too. The last is logged.
+// reach addresses that are not public when download.allow_private_hosts
+// says so, when builtinSim is set (run's simulator serves the result files
+// on loopback), or when the provider itself is on such an address: a
+// simulator or stand-in on this machine or network, whose result URLs point
+// there too. The last is logged. The simulator's host joins a
+// download.allowed_hosts list.
 func downloadConfig(ctx context.Context, s *stack, builtinSim bool) fetch.Config {
 	cfg := fetch.Config{
 		Dir:          s.cfg.OutDir,
 		MaxBytes:     s.cfg.Download.MaxBytes,
 		Timeout:      s.cfg.Download.Timeout,
-		AllowPrivate: builtinSim,
+		AllowPrivate: s.cfg.Download.AllowPrivateHosts || builtinSim,
+		AllowedHosts: s.cfg.Download.AllowedHosts,
+	}
+	if builtinSim && len(cfg.AllowedHosts) > 0 {
+		// The simulator serves the result files itself.
+		if u, err := url.Parse(s.cfg.Provider.BaseURL); err == nil {
+			cfg.AllowedHosts = append(slices.Clone(cfg.AllowedHosts), u.Hostname())
+		}
 	}
 	if cfg.AllowPrivate {
 		return cfg
