@@ -26,6 +26,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/seedbatch/seedbatch/fetch"
+	"github.com/seedbatch/seedbatch/internal/hostcheck"
 	"github.com/seedbatch/seedbatch/tasks"
 )
 
@@ -154,6 +155,11 @@ type Callback struct {
 	SafetyInterval time.Duration `yaml:"safety_interval"`
 	// MaxBody is the largest callback body accepted, in bytes (default 64 KiB).
 	MaxBody int64 `yaml:"max_body"`
+	// AllowedHosts are further Host names the receiver answers to, besides
+	// the host of PublicURL, the host of Listen and, on a loopback or
+	// unspecified Listen, the loopback names (default none). Exact names,
+	// case-insensitive, port ignored. Env: comma-separated.
+	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
 // Download configures how result videos are stored.
@@ -202,6 +208,12 @@ type Dashboard struct {
 	// AllowWrites enables the actions (pause, resume, cancel, retry) and
 	// asynqmon's writes, for authenticated requests only (default false).
 	AllowWrites bool `yaml:"allow_writes"`
+	// AllowedHosts are further Host names the dashboard answers to, such as
+	// a reverse proxy's name (default none). Without them it answers only to
+	// the host of Listen and, on a loopback or unspecified Listen, to the
+	// loopback names (and, unspecified, this machine's addresses). Exact
+	// names, case-insensitive, port ignored. Env: comma-separated.
+	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
 // Schedule configures seedbatch scheduler. The scheduler reads entries from
@@ -485,6 +497,16 @@ func (c Config) Validate() error {
 	for i, p := range c.Download.AllowedHosts {
 		if err := fetch.CheckHostPattern(p); err != nil {
 			return &FieldError{Field: fmt.Sprintf("download.allowed_hosts[%d]", i), Reason: err.Error()}
+		}
+	}
+	for _, l := range []struct {
+		field string
+		hosts []string
+	}{{"callback.allowed_hosts", c.Callback.AllowedHosts}, {"dashboard.allowed_hosts", c.Dashboard.AllowedHosts}} {
+		for _, h := range l.hosts {
+			if err := hostcheck.ValidName(h); err != nil {
+				return &FieldError{Field: l.field, Reason: err.Error()}
+			}
 		}
 	}
 	for i, e := range c.Schedule.Entries {

@@ -72,6 +72,8 @@ func TestLoadErrorsNameTheField(t *testing.T) {
 		{"missing explicit file", Options{File: filepath.Join(dir, "none.yaml")}, "none.yaml"},
 		{"bad default duration", Options{Set: []string{"defaults.duration=5"}}, "defaults"},
 		{"bad log format", Options{Set: []string{"log.format=xml"}}, "log.format"},
+		{"allowed host with a scheme", Options{Set: []string{"dashboard.allowed_hosts=https://dash.example.com"}}, "dashboard.allowed_hosts"},
+		{"allowed host with a wildcard", Options{Env: envOf(map[string]string{"SEEDBATCH_CALLBACK_ALLOWED_HOSTS": "ok.example,*.example"})}, "callback.allowed_hosts"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,6 +90,41 @@ func TestLoadErrorsNameTheField(t *testing.T) {
 	_, err := Load(Options{Env: envOf(nil), Set: []string{"limits.burst=0"}})
 	if !errors.As(err, &fe) || fe.Field != "limits.burst" {
 		t.Fatalf("want a *FieldError for limits.burst, got %v", err)
+	}
+}
+
+func TestAllowedHostsLists(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(file, []byte("callback:\n  allowed_hosts: [hooks.example.com, \"[2001:db8::1]\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		opts Options
+		dash []string
+		cb   []string
+	}{
+		{"default", Options{}, nil, nil},
+		{"file", Options{File: file}, nil, []string{"hooks.example.com", "[2001:db8::1]"}},
+		{"env, comma-separated", Options{Env: envOf(map[string]string{"SEEDBATCH_DASHBOARD_ALLOWED_HOSTS": "dash.example.com, 192.0.2.7:8080,"})},
+			[]string{"dash.example.com", "192.0.2.7:8080"}, nil},
+		{"set, YAML list", Options{Set: []string{"dashboard.allowed_hosts=[a.example, b.example]"}}, []string{"a.example", "b.example"}, nil},
+		{"set, one name", Options{Set: []string{"dashboard.allowed_hosts=a.example"}}, []string{"a.example"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.opts.Env == nil {
+				tt.opts.Env = envOf(nil)
+			}
+			cfg, err := Load(tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(cfg.Dashboard.AllowedHosts) != fmt.Sprint(tt.dash) || fmt.Sprint(cfg.Callback.AllowedHosts) != fmt.Sprint(tt.cb) {
+				t.Errorf("dashboard %q, callback %q; want %q and %q", cfg.Dashboard.AllowedHosts, cfg.Callback.AllowedHosts, tt.dash, tt.cb)
+			}
+		})
 	}
 }
 
