@@ -79,12 +79,13 @@ func (s *Server) canWrite(r *http.Request) bool {
 	return s.cfg.AllowWrites && s.cfg.authConfigured() && accessOf(r).ok
 }
 
-// open reports whether a path needs no credentials.
+// open reports whether a path needs no credentials and answers to any Host:
+// health probes come by address or service name, and say nothing.
 func open(path string) bool { return path == "/healthz" || path == "/readyz" }
 
-// secure sets the headers every response carries, enforces the
-// credentials, turns a ?token= login into a cookie, and refuses unsafe
-// cross-origin browser requests.
+// secure sets the headers every response carries, refuses Host names the
+// dashboard does not answer to, enforces the credentials, turns a ?token=
+// login into a cookie, and refuses unsafe cross-origin browser requests.
 func (s *Server) secure(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
@@ -93,6 +94,10 @@ func (s *Server) secure(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "same-origin")
 		if open(r.URL.Path) {
 			next.ServeHTTP(w, r)
+			return
+		}
+		if !s.hosts.Allowed(r.Host) {
+			s.hosts.Refuse(w, r)
 			return
 		}
 		a := s.authenticate(r)

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/internal/hostcheck"
 	"github.com/seedbatch/seedbatch/ratelimit"
 	"github.com/seedbatch/seedbatch/worker"
 )
@@ -29,6 +30,12 @@ const (
 	ReadyTimeout = time.Second
 	// MonitorPath is where asynqmon is mounted.
 	MonitorPath = "/monitor"
+	// ListenDefault is the address the dashboard is taken to listen on when
+	// Config.Listen is empty.
+	ListenDefault = "127.0.0.1:8080"
+	// AllowedHostsSetting is the configuration field that lists further Host
+	// names; a refused request is told to add its name there.
+	AllowedHostsSetting = "dashboard.allowed_hosts"
 )
 
 // Config configures a Server.
@@ -45,8 +52,15 @@ type Config struct {
 	Limiter *ratelimit.Limiter
 	// Queues names the asynq queues (required; see worker.QueuesFor).
 	Queues worker.Queues
-	// OutDir is where downloaded files live, served read-only under /files/.
-	// Empty: /files/ answers 404.
+	// Listen is the address the dashboard is served on (default
+	// ListenDefault). With AllowedHosts it decides which Host names the
+	// dashboard answers to (see the package doc); it does not listen itself.
+	Listen string
+	// AllowedHosts are further Host names the dashboard answers to, such as
+	// a reverse proxy's name: exact, case-insensitive, port ignored.
+	AllowedHosts []string
+	// OutDir is where downloaded files live: the files recorded on jobs are
+	// served from it, read-only, under /files/. Empty: /files/ answers 404.
 	OutDir string
 	// Token is a bearer token; see the package doc for how browsers send it.
 	Token string
@@ -67,6 +81,9 @@ type Config struct {
 func (c Config) WithDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Listen == "" {
+		c.Listen = ListenDefault
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -106,6 +123,7 @@ type Server struct {
 	monRO   *asynqmon.HTTPHandler
 	monRW   *asynqmon.HTTPHandler
 	files   http.Handler
+	hosts   *hostcheck.Checker
 	cookie  string // the session cookie's expected value, when Token is set
 	cop     *http.CrossOriginProtection
 	handler http.Handler
@@ -131,6 +149,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Token != "" {
 		s.cookie = sessionValue(cfg.Token)
 	}
+	hosts, err := hostcheck.New(hostcheck.Config{Listen: cfg.Listen, Hosts: cfg.AllowedHosts,
+		Setting: AllowedHostsSetting, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("dashboard: %w", err)
+	}
+	s.hosts = hosts
 	for _, page := range []string{"list", "batch", "error"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
@@ -191,7 +215,8 @@ func (s *Server) routes() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", s.handleReady)
-	mux.Handle("/files/", s.files)
+	mux.Handle(filePattern, s.files)
+	mux.Handle("/files/", http.NotFoundHandler())
 	if s.cfg.Metrics != nil {
 		mux.Handle("/metrics", s.cfg.Metrics)
 	}

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +32,8 @@ const (
 	testPassword = "pw-8c1d2e3f"
 	// secretInURL appears in a fail message's URL and must never be shown.
 	secretInURL = "sig-SECRET-1234"
+	// testHost is the Host of test requests: the default listen address's.
+	testHost = "127.0.0.1:8080"
 )
 
 // bundle is what a test needs.
@@ -131,7 +134,8 @@ func (b *bundle) seed(t *testing.T, id string, rows int) {
 	}
 }
 
-// do sends one request through the handler.
+// do sends one request through the handler, with Host testHost unless hdr
+// names another.
 func (b *bundle) do(t *testing.T, method, target string, body url.Values, hdr http.Header) *httptest.ResponseRecorder {
 	t.Helper()
 	var r *http.Request
@@ -141,7 +145,12 @@ func (b *bundle) do(t *testing.T, method, target string, body url.Values, hdr ht
 	} else {
 		r = httptest.NewRequestWithContext(t.Context(), method, target, nil)
 	}
+	r.Host = testHost
 	for k, v := range hdr {
+		if k == "Host" {
+			r.Host = v[0]
+			continue
+		}
 		r.Header[k] = v
 	}
 	w := httptest.NewRecorder()
@@ -159,6 +168,7 @@ var (
 	rowPattern   = regexp.MustCompile(`(?s)<tr data-batch="([^"]+)">(.*?)</tr>`)
 	statePattern = regexp.MustCompile(`data-state="([a-z]+)">(\d+)<`)
 	fieldPattern = regexp.MustCompile(`data-field="([a-z-]+)"[^>]*>([^<]*)<`)
+	hrefPattern  = regexp.MustCompile(`href="([^"]*)"`)
 )
 
 // batchRows parses the summary rows of a page: batch id -> data-state and
@@ -254,7 +264,7 @@ func TestPages(t *testing.T) {
 			t.Errorf("page 1 shows %d rows, want 100", n)
 		}
 		for _, want := range []string{
-			`<a data-file="b1/clip-0000.mp4" href="/files/b1/clip-0000.mp4">`,
+			`<a data-file="b1/clip-0000.mp4" href="/files/b1/0/0">`,
 			`data-row="10" data-job-state="failed"`,
 			`<code data-field="fail-code">CONTENT_VIOLATION</code>`,
 			`https://cdn.example/…`,
@@ -327,57 +337,6 @@ func TestPages(t *testing.T) {
 			t.Errorf("/monitor/: code %d, headers %v", m.Code, m.Header())
 		}
 	})
-}
-
-func TestFiles(t *testing.T) {
-	t.Parallel()
-	b := setup(t, withToken)
-	b.seed(t, "b1", 20)
-	if err := os.WriteFile(filepath.Join(b.outDir, ".secret"), []byte("x"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(b.outDir, "b1", ".hidden.mp4"), []byte("x"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	outside := filepath.Join(t.TempDir(), "outside.txt")
-	if err := os.WriteFile(outside, []byte("outside"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(outside, filepath.Join(b.outDir, "link.txt")); err != nil {
-		t.Fatal(err)
-	}
-	cases := []struct {
-		name, method, path string
-		hdr                http.Header
-		code               int
-		body               string
-	}{
-		{"a file", "GET", "/files/b1/clip-0003.mp4", bearer(), 200, "video b1/clip-0003.mp4"},
-		{"needs credentials", "GET", "/files/b1/clip-0003.mp4", nil, 401, ""},
-		{"directory", "GET", "/files/b1/", bearer(), 404, ""},
-		{"directory without slash", "GET", "/files/b1", bearer(), 404, ""},
-		{"root", "GET", "/files/", bearer(), 404, ""},
-		{"dotfile", "GET", "/files/.secret", bearer(), 404, ""},
-		{"nested dotfile", "GET", "/files/b1/.hidden.mp4", bearer(), 404, ""},
-		{"encoded traversal", "GET", "/files/b1/%2e%2e/%2e%2e/etc/passwd", bearer(), 404, ""},
-		{"symlink out", "GET", "/files/link.txt", bearer(), 404, ""},
-		{"missing", "GET", "/files/b1/none.mp4", bearer(), 404, ""},
-		{"post", "POST", "/files/b1/clip-0003.mp4", bearer(), 405, ""},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			w := b.do(t, tc.method, tc.path, nil, tc.hdr)
-			if w.Code != tc.code {
-				t.Fatalf("%s %s = %d, want %d", tc.method, tc.path, w.Code, tc.code)
-			}
-			if tc.body != "" && w.Body.String() != tc.body {
-				t.Errorf("body = %q, want %q", w.Body, tc.body)
-			}
-			if tc.code == 200 && !strings.Contains(w.Header().Get("Content-Security-Policy"), "sandbox") {
-				t.Error("file served without a sandbox CSP")
-			}
-		})
-	}
 }
 
 func TestAccess(t *testing.T) {
@@ -469,6 +428,103 @@ func TestAccess(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHostCheck is DNS rebinding: a page on the attacker's name, pointed
+// at the dashboard's address, must get no page, no file, no metrics, no
+// monitor, whatever the credentials, unless that name is allowed.
+func TestHostCheck(t *testing.T) {
+	t.Parallel()
+	const rebind = "rebind.attacker.example"
+	paths := []string{"/", "/batches/b1", "/files/b1/3/0", "/metrics", "/monitor/", "/monitor/api/queues", "/static/style.css"}
+	var logs syncBuilder
+	refused := setup(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) }) // loopback, no credentials
+	refused.seed(t, "b1", 20)
+	allowed := setup(t, func(c *Config) { c.AllowedHosts = []string{"Rebind.Attacker.Example"} })
+	allowed.seed(t, "b1", 20)
+	for _, host := range []string{rebind, rebind + ":8080", "REBIND.attacker.example.:80"} {
+		for _, p := range paths {
+			w := refused.do(t, "GET", p, nil, http.Header{"Host": {host}})
+			if w.Code != http.StatusMisdirectedRequest {
+				t.Errorf("Host %s: GET %s = %d, want 421", host, p, w.Code)
+			}
+			if body := w.Body.String(); !strings.Contains(body, AllowedHostsSetting) || strings.Contains(body, "b1") ||
+				strings.Contains(body, "video") || strings.Contains(body, "seedbatch_") {
+				t.Errorf("Host %s: GET %s answered %q", host, p, body)
+			}
+			if w := allowed.do(t, "GET", p, nil, http.Header{"Host": {host}}); w.Code != http.StatusOK {
+				t.Errorf("allowed Host %s: GET %s = %d, want 200", host, p, w.Code)
+			}
+		}
+	}
+	if !strings.Contains(logs.String(), "host_refused") || !strings.Contains(logs.String(), rebind) {
+		t.Errorf("no log line for a refused host:\n%s", logs.String())
+	}
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if w := refused.do(t, "GET", p, nil, http.Header{"Host": {rebind}}); w.Code != http.StatusOK {
+			t.Errorf("GET %s from any Host = %d, want 200", p, w.Code)
+		}
+	}
+
+	// The same over a real connection, as a rebinding page's browser sends it.
+	ts := httptest.NewServer(refused.h)
+	t.Cleanup(ts.Close)
+	for host, code := range map[string]int{rebind: 421, ts.Listener.Addr().String(): 200, "localhost": 200} {
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", ts.URL+"/files/b1/3/0", nil)
+		req.Host = host
+		resp, err := ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != code {
+			t.Errorf("over HTTP, Host %s: %d, want %d", host, resp.StatusCode, code)
+		}
+	}
+
+	// Which names each kind of listen address answers to.
+	cases := []struct {
+		listen, host string
+		code         int
+	}{
+		{"127.0.0.1:8080", "localhost:8080", 200},
+		{"127.0.0.1:8080", "[::1]:9000", 200},
+		{"localhost:8080", "127.0.0.1", 200},
+		{"0.0.0.0:8080", "localhost:8080", 200},
+		{"0.0.0.0:8080", rebind, 421},
+		{":8080", "127.0.0.1:8080", 200},
+		{"192.0.2.10:8080", "192.0.2.10:8080", 200},
+		{"192.0.2.10:8080", "localhost:8080", 421},
+		{"dash.internal:8080", "dash.internal", 200},
+		{"dash.internal:8080", rebind, 421},
+	}
+	for _, tc := range cases {
+		b := setup(t, func(c *Config) { c.Listen, c.Token = tc.listen, testToken })
+		if w := b.do(t, "GET", "/", nil, http.Header{"Host": {tc.host}, "Authorization": {"Bearer " + testToken}}); w.Code != tc.code {
+			t.Errorf("listening on %s, Host %s: %d, want %d", tc.listen, tc.host, w.Code, tc.code)
+		}
+	}
+	if _, err := New(func() Config { c := refused.cfg; c.AllowedHosts = []string{"https://x.example"}; return c }()); err == nil {
+		t.Error("New accepted an allowed host with a scheme")
+	}
+}
+
+// syncBuilder is a strings.Builder safe for concurrent writes.
+type syncBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuilder) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuilder) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestTokenQueryLogin(t *testing.T) {

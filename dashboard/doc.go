@@ -15,12 +15,45 @@
 //	POST /submitting/pause          worker.PauseSubmitting (form field reason, optional)
 //	POST /submitting/resume         worker.ResumeSubmitting
 //	     /monitor/                  asynqmon (read-only unless writes are allowed for the request)
-//	GET  /files/...                 Config.OutDir, read-only: no directory listings, no dotfiles
+//	GET  /files/{batch}/{row}/{n}   the n-th file recorded on the job (Job.Files), read from Config.OutDir
 //	GET  /metrics                   Config.Metrics, when set
 //	GET  /healthz                   200 "ok" while the process serves
 //	GET  /readyz                    200 when Redis answers PING within 1s, 503 otherwise
 //
 // Actions answer 303 See Other back to the page they came from.
+//
+// # Files
+//
+// /files/ serves only the videos recorded on job rows, by construction: a
+// URL names a job and an index into its recorded files, never a path, so
+// nothing else in the output directory (results, run's journal, callback
+// secret and addresses, files no row records) has a URL at all. The
+// recorded path is opened under Config.OutDir through os.Root, so a
+// symbolic link cannot lead out; it must be a regular file and have no
+// segment starting with a dot. Every other /files/ URL answers 404.
+//
+// # Host names
+//
+// A web page can point a name it controls at the dashboard's address (DNS
+// rebinding) and read the dashboard through the user's browser, credentials
+// or not. So the dashboard answers only to the Host names it is meant to be
+// reached by, by the rule of package hostcheck, from Config.Listen and
+// Config.AllowedHosts:
+//
+//   - listening on a loopback address or localhost: localhost, 127.0.0.1,
+//     [::1] and the listen host itself;
+//   - listening on a specific address or name: that host;
+//   - listening on every interface (empty host, 0.0.0.0, ::): the loopback
+//     names and this machine's interface addresses;
+//   - always: each name in Config.AllowedHosts (exact, case-insensitive).
+//
+// The port of the Host header is ignored: a rebinding page changes the
+// name, not the port, and a published container port or a proxy changes
+// the port legitimately. Other names get 421 Misdirected Request naming
+// the dashboard.allowed_hosts setting, and a log line (host_refused), before
+// any credential is looked at. /healthz and /readyz answer any Host:
+// orchestrators probe them by address or service name, and they tell
+// nothing.
 //
 // # Access
 //

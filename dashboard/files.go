@@ -1,18 +1,35 @@
 package dashboard
 
 import (
+	"errors"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
+	"strconv"
 	"strings"
+
+	"github.com/seedbatch/seedbatch/batch"
 )
 
 // filesCSP keeps a stored file from running anything if a browser renders it.
 const filesCSP = "sandbox; default-src 'none'; media-src 'self'; img-src 'self'; style-src 'unsafe-inline'"
 
-// fileHandler serves regular files under OutDir, read-only: no directory
-// listings, no dotfiles, nothing outside OutDir (symbolic links included,
-// through os.Root).
+// filePattern is the one route that serves a file: the n-th file recorded
+// on a job, /files/{batch}/{row}/{n}.
+const filePattern = "/files/{batch}/{row}/{n}"
+
+// fileHref is the link to the n-th file of a job.
+func fileHref(b string, row, n int) string {
+	return "/files/" + url.PathEscape(b) + "/" + strconv.Itoa(row) + "/" + strconv.Itoa(n)
+}
+
+// fileHandler serves the videos recorded on job rows and nothing else:
+// the path names a job and an index into its Files, never a file, so
+// whatever else the output directory holds (results, journals, secrets,
+// stray files) cannot be reached. The file is opened under OutDir through
+// os.Root (no symbolic link leads out), must be a regular file, and is
+// served read-only, sandboxed, for GET and HEAD.
 func (s *Server) fileHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -20,8 +37,24 @@ func (s *Server) fileHandler() http.Handler {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		name, ok := strings.CutPrefix(r.URL.Path, "/files/")
-		if !ok || s.cfg.OutDir == "" || !fileName(name) {
+		b := r.PathValue("batch")
+		row, okRow := index(r.PathValue("row"))
+		n, okN := index(r.PathValue("n"))
+		if s.cfg.OutDir == "" || batch.ValidateBatchID(b) != nil || !okRow || !okN {
+			http.NotFound(w, r)
+			return
+		}
+		job, err := s.cfg.Store.Job(r.Context(), b, row)
+		if errors.Is(err, batch.ErrNotFound) {
+			http.NotFound(w, r)
+			return
+		}
+		if err != nil {
+			s.log.Error("dashboard_file", "batch", b, "row", row, "err", err)
+			http.Error(w, "internal error; see the dashboard's log", http.StatusInternalServerError)
+			return
+		}
+		if n >= len(job.Files) || !fileName(job.Files[n].Path) {
 			http.NotFound(w, r)
 			return
 		}
@@ -31,7 +64,7 @@ func (s *Server) fileHandler() http.Handler {
 			return
 		}
 		defer root.Close()
-		f, err := root.Open(name)
+		f, err := root.Open(job.Files[n].Path)
 		if err != nil {
 			http.NotFound(w, r)
 			return
@@ -47,10 +80,16 @@ func (s *Server) fileHandler() http.Handler {
 	})
 }
 
-// fileName reports whether name is a path /files/ may serve: relative,
+// index parses a row number or file index: digits only, in canonical form.
+func index(s string) (int, bool) {
+	n, err := strconv.Atoi(s)
+	return n, err == nil && n >= 0 && strconv.Itoa(n) == s
+}
+
+// fileName reports whether a recorded path may be served: relative,
 // clean, and without a segment that starts with a dot.
 func fileName(name string) bool {
-	if name == "" || !fs.ValidPath(name) {
+	if name == "" || !fs.ValidPath(name) || strings.ContainsRune(name, '\\') {
 		return false
 	}
 	for seg := range strings.SplitSeq(name, "/") {

@@ -261,15 +261,11 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 func viewJob(j batch.Job) jobView {
 	v := jobView{Row: j.Row, Line: j.Line, Attempt: j.Attempt, ID: j.Spec.ID, State: j.State, TaskID: j.TaskID,
 		FailCode: j.FailCode, FailMsg: redact(j.FailMsg)}
-	for _, f := range j.Files {
+	for n, f := range j.Files {
 		if !fileName(f.Path) {
 			continue
 		}
-		segs := strings.Split(f.Path, "/")
-		for i, sg := range segs {
-			segs[i] = url.PathEscape(sg)
-		}
-		v.Files = append(v.Files, fileLink{Href: "/files/" + strings.Join(segs, "/"), Name: f.Path, Size: f.Size})
+		v.Files = append(v.Files, fileLink{Href: fileHref(j.Batch, j.Row, n), Name: f.Path, Size: f.Size})
 	}
 	return v
 }

@@ -301,9 +301,13 @@ func TestDashboardCommand(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	p := start(t, append(env, "SEEDBATCH_DASHBOARD_LISTEN="+addr, "SEEDBATCH_DASHBOARD_TOKEN=let-me-in"), "dashboard")
-	get := func(path, token string) (int, string) {
+	p := start(t, append(env, "SEEDBATCH_DASHBOARD_LISTEN="+addr, "SEEDBATCH_DASHBOARD_TOKEN=let-me-in",
+		"SEEDBATCH_DASHBOARD_ALLOWED_HOSTS=dash.example.test,other.example.test"), "dashboard")
+	get := func(path, token string, host ...string) (int, string) {
 		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+		if len(host) > 0 {
+			req.Host = host[0]
+		}
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
@@ -340,6 +344,23 @@ func TestDashboardCommand(t *testing.T) {
 		if code != tt.code || !strings.Contains(body, tt.want) || strings.Contains(body, "let-me-in") {
 			t.Errorf("GET %s (token %q): %d, want %d with %q", tt.path, tt.token, code, tt.code, tt.want)
 		}
+	}
+	// Host names: the listen address's, the allowed ones, no other.
+	for _, tt := range []struct {
+		host string
+		code int
+	}{
+		{"localhost", 200},
+		{"dash.example.test:8443", 200},
+		{"OTHER.example.test", 200},
+		{"rebind.attacker.example", 421},
+	} {
+		if code, body := get("/", "let-me-in", tt.host); code != tt.code {
+			t.Errorf("GET / with Host %s: %d, want %d: %s", tt.host, code, tt.code, body)
+		}
+	}
+	if code, _ := get("/healthz", "", "rebind.attacker.example"); code != 200 {
+		t.Errorf("/healthz with any Host: %d, want 200", code)
 	}
 	if err := p.stop(t, 10*time.Second); err != nil {
 		t.Errorf("dashboard exit after SIGTERM: %v", err)
