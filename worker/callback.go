@@ -8,7 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +19,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/internal/hostcheck"
 	"github.com/seedbatch/seedbatch/seedance"
 	"github.com/seedbatch/seedbatch/tasks"
 )
@@ -36,9 +40,41 @@ type CallbackConfig struct {
 	SafetyGrace, SafetyInterval time.Duration
 	// MaxBody caps a callback body (default 64 KiB).
 	MaxBody int64
+	// Listen is the receiver's listen address, host:port. The receiver
+	// answers only to the host of PublicURL, the host of Listen (on a
+	// loopback address also the loopback names; on every interface, those
+	// and this machine's addresses) and AllowedHosts; see package
+	// internal/hostcheck. Empty: only to PublicURL's host and AllowedHosts.
+	Listen string
+	// AllowedHosts are further Host names the receiver answers to, such as
+	// the name a proxy in front of it forwards: exact, case-insensitive,
+	// port ignored.
+	AllowedHosts []string
 }
 
+// CallbackAllowedHostsSetting is the configuration field that lists further
+// Host names for the receiver; a refused request is told to add its name
+// there.
+const CallbackAllowedHostsSetting = "callback.allowed_hosts"
+
 func (c CallbackConfig) enabled() bool { return c.PublicURL != "" && len(c.Secret) > 0 }
+
+// hostChecker builds the receiver's Host check.
+func (c CallbackConfig) hostChecker(log *slog.Logger) (*hostcheck.Checker, error) {
+	hosts := slices.Clone(c.AllowedHosts)
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || u.Hostname() == "" {
+			return nil, fmt.Errorf("worker: Callback.PublicURL %q: want an http(s) URL with a host", c.PublicURL)
+		}
+		hosts = append(hosts, u.Hostname())
+	}
+	h, err := hostcheck.New(hostcheck.Config{Listen: c.Listen, Hosts: hosts, Setting: CallbackAllowedHostsSetting, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("worker: Callback: %w", err)
+	}
+	return h, nil
+}
 
 // CallbackPath is where the receiver takes callbacks:
 // /callback/{batch}/{row}/{attempt}/{token}.
@@ -57,15 +93,16 @@ func (c CallbackConfig) URL(b string, row, attempt int) string {
 		strconv.Itoa(attempt) + "/" + c.token(b, row, attempt)
 }
 
-// CallbackHandler is the receiver of provider callbacks. It checks the
-// URL's token in constant time, limits the body, and answers within
-// milliseconds: it only queues a video:callback task, which confirms and
-// applies the outcome. Forged tokens get 401, unknown jobs 404; neither
-// changes anything.
+// CallbackHandler is the receiver of provider callbacks. It first refuses,
+// with 421, a request whose Host is not one the receiver answers to (see
+// CallbackConfig.Listen), then checks the URL's token in constant time,
+// limits the body, and answers within milliseconds: it only queues a
+// video:callback task, which confirms and applies the outcome. Forged
+// tokens get 401, unknown jobs 404; neither changes anything.
 func (w *Worker) CallbackHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+CallbackPath+"{batch}/{row}/{attempt}/{token}", w.receive)
-	return mux
+	return w.hosts.Handler(mux)
 }
 
 func (w *Worker) receive(rw http.ResponseWriter, r *http.Request) {

@@ -3,6 +3,7 @@ package worker_test
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -121,6 +122,78 @@ func TestForgedCallbacks(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("genuine callback: status %d", resp.StatusCode)
+	}
+}
+
+// TestCallbackHostCheck is DNS rebinding against the receiver: a request
+// under a Host the receiver does not answer to is refused before anything
+// else (even a forged token or an unknown job gets 421, not 401 or 404),
+// and a genuine callback under it queues nothing. The public URL's host,
+// the loopback names of its loopback listen address and an allowed host
+// are taken.
+func TestCallbackHostCheck(t *testing.T) {
+	h := newHarnessWith(t, func(o *options) {
+		o.callback = true
+		o.worker.Callback.AllowedHosts = []string{"Hooks.Proxy.Example"}
+	})
+	plan := h.enqueue("prompt\na row a rebinding page must not touch\n")
+	cfg := worker.CallbackConfig{PublicURL: h.receiver, Secret: []byte("test-secret")}
+	valid := cfg.URL(plan.ID, 0, 0)
+	body := `{"code":200,"message":"success","data":{"taskId":"task_rebind","state":"success","resultJson":"{\"resultUrls\":[\"http://evil.test/x.mp4\"]}"}}`
+	insp := asynq.NewInspectorFromRedisClient(h.rs.Client)
+	defer insp.Close()
+	queued := func() int {
+		info, err := insp.GetQueueInfo(h.queues.Poll)
+		if err != nil {
+			return 0 // the queue does not exist yet
+		}
+		return info.Size
+	}
+	post := func(target, host string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), "POST", target, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	port := h.receiver[strings.LastIndex(h.receiver, ":")+1:]
+	refused := []struct{ name, url, host string }{
+		{"genuine callback", valid, "rebind.attacker.example"},
+		{"genuine callback, receiver's port", valid, "rebind.attacker.example:" + port},
+		{"forged token", valid[:len(valid)-4] + "AAAA", "rebind.attacker.example"},
+		{"unknown job", cfg.URL("nope", 0, 0), "rebind.attacker.example"},
+		{"a subdomain of an allowed host", valid, "x.hooks.proxy.example"},
+	}
+	for _, tt := range refused {
+		code, msg := post(tt.url, tt.host)
+		if code != http.StatusMisdirectedRequest || !strings.Contains(msg, worker.CallbackAllowedHostsSetting) {
+			t.Errorf("%s, Host %s: %d %q, want 421 naming %s", tt.name, tt.host, code, msg, worker.CallbackAllowedHostsSetting)
+		}
+	}
+	if n := queued(); n != 0 {
+		t.Fatalf("refused callbacks queued %d tasks", n)
+	}
+	if job := h.jobs(plan.ID, 1)[0]; job.State != tasks.StateQueued || job.TaskID != "" {
+		t.Fatalf("a refused callback changed the job: %+v", job)
+	}
+	// The public URL's host (127.0.0.1 and the port), localhost on the
+	// loopback listen address, and the allowed host.
+	for _, host := range []string{h.receiver[len("http://"):], "localhost:" + port, "hooks.proxy.example"} {
+		if code, msg := post(valid, host); code != http.StatusOK {
+			t.Errorf("Host %s: %d %q, want 200", host, code, msg)
+		}
+	}
+	if n := queued(); n != 1 {
+		t.Errorf("accepted callbacks queued %d tasks, want 1 (repeats share its id)", n)
 	}
 }
 

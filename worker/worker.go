@@ -14,6 +14,7 @@ import (
 
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/fetch"
+	"github.com/seedbatch/seedbatch/internal/hostcheck"
 	"github.com/seedbatch/seedbatch/ratelimit"
 	"github.com/seedbatch/seedbatch/redact"
 	"github.com/seedbatch/seedbatch/seedance"
@@ -209,6 +210,7 @@ type Worker struct {
 	download *asynq.Server
 	metrics  Metrics
 	log      *slog.Logger
+	hosts    *hostcheck.Checker // the callback receiver's Host check
 }
 
 // New returns a Worker that keeps its records in store and its queues in
@@ -223,9 +225,13 @@ func New(rdb redis.UniversalClient, store *batch.Store, lim Limiter, prov Provid
 		return nil, errors.New("worker: a Fetcher is required")
 	}
 	store.SetRedactor(cfg.Redactor.String)
+	hosts, err := cfg.Callback.hostChecker(cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
 	w := &Worker{
 		cfg: cfg, store: store, limiter: lim, provider: measuredProvider{prov, cfg.Metrics}, fetcher: fetcher,
-		metrics: cfg.Metrics, log: cfg.Logger,
+		metrics: cfg.Metrics, log: cfg.Logger, hosts: hosts,
 		queue: NewQueue(rdb, cfg.Queues),
 		insp:  asynq.NewInspectorFromRedisClient(rdb),
 	}

@@ -80,6 +80,7 @@ func newHarnessWith(t *testing.T, change func(*options)) *harness {
 		}
 		o.worker.RequestType = worker.RequestCallback
 		o.worker.Callback.PublicURL = "http://" + ln.Addr().String()
+		o.worker.Callback.Listen = ln.Addr().String()
 		o.worker.Callback.Secret = []byte("test-secret")
 		o.worker.Callback.Confirm = true
 	}

@@ -223,6 +223,7 @@ func callbackReceiver(cfg *config.Config, rd *rundir.Dir, simulated bool) (net.L
 	}
 	if cfg.Callback.PublicURL == "" {
 		cfg.Callback.PublicURL = "http://" + ln.Addr().String()
+		cfg.Callback.Listen = ln.Addr().String()
 	}
 	return ln, nil
 }

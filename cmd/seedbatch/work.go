@@ -50,6 +50,8 @@ func workerConfig(s *stack) worker.Config {
 			SafetyGrace:    s.cfg.Callback.SafetyGrace,
 			SafetyInterval: s.cfg.Callback.SafetyInterval,
 			MaxBody:        s.cfg.Callback.MaxBody,
+			Listen:         s.cfg.Callback.Listen,
+			AllowedHosts:   s.cfg.Callback.AllowedHosts,
 		},
 		DownloadConcurrency: s.cfg.Download.Concurrency,
 		Metrics:             metrics.NewRecorder(s.rdb, s.cfg.Redis.Prefix),
