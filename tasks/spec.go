@@ -160,29 +160,71 @@ func (s Spec) Fingerprint() string {
 	return hex.EncodeToString(sum[:16])
 }
 
+// FileNameIndexSep may follow a name returned by SafeFileName to number
+// further files of one id ("clip+2"). SafeFileName never returns a name
+// that holds it, so a numbered name never meets another id's name.
+const FileNameIndexSep = '+'
+
+// Shapes of SafeFileName's names.
+const (
+	keptMaxBytes       = 100 // longest id kept as it is
+	hashSep            = '~' // starts the hash of a changed id's name
+	changedPrefixBytes = 80  // longest sanitised prefix of a changed name
+	changedHashHex     = 16  // hex digits of SHA-256 in a changed name
+)
+
 // SafeFileName turns any id into a file name that is safe on every common
-// file system: letters, digits, '.', '_' and '-' only, no leading dot, at
-// most 100 bytes. Ids that had to change get a short hash suffix so that two
-// different ids never share a name.
+// file system, such that two different ids never share a name:
+//
+//   - An id of 1 to 100 bytes made only of ASCII letters, digits, '_', '-'
+//     and dots that neither start nor end it is kept as it is ("clip-7",
+//     "v1.2_final").
+//   - Any other id is changed: each character outside that set (and a
+//     leading dot) becomes '_', the result is cut to 80 bytes, and '~' and
+//     16 hex digits of the SHA-256 of the whole id follow ("a b" becomes
+//     "a_b~" and the hash).
+//
+// A kept name never holds '~', so it can never spell a changed name, and
+// two changed names differ unless two ids share 64 bits of SHA-256. No
+// name is longer than 100 bytes, holds FileNameIndexSep ('+'), starts with
+// a dot or '~', or ends with a dot.
 func SafeFileName(id string) string {
-	var b strings.Builder
+	if keptFileName(id) {
+		return id
+	}
+	b := make([]byte, 0, changedPrefixBytes+1+changedHashHex)
 	for _, r := range id {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-':
-			b.WriteRune(r)
-		case r == '.' && b.Len() > 0:
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
+		if len(b) == changedPrefixBytes {
+			break
+		}
+		if r < utf8.RuneSelf && fileNameByte(byte(r)) && (r != '.' || len(b) > 0) {
+			b = append(b, byte(r))
+		} else {
+			b = append(b, '_')
 		}
 	}
-	name := strings.TrimRight(b.String(), ".")
-	if name == id && name != "" && len(name) <= 100 {
-		return name
-	}
-	if len(name) > 90 {
-		name = name[:90]
+	if len(b) == 0 {
+		b = append(b, '_') // never start with '~', which shells expand
 	}
 	sum := sha256.Sum256([]byte(id))
-	return name + "-" + hex.EncodeToString(sum[:4])
+	b = append(b, hashSep)
+	return string(hex.AppendEncode(b, sum[:changedHashHex/2]))
+}
+
+// keptFileName reports whether SafeFileName keeps id as it is.
+func keptFileName(id string) bool {
+	if id == "" || len(id) > keptMaxBytes || id[0] == '.' || id[len(id)-1] == '.' {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if !fileNameByte(id[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// fileNameByte reports whether c may appear in a kept file name.
+func fileNameByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.'
 }

@@ -1,7 +1,12 @@
 package tasks
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"io/fs"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -81,25 +86,108 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+// hashOf is the hash part of a changed id's file name.
+func hashOf(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:8])
+}
+
 func TestSafeFileName(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"sunrise", "sunrise"},
-		{"v1.2_final-cut", "v1.2_final-cut"},
+	t.Parallel()
+	long := strings.Repeat("x", 101)
+	tests := []struct{ name, in, want string }{
+		{"plain", "sunrise", "sunrise"},
+		{"dots dashes underscores", "v1.2_final-cut", "v1.2_final-cut"},
+		{"a number suffix is just an id", "a-2", "a-2"},
+		{"100 bytes", strings.Repeat("x", 100), strings.Repeat("x", 100)},
+		{"101 bytes", long, strings.Repeat("x", 80) + "~" + hashOf(long)},
+		{"empty", "", "_~" + hashOf("")},
+		{"dot", ".", "_~" + hashOf(".")},
+		{"dot dot", "..", "_.~" + hashOf("..")},
+		{"leading dot", ".hidden", "_hidden~" + hashOf(".hidden")},
+		{"trailing dot", "end.", "end.~" + hashOf("end.")},
+		{"path", "../../etc/passwd", "_._.._etc_passwd~" + hashOf("../../etc/passwd")},
+		{"space", "a b", "a_b~" + hashOf("a b")},
+		{"one _ per character", "ünï", "_n_~" + hashOf("ünï")},
+		{"tilde", "a~2", "a_2~" + hashOf("a~2")},
+		{"plus", "a+2", "a_2~" + hashOf("a+2")},
 	}
 	for _, tt := range tests {
 		if got := SafeFileName(tt.in); got != tt.want {
-			t.Errorf("SafeFileName(%q) = %q, want %q", tt.in, got, tt.want)
+			t.Errorf("%s: SafeFileName(%q) = %q, want %q", tt.name, tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestSafeFileNamesNeverClash covers ids that shared a name under earlier
+// rules: a kept id spelling out a changed id's name, and ids that differ
+// only in characters that are replaced.
+func TestSafeFileNamesNeverClash(t *testing.T) {
+	t.Parallel()
+	ids := []string{"a", "a-2", "a~2", "a+2", "a_2", "a/2", "a 2", "a.2", "a2", "",
+		".", "..", "_", "CON", "ünïcode", "_n_", strings.Repeat("x", 300), strings.Repeat("x", 301)}
+	// Changed names as ids, and the names "-" and 8 hex digits once gave.
+	for _, id := range slices.Clone(ids) {
+		if n := SafeFileName(id); n != id {
+			ids = append(ids, n)
+		}
+	}
+	for _, id := range []string{"a~2", "a+2", "a/2", "a 2"} {
+		ids = append(ids, "a_2-"+hashOf(id)[:8])
 	}
 	seen := map[string]string{}
-	for _, in := range []string{"../../etc/passwd", "a/b", "a_b", "", ".", "..", ".hidden", "CON", "ünïcode", "a b", strings.Repeat("x", 300)} {
-		got := SafeFileName(in)
-		if got == "" || strings.ContainsAny(got, "/\\ ") || strings.HasPrefix(got, ".") || len(got) > 100 {
-			t.Errorf("SafeFileName(%q) = %q: unsafe", in, got)
+	for _, id := range ids {
+		got := SafeFileName(id)
+		checkFileName(t, id, got)
+		if prev, ok := seen[got]; ok && prev != id {
+			t.Errorf("SafeFileName(%q) = SafeFileName(%q) = %q", id, prev, got)
 		}
-		if prev, ok := seen[got]; ok {
-			t.Errorf("SafeFileName(%q) = SafeFileName(%q) = %q", in, prev, got)
-		}
-		seen[got] = in
+		seen[got] = id
 	}
+}
+
+// Names SafeFileName may return, and ids it must keep, written out
+// independently of its code.
+var (
+	safeNameRE = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._~-]*$`)
+	keptIDRE   = regexp.MustCompile(`^[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?$`)
+	changedRE  = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]{0,79}~[0-9a-f]{16}$`)
+)
+
+// checkFileName fails t unless name is a safe name for id.
+func checkFileName(t *testing.T, id, name string) {
+	t.Helper()
+	kept := keptIDRE.MatchString(id) && len(id) <= 100
+	switch {
+	case !safeNameRE.MatchString(name) || len(name) > 100 || strings.HasSuffix(name, ".") || !fs.ValidPath(name):
+		t.Errorf("SafeFileName(%q) = %q: not a safe file name", id, name)
+	case strings.ContainsRune(name, FileNameIndexSep):
+		t.Errorf("SafeFileName(%q) = %q: holds %q", id, name, FileNameIndexSep)
+	case kept && name != id:
+		t.Errorf("SafeFileName(%q) = %q: a safe id must be kept", id, name)
+	case !kept && (!changedRE.MatchString(name) || !strings.HasSuffix(name, "~"+hashOf(id))):
+		t.Errorf("SafeFileName(%q) = %q: want a sanitised prefix, '~' and the id's hash", id, name)
+	}
+}
+
+// FuzzSafeFileName checks that two different ids never share a name and
+// that every name is a safe file name.
+func FuzzSafeFileName(f *testing.F) {
+	f.Add("a", "a-2")
+	f.Add("a/b", "a_b")
+	f.Add("a/b", SafeFileName("a/b"))
+	f.Add("a~2", "a+2")
+	f.Add("", ".")
+	f.Add("..", "_")
+	f.Add(".x.", "x")
+	f.Add("ünï", "\xff\xfe")
+	f.Add(strings.Repeat("x", 100), strings.Repeat("x", 101))
+	f.Fuzz(func(t *testing.T, a, b string) {
+		na, nb := SafeFileName(a), SafeFileName(b)
+		checkFileName(t, a, na)
+		checkFileName(t, b, nb)
+		if (a == b) != (na == nb) {
+			t.Errorf("SafeFileName(%q) = %q, SafeFileName(%q) = %q", a, na, b, nb)
+		}
+	})
 }

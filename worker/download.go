@@ -3,8 +3,8 @@ package worker
 import (
 	"context"
 	"errors"
-	"fmt"
 	"path"
+	"strconv"
 
 	"github.com/hibiken/asynq"
 
@@ -13,13 +13,17 @@ import (
 	"github.com/seedbatch/seedbatch/tasks"
 )
 
-// FilePath is where a row's i-th video is stored, relative to the output
-// directory: <batch>/<row id>.mp4, with -2, -3... for further videos. Both
-// names are made safe whatever the CSV holds.
+// FilePath is where a row's i-th video (from 0) is stored, relative to the
+// output directory: <batch>/<row id>.mp4 for the first, <batch>/<row
+// id>+2.mp4, +3... for further ones. The batch and row ids pass through
+// [tasks.SafeFileName], whose names never hold '+', so two rows of a batch,
+// or two videos of a row, never share a path: row "a"'s second video is
+// a+2.mp4, while a row named "a+2" is stored under a changed name
+// ("a_2~" and a hash) and a row named "a-2" as a-2.mp4.
 func FilePath(b, id string, i int) string {
 	name := tasks.SafeFileName(id)
 	if i > 0 {
-		name += fmt.Sprintf("-%d", i+1)
+		name += string(tasks.FileNameIndexSep) + strconv.Itoa(i+1)
 	}
 	return path.Join(tasks.SafeFileName(b), name+".mp4")
 }
