@@ -227,6 +227,11 @@ type Schedule struct {
 	Inbox string `yaml:"inbox"`
 	// SyncInterval is how often the file is read again (default 10s).
 	SyncInterval time.Duration `yaml:"sync_interval"`
+	// ImportSettle is how long a CSV file in the inbox must go unmodified
+	// before import takes it, so that a file still being copied in is not
+	// read half-written (default 10s; 0 takes files at once, for an inbox
+	// that only receives whole files by rename).
+	ImportSettle time.Duration `yaml:"import_settle"`
 	// GiveUpAfter ends a job reconcile finds submitted longer than this
 	// (default 6h: the provider documents at most 120 s of generation).
 	GiveUpAfter time.Duration `yaml:"give_up_after"`
@@ -268,7 +273,7 @@ func Default() Config {
 			SafetyGrace: 60 * time.Second, SafetyInterval: 30 * time.Second, MaxBody: 64 << 10},
 		Download:  Download{Concurrency: 4, MaxBytes: 2 << 30, Timeout: 10 * time.Minute},
 		Dashboard: Dashboard{Listen: "127.0.0.1:8080"},
-		Schedule:  Schedule{Inbox: "inbox", SyncInterval: 10 * time.Second, GiveUpAfter: 6 * time.Hour},
+		Schedule:  Schedule{Inbox: "inbox", SyncInterval: 10 * time.Second, ImportSettle: 10 * time.Second, GiveUpAfter: 6 * time.Hour},
 		OutDir:    "out",
 		Log:       Log{Level: "info", Format: "auto"},
 	}
@@ -479,6 +484,7 @@ func (c Config) Validate() error {
 		{"budget.batch_seconds", c.Budget.BatchSeconds < 0, "must not be negative"},
 		{"schedule.inbox", c.Schedule.Inbox == "", "must not be empty"},
 		{"schedule.sync_interval", c.Schedule.SyncInterval < time.Second, "must be at least 1s"},
+		{"schedule.import_settle", c.Schedule.ImportSettle < 0, "must not be negative"},
 		{"schedule.give_up_after", c.Schedule.GiveUpAfter < time.Minute, "must be at least 1m"},
 		{"out_dir", c.OutDir == "", "must not be empty"},
 		{"log.level", !oneOf(c.Log.Level, "debug", "info", "warn", "error"), "must be debug, info, warn or error"},

@@ -74,6 +74,7 @@ func TestLoadErrorsNameTheField(t *testing.T) {
 		{"bad log format", Options{Set: []string{"log.format=xml"}}, "log.format"},
 		{"allowed host with a scheme", Options{Set: []string{"dashboard.allowed_hosts=https://dash.example.com"}}, "dashboard.allowed_hosts"},
 		{"allowed host with a wildcard", Options{Env: envOf(map[string]string{"SEEDBATCH_CALLBACK_ALLOWED_HOSTS": "ok.example,*.example"})}, "callback.allowed_hosts"},
+		{"negative import settle", Options{Set: []string{"schedule.import_settle=-1s"}}, "schedule.import_settle"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -125,6 +126,25 @@ func TestAllowedHostsLists(t *testing.T) {
 				t.Errorf("dashboard %q, callback %q; want %q and %q", cfg.Dashboard.AllowedHosts, cfg.Callback.AllowedHosts, tt.dash, tt.cb)
 			}
 		})
+	}
+}
+
+func TestImportSettle(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		set  []string
+		want time.Duration
+	}{
+		{"default", nil, 10 * time.Second},
+		{"longer", []string{"schedule.import_settle=2m"}, 2 * time.Minute},
+		{"off", []string{"schedule.import_settle=0s"}, 0},
+	}
+	for _, tt := range tests {
+		cfg, err := Load(Options{Env: envOf(nil), Set: tt.set})
+		if err != nil || cfg.Schedule.ImportSettle != tt.want {
+			t.Errorf("%s: import_settle = %v, %v; want %v", tt.name, cfg.Schedule.ImportSettle, err, tt.want)
+		}
 	}
 }
 

@@ -36,19 +36,26 @@ type Maintainer struct {
 	// PlanOptions and BatchOptions are how import reads and enqueues files.
 	PlanOptions  batch.PlanOptions
 	BatchOptions batch.BatchOptions
+	// ImportSettle is how long a CSV file must have gone unmodified before
+	// import takes it (schedule.import_settle); 0 takes every file at once,
+	// for an inbox that only ever receives whole files by rename.
+	ImportSettle time.Duration
 	// GiveUpAfter ends jobs submitted longer ago than this.
 	GiveUpAfter time.Duration
-	Now         func() time.Time
-	Log         *slog.Logger
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	Log *slog.Logger
 }
 
 // Report says what one housekeeping run did.
 type Report struct {
 	Task string `json:"task"`
 	// Imported and Failed name the files import moved, with their batch ids
-	// or reasons.
+	// or reasons; Waiting the files it left in the inbox because they were
+	// modified less than ImportSettle ago or while it looked.
 	Imported []string `json:"imported,omitempty"`
 	Failed   []string `json:"failed,omitempty"`
+	Waiting  []string `json:"waiting,omitempty"`
 	// Rearmed counts jobs given back a lost task; Ended jobs given up.
 	Rearmed int `json:"rearmed,omitempty"`
 	Ended   int `json:"ended,omitempty"`
@@ -61,7 +68,8 @@ type Report struct {
 func (r Report) String() string {
 	switch r.Task {
 	case TaskImport:
-		return fmt.Sprintf("import: %d files enqueued %v, %d refused %v", len(r.Imported), r.Imported, len(r.Failed), r.Failed)
+		return fmt.Sprintf("import: %d files enqueued %v, %d refused %v, %d waiting to settle %v",
+			len(r.Imported), r.Imported, len(r.Failed), r.Failed, len(r.Waiting), r.Waiting)
 	case TaskReconcile:
 		return fmt.Sprintf("reconcile: %d jobs re-armed, %d given up", r.Rearmed, r.Ended)
 	default:
@@ -103,9 +111,15 @@ func (m *Maintainer) now() time.Time {
 	return m.Now()
 }
 
-// Import enqueues every CSV file in the inbox as a batch. A file is first
-// moved to processing/ (so two importers never take the same file), then to
-// done/ with a report of its rows, or to failed/ with the reason.
+// Import enqueues every settled CSV file in the inbox as a batch. A file is
+// settled once it was last modified at least ImportSettle ago and its size
+// and modification time do not change while import takes it; a file
+// modified more recently may still be being written, and is left for a
+// later run. Only names ending in .csv are taken, so a file written as
+// NAME.csv.part and then renamed to NAME.csv is never read half-written.
+// A settled file is first moved to processing/ (so two importers never
+// take the same file), then to done/ with a report of its rows, or to
+// failed/ with the reason.
 func (m *Maintainer) Import(ctx context.Context) (Report, error) {
 	r := Report{Task: TaskImport}
 	entries, err := os.ReadDir(m.Inbox)
@@ -120,19 +134,38 @@ func (m *Maintainer) Import(ctx context.Context) (Report, error) {
 			return r, fmt.Errorf("import: %w", err)
 		}
 	}
+	now := m.now()
 	for _, e := range entries {
 		name := e.Name()
 		if !e.Type().IsRegular() || strings.HasPrefix(name, ".") || !strings.EqualFold(filepath.Ext(name), ".csv") {
 			continue
 		}
+		src := filepath.Join(m.Inbox, name)
 		work := filepath.Join(m.Inbox, "processing", name)
-		if err := os.Rename(filepath.Join(m.Inbox, name), work); err != nil {
+		before, err := os.Stat(src)
+		if err != nil {
 			continue // taken by another importer
+		}
+		if m.ImportSettle > 0 && now.Sub(before.ModTime()) < m.ImportSettle {
+			r.Waiting = append(r.Waiting, name)
+			continue
+		}
+		if err := os.Rename(src, work); err != nil {
+			continue // taken by another importer
+		}
+		// A writer that still holds the file open writes on after the rename:
+		// if it wrote since the first look, hand the file back.
+		if after, err := os.Stat(work); err != nil || after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) {
+			if err := os.Rename(work, src); err != nil {
+				return r, fmt.Errorf("import %s: %w", name, err)
+			}
+			r.Waiting = append(r.Waiting, name)
+			continue
 		}
 		id, report, ferr := m.importFile(ctx, work)
 		if ferr != nil && !refused(ferr) {
 			// Redis trouble: put the file back for the next run.
-			_ = os.Rename(work, filepath.Join(m.Inbox, name))
+			_ = os.Rename(work, src)
 			return r, ferr
 		}
 		dir, note := "done", report

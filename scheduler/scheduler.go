@@ -6,9 +6,9 @@
 // changes the schedule without a restart. Each entry enqueues a maintain:*
 // task on the maintenance queue, which the scheduler process serves itself:
 //
-//	import     enqueue every new CSV file in the inbox as a batch, then move
-//	           it to done/ (with a report of its bad rows) or failed/ (with
-//	           the reason)
+//	import     enqueue every CSV file in the inbox that has not been
+//	           modified for import_settle as a batch, then move it to done/
+//	           (with a report of its bad rows) or failed/ (with the reason)
 //	reconcile  re-arm jobs that wait for a task that no longer exists (a
 //	           submit, poll or download lost to a crash or a restore), and
 //	           end jobs submitted longer ago than give_up_after

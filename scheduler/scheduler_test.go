@@ -1,6 +1,7 @@
 package scheduler_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -89,6 +90,85 @@ func TestImport(t *testing.T) {
 	// Nothing left: a second run does nothing.
 	if r, err := e.m.Import(t.Context()); err != nil || len(r.Imported)+len(r.Failed) != 0 {
 		t.Errorf("second import: %+v, %v", r, err)
+	}
+}
+
+func TestImportWaitsForFilesToSettle(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().Truncate(time.Second)
+	clock := now
+	e.m.Now = func() time.Time { return clock }
+	e.m.ImportSettle = 10 * time.Second
+	type outcome int
+	const (
+		imported outcome = iota // moved to done/
+		waiting                 // left in the inbox, named in the report
+		ignored                 // left in the inbox, named nowhere
+	)
+	tests := []struct {
+		name string
+		file string
+		age  time.Duration // since the file's last modification
+		want outcome
+	}{
+		{"just written", "fresh.csv", time.Second, waiting},
+		{"modified a moment short of settling", "almost.csv", 10*time.Second - time.Millisecond, waiting},
+		{"modified in the future, as a skewed clock may", "future.csv", -time.Minute, waiting},
+		{"settled", "old.csv", time.Minute, imported},
+		{"settled just now", "exact.csv", 10 * time.Second, imported},
+		{"still being written under a temporary name", "incoming.csv.part", time.Hour, ignored},
+	}
+	for i, tt := range tests {
+		path := filepath.Join(e.m.Inbox, tt.file)
+		write(t, path, fmt.Sprintf("prompt\nscene number %d\n", i))
+		if err := os.Chtimes(path, now, now.Add(-tt.age)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := e.m.Import(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		_, inInbox := os.Stat(filepath.Join(e.m.Inbox, tt.file))
+		_, inDone := os.Stat(filepath.Join(e.m.Inbox, "done", tt.file))
+		reported := slices.ContainsFunc(r.Imported, func(s string) bool { return strings.HasPrefix(s, tt.file+" -> ") })
+		isWaiting := slices.Contains(r.Waiting, tt.file)
+		var ok bool
+		switch tt.want {
+		case imported:
+			ok = inInbox != nil && inDone == nil && reported && !isWaiting
+		case waiting:
+			ok = inInbox == nil && inDone != nil && !reported && isWaiting
+		case ignored:
+			ok = inInbox == nil && inDone != nil && !reported && !isWaiting
+		}
+		if !ok {
+			t.Errorf("%s: in inbox %v, in done/ %v, reported imported %v, waiting %v; want outcome %d",
+				tt.name, inInbox == nil, inDone == nil, reported, isWaiting, tt.want)
+		}
+	}
+	if len(r.Failed) != 0 || !strings.Contains(r.String(), "3 waiting to settle") {
+		t.Errorf("report: %s", r)
+	}
+
+	// The writer renames its finished file into place; the clock moves on
+	// past the fresh file's settling time.
+	if err := os.Rename(filepath.Join(e.m.Inbox, "incoming.csv.part"), filepath.Join(e.m.Inbox, "incoming.csv")); err != nil {
+		t.Fatal(err)
+	}
+	clock = now.Add(9 * time.Second)
+	r, err = e.m.Import(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(r.Waiting, []string{"future.csv"}) || len(r.Imported) != 3 {
+		t.Errorf("second import: %s", r)
+	}
+	for _, f := range []string{"incoming.csv", "fresh.csv", "almost.csv"} {
+		if _, err := os.Stat(filepath.Join(e.m.Inbox, "done", f)); err != nil {
+			t.Errorf("second import: %s not imported: %v", f, err)
+		}
 	}
 }
 

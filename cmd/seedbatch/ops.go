@@ -30,7 +30,8 @@ func (m *Main) maintainer(s *stack) (*scheduler.Maintainer, func()) {
 		Store: s.store, Queue: q, Insp: insp, Queues: s.queues, Release: s.limiter.Release,
 		Inbox: s.cfg.Schedule.Inbox, OutDir: s.cfg.OutDir,
 		PlanOptions:  batch.PlanOptions{Reader: tasks.ReaderOptions{Defaults: s.cfg.Defaults}},
-		BatchOptions: bopts, GiveUpAfter: s.cfg.Schedule.GiveUpAfter, Log: s.log,
+		BatchOptions: bopts, ImportSettle: s.cfg.Schedule.ImportSettle, GiveUpAfter: s.cfg.Schedule.GiveUpAfter,
+		Log: s.log,
 	}
 	return mt, func() { q.Close(); insp.Close() }
 }
