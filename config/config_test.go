@@ -7,9 +7,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 func envOf(m map[string]string) func(string) (string, bool) {
@@ -266,4 +269,74 @@ func TestDownloadHostsValidated(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fieldYAML is the value Set takes to give the field at path the value it
+// has in c: the text itself for strings, YAML for the rest.
+func fieldYAML(t *testing.T, c *Config, path string) string {
+	t.Helper()
+	var field reflect.Value
+	walk(reflect.TypeOf(*c), "", func(p string, idx []int) {
+		if p == path {
+			field = reflect.ValueOf(c).Elem().FieldByIndex(idx)
+		}
+	})
+	if field.Kind() == reflect.String {
+		return field.String()
+	}
+	b, err := yaml.Marshal(field.Interface())
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return string(b)
+}
+
+// FuzzConfigSet checks that Set either fails and changes nothing, or leaves
+// a config that dumps; and that setting a field to the YAML of its value
+// changes nothing.
+func FuzzConfigSet(f *testing.F) {
+	f.Add("limits.max_in_flight", "200", uint8(0))
+	f.Add("worker.poll_interval", "8s", uint8(1))
+	f.Add("worker.time_scale", ".nan", uint8(2))
+	f.Add("prices", "{480p: 0.02, 720p: 0.05}", uint8(3))
+	f.Add("schedule.entries", `[{cron: "@every 1m", task: import}]`, uint8(4))
+	f.Add("schedule.entries", "&a [*a]", uint8(5))
+	f.Add("callback.confirm", "yes", uint8(6))
+	f.Add("redis.url", "redis://:secret@host:6379/0", uint8(7))
+	f.Add("limits", "{burst: 1}", uint8(8))
+	f.Add("limits.burst", "", uint8(9))
+	f.Add("defaults.duration", "1e100", uint8(10))
+	paths := Paths()
+	secret := reflect.TypeOf(Secret(""))
+	f.Fuzz(func(t *testing.T, path, value string, pick uint8) {
+		c := Default()
+		if err := c.Set(path, value); err != nil {
+			if !reflect.DeepEqual(c, Default()) {
+				t.Fatalf("Set(%q, %q) failed (%v) yet changed the config", path, value, err)
+			}
+		}
+		dump := c.Dump()
+		if strings.HasPrefix(dump, "# ") {
+			t.Fatalf("after Set(%q, %q): Dump: %s", path, value, dump)
+		}
+		for _, p := range []string{path, paths[int(pick)%len(paths)]} {
+			var index []int
+			walk(reflect.TypeOf(c), "", func(q string, idx []int) {
+				if q == p {
+					index = idx
+				}
+			})
+			if index == nil || reflect.TypeOf(c).FieldByIndex(index).Type == secret {
+				continue // unknown, or a secret, which YAML never shows
+			}
+			again := c // Set replaces a map or slice field whole
+			v := fieldYAML(t, &c, p)
+			if err := again.Set(p, v); err != nil {
+				t.Fatalf("after Set(%q, %q): Set(%q, its own value %q): %v", path, value, p, v, err)
+			}
+			if got := again.Dump(); got != dump {
+				t.Fatalf("after Set(%q, %q): Set(%q, its own value %q) changed the config:\n%s\nwant:\n%s", path, value, p, v, got, dump)
+			}
+		}
+	})
 }
