@@ -69,6 +69,9 @@ type Meta struct {
 	RequestType string `json:"request_type"`
 	// Hash is the sha256 of the file the batch came from.
 	Hash string `json:"hash"`
+	// Epoch is the id of the Redis epoch the batch was created in (empty
+	// for a batch created by an earlier version).
+	Epoch string `json:"epoch"`
 }
 
 // Counts is the number of a batch's jobs in each state.
@@ -106,9 +109,13 @@ func (s *Store) CreateBatch(ctx context.Context, m Meta) (bool, error) {
 	if !ok {
 		return false, nil
 	}
+	epoch, err := s.EnsureEpoch(ctx)
+	if err != nil {
+		return false, fmt.Errorf("create batch %s: %w", m.ID, err)
+	}
 	pipe := s.rdb.TxPipeline()
 	pipe.HSet(ctx, s.metaKey(m.ID), "source", m.Source, "rows", m.Rows, "created_ms", m.Created.UnixMilli(),
-		"request_type", m.RequestType, "hash", m.Hash)
+		"request_type", m.RequestType, "hash", m.Hash, "epoch", epoch)
 	pipe.ZAdd(ctx, s.batchesKey(), redis.Z{Score: float64(m.Created.UnixMilli()), Member: m.ID})
 	if _, err := pipe.Exec(ctx); err != nil {
 		return false, fmt.Errorf("create batch %s: %w", m.ID, err)
@@ -131,7 +138,7 @@ func (s *Store) Batch(ctx context.Context, id string) (Meta, Counts, error) {
 	rows, _ := strconv.Atoi(mv["rows"])
 	ms, _ := strconv.ParseInt(mv["created_ms"], 10, 64)
 	m := Meta{ID: id, Source: mv["source"], Rows: rows, Created: time.UnixMilli(ms), Canceled: mv["canceled"] == "1",
-		RequestType: mv["request_type"], Hash: mv["hash"]}
+		RequestType: mv["request_type"], Hash: mv["hash"], Epoch: mv["epoch"]}
 	counts := Counts{}
 	for k, v := range cc.Val() {
 		if n, _ := strconv.Atoi(v); n != 0 {

@@ -353,3 +353,21 @@ func TestResubmitAndCancel(t *testing.T) {
 		t.Errorf("a canceled row keeps %d seconds reserved", b.BatchSpent)
 	}
 }
+
+// TestDurabilityWarnings checks that a Redis without an append-only file is
+// reported; it needs a real server whose settings say so.
+func TestDurabilityWarnings(t *testing.T) {
+	t.Parallel()
+	rs := redistest.New(t)
+	if rs.Mini != nil {
+		t.Skip("the embedded Redis has no persistence settings")
+	}
+	v, err := rs.Client.ConfigGet(t.Context(), "appendonly").Result()
+	if err != nil || v["appendonly"] != "no" {
+		t.Skipf("this Redis has appendonly %q (%v)", v["appendonly"], err)
+	}
+	got := batch.NewStore(rs.Client, rs.Prefix).DurabilityWarnings(t.Context())
+	if len(got) == 0 || !strings.Contains(got[0], "appendonly yes") {
+		t.Errorf("warnings = %q, want one about appendonly", got)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/tasks"
@@ -25,6 +26,9 @@ const resultURLLife = 24 * time.Hour
 // Maintainer does the housekeeping work, for the scheduler and for one-off
 // commands alike.
 type Maintainer struct {
+	// Redis is the shared client; reconcile uses it to hand orphaned asynq
+	// tasks back (none when nil).
+	Redis  redis.UniversalClient
 	Store  *batch.Store
 	Queue  *worker.Queue
 	Insp   *asynq.Inspector
@@ -56,9 +60,13 @@ type Report struct {
 	Imported []string `json:"imported,omitempty"`
 	Failed   []string `json:"failed,omitempty"`
 	Waiting  []string `json:"waiting,omitempty"`
-	// Rearmed counts jobs given back a lost task; Ended jobs given up.
+	// Rearmed counts jobs given back a lost task; Ended jobs given up;
+	// Scanned the batches with rows still to move that reconcile read;
+	// Orphans the tasks asynq showed active with no worker running them.
 	Rearmed int `json:"rearmed,omitempty"`
 	Ended   int `json:"ended,omitempty"`
+	Scanned int `json:"scanned,omitempty"`
+	Orphans int `json:"orphans,omitempty"`
 	// Redownloads counts downloads queued again; Lost files whose URLs
 	// have expired.
 	Redownloads int `json:"redownloads,omitempty"`
@@ -71,7 +79,8 @@ func (r Report) String() string {
 		return fmt.Sprintf("import: %d files enqueued %v, %d refused %v, %d waiting to settle %v",
 			len(r.Imported), r.Imported, len(r.Failed), r.Failed, len(r.Waiting), r.Waiting)
 	case TaskReconcile:
-		return fmt.Sprintf("reconcile: %d jobs re-armed, %d given up", r.Rearmed, r.Ended)
+		return fmt.Sprintf("reconcile: %d unfinished batches scanned, %d jobs re-armed, %d given up, %d orphaned tasks handed back",
+			r.Scanned, r.Rearmed, r.Ended, r.Orphans)
 	default:
 		return fmt.Sprintf("expiry: %d downloads queued again, %d files lost with their expired URLs", r.Redownloads, r.Lost)
 	}
@@ -232,30 +241,32 @@ func uniqueName(path string) string {
 	return strings.TrimSuffix(path, ext) + "-" + time.Now().UTC().Format("20060102T150405.000") + ext
 }
 
-// eachJob calls fn for every job of every batch that is not all terminal.
-func (m *Maintainer) eachJob(ctx context.Context, fn func(meta batch.Meta, j batch.Job) error) error {
+// eachJob calls fn for every job of every batch; with unsettled, only for
+// the batches that still have rows to move.
+func (m *Maintainer) eachJob(ctx context.Context, unsettled bool, fn func(meta batch.Meta, j batch.Job) error) (scanned int, err error) {
 	ids, err := m.Store.Batches(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for _, id := range ids {
-		meta, _, err := m.Store.Batch(ctx, id)
+		meta, counts, err := m.Store.Batch(ctx, id)
 		if err != nil {
-			return err
+			return scanned, err
 		}
-		for from := 0; from < meta.Rows; from += 500 {
-			jobs, err := m.Store.Jobs(ctx, id, from, min(500, meta.Rows-from))
+		if unsettled && counts.Settled() >= meta.Rows {
+			continue
+		}
+		scanned++
+		for j, err := range m.Store.All(ctx, id) {
 			if err != nil {
-				return err
+				return scanned, err
 			}
-			for _, j := range jobs {
-				if err := fn(meta, j); err != nil {
-					return err
-				}
+			if err := fn(meta, j); err != nil {
+				return scanned, err
 			}
 		}
 	}
-	return nil
+	return scanned, nil
 }
 
 // Reconcile finds jobs waiting for a task that no longer exists and queues
@@ -263,11 +274,15 @@ func (m *Maintainer) eachJob(ctx context.Context, fn func(meta batch.Meta, j bat
 func (m *Maintainer) Reconcile(ctx context.Context) (Report, error) {
 	r := Report{Task: TaskReconcile}
 	now := m.now()
+	var err error
+	if r.Orphans, err = m.handBackOrphans(ctx); err != nil {
+		return r, err
+	}
 	polled, err := m.liveRows(m.Queues.Poll)
 	if err != nil {
 		return r, err
 	}
-	err = m.eachJob(ctx, func(meta batch.Meta, j batch.Job) error {
+	r.Scanned, err = m.eachJob(ctx, true, func(meta batch.Meta, j batch.Job) error {
 		switch j.State {
 		case tasks.StateQueued, tasks.StateSubmitting:
 			lost, err := m.lost(m.Queues.Submit, tasks.SubmitTaskID(j.Batch, j.Row, j.Attempt))
@@ -311,6 +326,61 @@ func (m *Maintainer) Reconcile(ctx context.Context) (Report, error) {
 	})
 	return r, err
 }
+
+// handBackOrphans gives every task that asynq lists as active in one of
+// seedbatch's queues, with no lease and no live worker running it, an
+// expired lease, so that asynq's own recoverer runs it again within a
+// minute. A Redis failover or restore can leave such tasks behind, and
+// asynq keeps an active task without a lease forever. (asynq takes the
+// lease in the same step as it makes a task active, so a task without one
+// is never merely starting.) It returns how many it handed back.
+func (m *Maintainer) handBackOrphans(ctx context.Context) (int, error) {
+	if m.Redis == nil {
+		return 0, nil
+	}
+	servers, err := m.Insp.Servers()
+	if err != nil {
+		return 0, fmt.Errorf("reconcile: list workers: %w", err)
+	}
+	running := map[string]bool{}
+	for _, srv := range servers {
+		for _, w := range srv.ActiveWorkers {
+			running[w.TaskID] = true
+		}
+	}
+	n := 0
+	for _, q := range m.Queues.Names() {
+		infos, err := m.Insp.ListActiveTasks(q, asynq.PageSize(10000))
+		if errors.Is(err, asynq.ErrQueueNotFound) {
+			continue
+		}
+		if err != nil {
+			return n, fmt.Errorf("reconcile: list %s: %w", q, err)
+		}
+		lease := asynqLeaseKey(q)
+		for _, info := range infos {
+			if running[info.ID] {
+				continue
+			}
+			if err := m.Redis.ZScore(ctx, lease, info.ID).Err(); !errors.Is(err, redis.Nil) {
+				if err != nil {
+					return n, fmt.Errorf("reconcile: lease of %s: %w", info.ID, err)
+				}
+				continue // asynq's recoverer takes it back when its lease expires
+			}
+			if err := m.Redis.ZAddNX(ctx, lease, redis.Z{Score: 0, Member: info.ID}).Err(); err != nil {
+				return n, fmt.Errorf("reconcile: hand back %s: %w", info.ID, err)
+			}
+			m.log().Warn("orphaned_task_handed_back", "queue", q, "task", info.ID)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// asynqLeaseKey is asynq's sorted set of the leases of a queue's active
+// tasks (asynq/internal/base.LeaseKey).
+func asynqLeaseKey(queue string) string { return "asynq:{" + queue + "}:lease" }
 
 // lost reports whether the task id is missing from queue or archived (an
 // archived one is deleted, so that its id can be used again).
@@ -367,7 +437,7 @@ func rowKey(b string, row, attempt int) string { return fmt.Sprintf("%s:%d:%d", 
 func (m *Maintainer) Expiry(ctx context.Context) (Report, error) {
 	r := Report{Task: TaskExpiry}
 	now := m.now()
-	err := m.eachJob(ctx, func(_ batch.Meta, j batch.Job) error {
+	_, err := m.eachJob(ctx, false, func(_ batch.Meta, j batch.Job) error {
 		var from tasks.State
 		switch {
 		case j.State == tasks.StateDone && m.missingFile(j):

@@ -36,7 +36,7 @@ func newEnv(t *testing.T) *env {
 	insp := asynq.NewInspectorFromRedisClient(rs.Client)
 	t.Cleanup(func() { insp.Close() })
 	m := &scheduler.Maintainer{
-		Store: batch.NewStore(rs.Client, rs.Prefix), Queue: q, Insp: insp, Queues: queues,
+		Redis: rs.Client, Store: batch.NewStore(rs.Client, rs.Prefix), Queue: q, Insp: insp, Queues: queues,
 		Inbox: filepath.Join(dir, "inbox"), OutDir: filepath.Join(dir, "out"),
 		BatchOptions: batch.BatchOptions{RequestType: "async", BudgetSeconds: -1}, GiveUpAfter: time.Hour,
 	}
@@ -216,6 +216,61 @@ func TestReconcile(t *testing.T) {
 	// Everything is armed now: a second run changes nothing.
 	if r, err := e.m.Reconcile(ctx); err != nil || r.Rearmed+r.Ended != 0 {
 		t.Errorf("second reconcile: %+v, %v", r, err)
+	}
+}
+
+// TestReconcileSkipsFinishedBatchesAndHandsBackOrphans checks that
+// reconcile reads only batches with rows still to move, and that a task
+// asynq shows active with no lease and no worker (left by a failover or a
+// restore) gets an expired lease for asynq's recoverer to take back.
+func TestReconcileSkipsFinishedBatchesAndHandsBackOrphans(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	write(t, filepath.Join(e.m.Inbox, "done.csv"), "prompt\na finished scene\n")
+	write(t, filepath.Join(e.m.Inbox, "open.csv"), "prompt\nan open scene\nanother open scene\n")
+	if _, err := e.m.Import(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ids, _ := e.m.Store.Batches(ctx)
+	if len(ids) != 2 {
+		t.Fatalf("batches %v", ids)
+	}
+	var open string
+	for _, id := range ids {
+		if strings.HasPrefix(id, "done-") {
+			if _, err := e.m.Store.Cancel(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			open = id
+		}
+	}
+	// An orphan: asynq's active list holds the task, without a lease.
+	q := e.queues.Submit
+	taskID := tasks.SubmitTaskID(open, 0, 0)
+	c := e.rs.Client
+	if err := c.LRem(ctx, "asynq:{"+q+"}:pending", 0, taskID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.LPush(ctx, "asynq:{"+q+"}:active", taskID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.HSet(ctx, "asynq:{"+q+"}:t:"+taskID, "state", "active").Err(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.m.Reconcile(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Scanned != 1 || r.Orphans != 1 {
+		t.Errorf("report %+v, want 1 batch scanned (the finished one skipped) and 1 orphan", r)
+	}
+	if score, err := c.ZScore(ctx, "asynq:{"+q+"}:lease", taskID).Result(); err != nil || score != 0 {
+		t.Errorf("the orphan's lease = %v, %v; want an expired one", score, err)
+	}
+	if r, err := e.m.Reconcile(ctx); err != nil || r.Orphans != 0 {
+		t.Errorf("second reconcile: %+v, %v; want no orphan left", r, err)
 	}
 }
 

@@ -103,6 +103,21 @@ func (w *Worker) handleSubmit(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
+	if err := w.checkEpoch(ctx, meta); err != nil {
+		// Nothing is sent: give back what this run took.
+		if !res.Held {
+			w.release(ctx, job)
+		}
+		if rerr := w.store.Refund(ctx, job.Batch, job.Row, job.Attempt, job.Spec.Seconds()); rerr != nil {
+			log.Warn("refund_failed", "err", rerr)
+		}
+		if !errors.Is(err, batch.ErrDataLost) {
+			return err
+		}
+		reason := dataLostReason(err)
+		log.Error("submitting_paused", "reason", reason)
+		return errors.Join(w.Pause(ctx, reason), &NotYet{After: authPause, Reason: "paused"})
+	}
 	// We hold a lease and a request token. Mark the row, on disk too when a
 	// journal is kept, before sending.
 	if _, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{

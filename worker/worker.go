@@ -211,6 +211,7 @@ type Worker struct {
 	metrics  Metrics
 	log      *slog.Logger
 	hosts    *hostcheck.Checker // the callback receiver's Host check
+	epoch    epochGuard         // the Redis epoch this process has seen
 }
 
 // New returns a Worker that keeps its records in store and its queues in

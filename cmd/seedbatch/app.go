@@ -270,6 +270,18 @@ type stack struct {
 	configFile string
 }
 
+// warnDurability logs what in the Redis's settings could lose records; a
+// command that creates or submits work calls it. The embedded Redis is
+// exempt: run keeps its journal on disk.
+func (s *stack) warnDurability(ctx context.Context) {
+	if s.mini != nil {
+		return
+	}
+	for _, w := range s.store.DurabilityWarnings(ctx) {
+		s.log.Warn("redis_durability", "warning", w)
+	}
+}
+
 func (s *stack) Close() {
 	for i := len(s.closers) - 1; i >= 0; i-- {
 		s.closers[i]()

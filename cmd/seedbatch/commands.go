@@ -49,6 +49,7 @@ func (m *Main) enqueueCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.Close()
+	s.warnDurability(ctx)
 	q := worker.NewQueue(s.rdb, s.queues)
 	defer q.Close()
 	res, err := m.enqueuePlan(ctx, s, q, plan, pf)
@@ -90,6 +91,7 @@ func (m *Main) workerCmd(ctx context.Context, args []string) error {
 		s.log.Warn("compressed_time", "time_scale", cfg.Worker.TimeScale,
 			"note", "provider timings and request limits are divided and multiplied by it: only for a simulator")
 	}
+	s.warnDurability(ctx)
 	s.log.Info("worker_started", "queues", s.queues.Names(), "provider", cfg.Provider.BaseURL,
 		"callback_receiver", r.callbackURL)
 	<-ctx.Done()

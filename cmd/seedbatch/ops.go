@@ -27,7 +27,7 @@ func (m *Main) maintainer(s *stack) (*scheduler.Maintainer, func()) {
 	pf := planFlags{budget: -1}
 	bopts, _ := pf.batchOptions(s.cfg) // validated config: cannot fail
 	mt := &scheduler.Maintainer{
-		Store: s.store, Queue: q, Insp: insp, Queues: s.queues, Release: s.limiter.Release,
+		Redis: s.rdb, Store: s.store, Queue: q, Insp: insp, Queues: s.queues, Release: s.limiter.Release,
 		Inbox: s.cfg.Schedule.Inbox, OutDir: s.cfg.OutDir,
 		PlanOptions:  batch.PlanOptions{Reader: tasks.ReaderOptions{Defaults: s.cfg.Defaults}},
 		BatchOptions: bopts, ImportSettle: s.cfg.Schedule.ImportSettle, GiveUpAfter: s.cfg.Schedule.GiveUpAfter,

@@ -95,6 +95,7 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 	if s.mini != nil {
 		fmt.Fprintln(m.Stderr, "No REDIS_URL set: using an embedded Redis for this run.")
 	}
+	s.warnDurability(ctx)
 	prov, err := provider(cfg)
 	if err != nil {
 		return err
