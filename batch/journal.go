@@ -252,8 +252,8 @@ func (s *Store) apply(ctx context.Context, rec Record) error {
 	var err error
 	switch rec.Kind {
 	case RecordTransition:
-		if rec.Change == nil {
-			return fmt.Errorf("%w: a transition without its change", ErrJournalCorrupt)
+		if rec.Change == nil || !rec.Change.To.Valid() {
+			return fmt.Errorf("%w: a transition without a change to a known state", ErrJournalCorrupt)
 		}
 		_, err = s.Transition(ctx, rec.Batch, rec.Row, *rec.Change)
 	case RecordCancel:

@@ -469,6 +469,9 @@ func (e *ConflictError) Unwrap() error { return ErrConflict }
 // Transition applies c atomically and returns the state the job was in.
 // A job in a state c does not allow gives a *ConflictError.
 func (s *Store) Transition(ctx context.Context, batch string, row int, c Change) (tasks.State, error) {
+	if !c.To.Valid() {
+		return "", fmt.Errorf("transition %s:%d: %q is not a job state", batch, row, c.To)
+	}
 	c.FailMsg = s.clean(c.FailMsg)
 	if c.LastError != nil {
 		msg := s.clean(*c.LastError)

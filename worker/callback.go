@@ -108,10 +108,10 @@ func (w *Worker) CallbackHandler() http.Handler {
 func (w *Worker) receive(rw http.ResponseWriter, r *http.Request) {
 	cb := w.cfg.Callback
 	b := r.PathValue("batch")
-	row, err1 := strconv.Atoi(r.PathValue("row"))
-	attempt, err2 := strconv.Atoi(r.PathValue("attempt"))
+	row, ok1 := canonicalInt(r.PathValue("row"))
+	attempt, ok2 := canonicalInt(r.PathValue("attempt"))
 	log := w.log.With("batch", b, "row", r.PathValue("row"), "remote", r.RemoteAddr)
-	if !cb.enabled() || err1 != nil || err2 != nil || row < 0 || attempt < 0 {
+	if !cb.enabled() || !ok1 || !ok2 {
 		log.Warn("callback_refused", "reason", "malformed path")
 		http.Error(rw, "not found", http.StatusNotFound)
 		return
@@ -160,6 +160,13 @@ func (w *Worker) receive(rw http.ResponseWriter, r *http.Request) {
 	}
 	log.Info("callback_received", "task_id", task.ID, "state", task.State)
 	rw.WriteHeader(http.StatusOK)
+}
+
+// canonicalInt parses a non-negative decimal written as URL() writes it (no
+// sign, no leading zero), so each callback has exactly one URL.
+func canonicalInt(s string) (int, bool) {
+	n, err := strconv.Atoi(s)
+	return n, err == nil && n >= 0 && strconv.Itoa(n) == s
 }
 
 // handleCallback applies a received callback: the same transition a poll

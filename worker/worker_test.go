@@ -32,7 +32,7 @@ const timeScale = 200
 
 // harness is one worker process against one simulator.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	rs     *redistest.Server
 	sim    *sim.Sim
 	store  *batch.Store
@@ -61,7 +61,7 @@ func newHarness(t *testing.T, clientKey string) *harness {
 	return newHarnessWith(t, func(o *options) { o.apiKey = clientKey })
 }
 
-func newHarnessWith(t *testing.T, change func(*options)) *harness {
+func newHarnessWith(t testing.TB, change func(*options)) *harness {
 	t.Helper()
 	rs := redistest.New(t)
 	o := options{
