@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -54,6 +55,14 @@ type Config struct {
 	// Transport (10s dial and TLS handshake timeouts, 100 idle connections
 	// per host) that does not follow redirects.
 	HTTPClient *http.Client
+	// NotCreatedCodes are codes the provider documents as meaning that a
+	// create created nothing, matched against the HTTP status and the JSON
+	// "code" of a create's answer: such an answer is ErrServer, safe to
+	// retry. Default none: then only 400, 401, 402, 403 and 429 prove that
+	// nothing was created, and a 5xx, a 408 or a 2xx with another error
+	// code leave the outcome unknown (ErrUnknownOutcome). Each code must be
+	// at least 400.
+	NotCreatedCodes []int
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -91,6 +100,11 @@ func (c Config) validate() error {
 	if c.Timeout < 0 {
 		return errors.New("seedance: Config.Timeout must not be negative")
 	}
+	for _, code := range c.NotCreatedCodes {
+		if code < 400 {
+			return fmt.Errorf("seedance: Config.NotCreatedCodes: %d is not an error code (want at least 400)", code)
+		}
+	}
 	return nil
 }
 
@@ -119,11 +133,12 @@ func newHTTPClient() *http.Client {
 
 // Client calls the provider. It is safe for concurrent use.
 type Client struct {
-	base    string
-	key     string
-	timeout time.Duration
-	http    *http.Client
-	now     func() time.Time
+	base       string
+	key        string
+	timeout    time.Duration
+	http       *http.Client
+	notCreated []int
+	now        func() time.Time
 }
 
 // New returns a client for cfg, or an error naming the invalid field.
@@ -133,11 +148,12 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	return &Client{
-		base:    strings.TrimRight(cfg.BaseURL, "/"),
-		key:     cfg.APIKey,
-		timeout: cfg.Timeout,
-		http:    cfg.HTTPClient,
-		now:     time.Now,
+		base:       strings.TrimRight(cfg.BaseURL, "/"),
+		key:        cfg.APIKey,
+		timeout:    cfg.Timeout,
+		http:       cfg.HTTPClient,
+		notCreated: slices.Clone(cfg.NotCreatedCodes),
+		now:        time.Now,
 	}, nil
 }
 
@@ -198,43 +214,16 @@ func (c *Client) Create(ctx context.Context, req CreateRequest) (taskID string, 
 	if err != nil {
 		return "", err
 	}
-	if res.status/100 != 2 {
-		return "", c.statusError(opCreate, res)
-	}
-	// A 2xx means the task was most likely created: anything short of a
-	// valid task id leaves the outcome unknown.
-	unknown := func(detail string, err error) error {
-		return &Error{Kind: ErrUnknownOutcome, Op: opCreate, StatusCode: res.status, Err: err, detail: detail}
-	}
-	if res.readErr != nil {
-		return "", unknown("reading the answer failed", res.readErr)
-	}
-	env, ok := decodeEnvelope(res.body)
-	if !ok {
-		return "", unknown("the answer is not the provider's JSON"+contentType(res.header), nil)
-	}
-	if env.hasCode && env.code != 200 {
-		if e := c.envelopeError(opCreate, res, env); e != nil {
-			return "", e
-		}
-		return "", unknown(fmt.Sprintf("the answer has code %d", env.code), nil)
-	}
-	var data struct {
-		TaskID string `json:"taskId"`
-	}
-	if len(env.data) == 0 || json.Unmarshal(env.data, &data) != nil {
-		return "", unknown("the answer has no data.taskId", nil)
-	}
-	if err := checkTaskID(data.TaskID); err != nil {
-		return "", unknown("the answer has no valid task id", err)
-	}
-	return data.TaskID, nil
+	return classifyCreate(res, createRules{key: c.key, notCreated: c.notCreated, now: c.now()})
 }
 
 // Status reads a task (GET /api/v1/statusTask/seedance-1-5-pro?taskId=...).
-// On failure the error is an [*Error]. Reading is safe to retry: every
-// failure after the request was written (timeouts, resets, malformed
-// answers) has kind ErrServer, never ErrUnknownOutcome.
+// On failure the error is an [*Error]. Reading is safe to retry: a failure
+// after the request was written (a timeout, a reset, a 5xx) has kind
+// ErrServer, never ErrUnknownOutcome. A 2xx answer that cannot be used
+// (not JSON, an unknown state, another task, a resultJson that is not
+// JSON, a success without result URLs) has kind ErrUnreadable, with an
+// excerpt of the answer.
 func (c *Client) Status(ctx context.Context, taskID string) (Task, error) {
 	if taskID == "" {
 		return Task{}, &Error{Kind: ErrInvalid, Op: opStatus, detail: "empty task id"}
@@ -245,25 +234,35 @@ func (c *Client) Status(ctx context.Context, taskID string) (Task, error) {
 		return Task{}, err
 	}
 	if res.status/100 != 2 {
-		return Task{}, c.statusError(opStatus, res)
-	}
-	bad := func(detail string, err error) error {
-		return &Error{Kind: ErrServer, Op: opStatus, StatusCode: res.status, Err: err, detail: detail}
+		return Task{}, c.statusError(res)
 	}
 	if res.readErr != nil {
-		return Task{}, bad("reading the answer failed", res.readErr)
+		return Task{}, &Error{Kind: ErrServer, Op: opStatus, StatusCode: res.status, Err: res.readErr,
+			detail: "reading the answer failed"}
 	}
 	if env, ok := decodeEnvelope(res.body); ok && env.hasCode && env.code != 200 {
-		if e := c.envelopeError(opStatus, res, env); e != nil {
+		if e := c.envelopeError(res, env); e != nil {
 			return Task{}, e
 		}
 	}
-	t, err := ParseTask(res.body)
-	if err != nil {
-		return Task{}, bad("malformed answer"+contentType(res.header), err)
+	body := res.body
+	if bytes.Contains(body, []byte(c.key)) {
+		// An answer that echoes the key is read with it redacted, so that no
+		// cut in an error message can leave part of it.
+		body = bytes.ReplaceAll(body, []byte(c.key), []byte("[REDACTED]"))
 	}
-	if t.ID != taskID {
-		return Task{}, bad("the answer is about another task", nil)
+	unreadable := func(detail string) error {
+		return &Error{Kind: ErrUnreadable, Op: opStatus, StatusCode: res.status,
+			detail: cleanMessage(detail, c.key), Excerpt: excerpt(body, c.key)}
+	}
+	t, err := ParseTask(body)
+	switch {
+	case err != nil:
+		return Task{}, unreadable(strings.TrimPrefix(err.Error(), errParse.Error()+": ") + contentType(res.header))
+	case t.ID != taskID:
+		return Task{}, unreadable(fmt.Sprintf("the answer is about task %q, not %q", short(t.ID), short(taskID)))
+	case t.State == StateSuccess && len(t.ResultURLs) == 0:
+		return Task{}, unreadable("task " + t.ID + ": a success without result URLs")
 	}
 	return t, nil
 }
@@ -333,12 +332,10 @@ func (c *Client) do(ctx context.Context, op, method, endpoint string, body []byt
 	return res, nil
 }
 
-// statusError classifies a non-2xx answer.
-func (c *Client) statusError(op string, res *response) *Error {
-	e := &Error{Op: op, StatusCode: res.status, Err: res.readErr}
-	env, isJSON := decodeEnvelope(res.body)
-	fromProvider := isJSON && env.hasCode && env.hasMessage
-	if fromProvider {
+// statusError classifies a non-2xx answer to a Status read.
+func (c *Client) statusError(res *response) *Error {
+	e := &Error{Op: opStatus, StatusCode: res.status, Err: res.readErr}
+	if env, ok := decodeEnvelope(res.body); ok && env.hasCode && env.hasMessage {
 		e.Code, e.Message = env.code, cleanMessage(env.message, c.key)
 	} else {
 		e.detail = "the answer is not the provider's JSON" + contentType(res.header)
@@ -348,11 +345,6 @@ func (c *Client) statusError(op string, res *response) *Error {
 	case !ok:
 		// Redirects are not followed: the base URL is probably wrong.
 		kind, e.detail = ErrInvalid, "unexpected answer"+contentType(res.header)+"; check Config.BaseURL"
-	case kind == ErrServer && op == opCreate && !fromProvider && res.status != http.StatusRequestTimeout:
-		// Not the provider's own error: a gateway or proxy answered, and
-		// it may have forwarded the request before giving up.
-		kind = ErrUnknownOutcome
-		e.detail = "a gateway answered (it may have forwarded the request)" + contentType(res.header)
 	case kind == ErrRateLimited:
 		e.RetryAfter = parseRetryAfter(res.header.Get("Retry-After"), c.now())
 	}
@@ -360,14 +352,14 @@ func (c *Client) statusError(op string, res *response) *Error {
 	return e
 }
 
-// envelopeError classifies a 2xx answer whose JSON code is an error code,
-// or returns nil if the code is not one.
-func (c *Client) envelopeError(op string, res *response, env envelope) *Error {
+// envelopeError classifies a 2xx answer to a Status read whose JSON code is
+// an error code, or returns nil if the code is not one.
+func (c *Client) envelopeError(res *response, env envelope) *Error {
 	kind, ok := kindForStatus(env.code)
 	if !ok {
 		return nil
 	}
-	e := &Error{Kind: kind, Op: op, StatusCode: res.status, Code: env.code,
+	e := &Error{Kind: kind, Op: opStatus, StatusCode: res.status, Code: env.code,
 		Message: cleanMessage(env.message, c.key)}
 	if kind == ErrRateLimited {
 		e.RetryAfter = parseRetryAfter(res.header.Get("Retry-After"), c.now())

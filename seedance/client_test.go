@@ -319,6 +319,10 @@ type errorCase struct {
 	code       int
 	message    string
 	retryAfter time.Duration
+	// notCreated is Config.NotCreatedCodes.
+	notCreated []int
+	// contains is a substring the error text must hold, if set.
+	contains string
 }
 
 func TestCreateErrors(t *testing.T) {
@@ -338,16 +342,27 @@ func TestCreateErrors(t *testing.T) {
 		{name: "402 other 4xx", h: reply(402, `{"code":402,"message":"insufficient credits"}`),
 			kind: ErrInvalid, status: 402, code: 402, message: "insufficient credits"},
 		{name: "422 html", h: replyHTML(422), kind: ErrInvalid, status: 422},
-		{name: "408", h: replyHTML(408), kind: ErrServer, status: 408},
+		{name: "408 is unknown", h: replyHTML(408), kind: ErrUnknownOutcome, status: 408},
+		{name: "408 listed", h: replyHTML(408), kind: ErrServer, status: 408, notCreated: []int{408}},
+		// The provider's own 5xx does not say whether it created the task first.
 		{name: "500 provider json", h: reply(500, `{"code":500,"message":"internal error"}`),
-			kind: ErrServer, status: 500, code: 500, message: "internal error"},
+			kind: ErrUnknownOutcome, status: 500, code: 500, message: "internal error"},
 		{name: "503 provider json", h: reply(503, `{"code":503,"message":"busy"}`),
-			kind: ErrServer, status: 503, code: 503, message: "busy"},
+			kind: ErrUnknownOutcome, status: 503, code: 503, message: "busy"},
+		{name: "500 listed", h: reply(500, `{"code":500,"message":"internal error"}`),
+			kind: ErrServer, status: 500, code: 500, message: "internal error", notCreated: []int{500}},
+		{name: "503 with a listed json code", h: reply(503, `{"code":1001,"message":"not created, try again"}`),
+			kind: ErrServer, status: 503, code: 1001, message: "not created, try again", notCreated: []int{1001}},
+		{name: "502 html, other code listed", h: replyHTML(502), kind: ErrUnknownOutcome, status: 502, notCreated: []int{500}},
 		{name: "502 html", h: replyHTML(502), kind: ErrUnknownOutcome, status: 502},
 		{name: "503 empty", h: reply(503, ""), kind: ErrUnknownOutcome, status: 503},
 		{name: "504 json without code", h: reply(504, `{"message":"Endpoint request timed out"}`),
 			kind: ErrUnknownOutcome, status: 504},
 		{name: "500 html", h: replyHTML(500), kind: ErrUnknownOutcome, status: 500},
+		{name: "500 listed naming a task", h: reply(500, `{"code":500,"message":"oops","data":{"taskId":"t9"}}`),
+			kind: ErrUnknownOutcome, status: 500, code: 500, message: "oops", notCreated: []int{500}, contains: "names task t9"},
+		{name: "429 naming a task", h: reply(429, `{"code":429,"message":"slow","data":{"taskId":"t9"}}`),
+			kind: ErrUnknownOutcome, status: 429, code: 429, message: "slow"},
 		{name: "302 not followed", h: redirect, kind: ErrInvalid, status: 302},
 		{name: "200 no task id", h: reply(200, `{"code":200,"message":"success","data":{}}`),
 			kind: ErrUnknownOutcome, status: 200},
@@ -358,21 +373,29 @@ func TestCreateErrors(t *testing.T) {
 		{name: "200 numeric task id", h: reply(200, `{"code":200,"data":{"taskId":12}}`),
 			kind: ErrUnknownOutcome, status: 200},
 		{name: "200 odd code", h: reply(200, `{"code":302,"data":{"taskId":"t1"}}`),
-			kind: ErrUnknownOutcome, status: 200},
+			kind: ErrUnknownOutcome, status: 200, code: 302},
 		{name: "200 truncated", h: truncated, kind: ErrUnknownOutcome, status: 200},
 		{name: "200 too large", h: reply(200, big), kind: ErrUnknownOutcome, status: 200},
 		{name: "200 with error code 400", h: reply(200, `{"code":400,"message":"bad prompt"}`),
 			kind: ErrInvalid, status: 200, code: 400, message: "bad prompt"},
+		{name: "200 with error code 402", h: reply(200, `{"code":402,"message":"insufficient credits"}`),
+			kind: ErrInvalid, status: 200, code: 402, message: "insufficient credits"},
+		{name: "200 with error code 403", h: reply(200, `{"code":403,"message":"no access"}`),
+			kind: ErrAuth, status: 200, code: 403, message: "no access"},
 		{name: "200 with error code 429", h: withHeader("Retry-After", "3", reply(200, `{"code":"429","message":"slow down"}`)),
 			kind: ErrRateLimited, status: 200, code: 429, message: "slow down", retryAfter: 3 * time.Second},
 		{name: "200 with error code 500", h: reply(200, `{"code":500,"message":"oops"}`),
-			kind: ErrServer, status: 200, code: 500, message: "oops"},
+			kind: ErrUnknownOutcome, status: 200, code: 500, message: "oops", contains: "the answer has code 500"},
+		{name: "200 with error code 404", h: reply(200, `{"code":404,"message":"model not found"}`),
+			kind: ErrUnknownOutcome, status: 200, code: 404, message: "model not found"},
+		{name: "200 with a listed error code", h: reply(200, `{"code":500,"message":"oops"}`),
+			kind: ErrServer, status: 200, code: 500, message: "oops", notCreated: []int{500}},
 		{name: "key echoed", h: reply(401, `{"code":401,"message":"bad key `+testKey+`\n"}`),
 			kind: ErrAuth, status: 401, code: 401, message: "bad key [REDACTED]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, _ := setup(t, tt.h)
+			c, _ := setup(t, tt.h, func(cfg *Config) { cfg.NotCreatedCodes = tt.notCreated })
 			id, err := c.Create(t.Context(), sampleRequest())
 			if id != "" {
 				t.Errorf("task id = %q on error", id)
@@ -397,15 +420,20 @@ func TestStatusErrors(t *testing.T) {
 			kind: ErrServer, status: 500, code: 500, message: "internal error"},
 		{name: "502 html is only a server error", h: replyHTML(502), kind: ErrServer, status: 502},
 		{name: "504 empty", h: reply(504, ""), kind: ErrServer, status: 504},
-		{name: "200 garbage", h: replyHTML(200), kind: ErrServer, status: 200},
+		{name: "200 garbage", h: replyHTML(200), kind: ErrUnreadable, status: 200, contains: "answer: <html>"},
 		{name: "200 code 404", h: reply(200, `{"code":404,"message":"task not found"}`),
 			kind: ErrNotFound, status: 200, code: 404, message: "task not found"},
-		{name: "200 unknown state", h: reply(200, `{"code":200,"data":{"taskId":"t1","state":"queued"}}`),
-			kind: ErrServer, status: 200},
+		{name: "200 unknown state", h: reply(200, `{"code":200,"data":{"taskId":"t1","state":"queued_v2"}}`),
+			kind: ErrUnreadable, status: 200, contains: `unknown state "queued_v2"`},
 		{name: "200 bad resultJson", h: reply(200, `{"code":200,"data":{"taskId":"t1","state":"success","resultJson":"{nope"}}`),
-			kind: ErrServer, status: 200},
+			kind: ErrUnreadable, status: 200, contains: "resultJson"},
+		{name: "200 success without urls", h: reply(200, `{"code":200,"data":{"taskId":"t1","state":"success","resultJson":""}}`),
+			kind: ErrUnreadable, status: 200, contains: "without result URLs"},
 		{name: "200 another task", h: reply(200, `{"code":200,"data":{"taskId":"t2","state":"pending"}}`),
-			kind: ErrServer, status: 200},
+			kind: ErrUnreadable, status: 200, contains: `task "t2"`},
+		{name: "200 unknown state echoing the key and a URL", h: reply(200, `{"code":200,"data":{"taskId":"t1","state":"`+testKey+`",
+			"callback":"https://hooks.example/cb/tok_SECRET?x=1"}}`),
+			kind: ErrUnreadable, status: 200, contains: `"callback":"[URL]"`},
 		{name: "200 truncated", h: truncated, kind: ErrServer, status: 200},
 	}
 	for _, tt := range tests {
@@ -420,6 +448,15 @@ func TestStatusErrors(t *testing.T) {
 func checkCase(t *testing.T, err error, tt errorCase, op string) {
 	t.Helper()
 	se := asError(t, err, tt.kind, op)
+	if tt.contains != "" && !strings.Contains(err.Error(), tt.contains) {
+		t.Errorf("error %q does not contain %q", err, tt.contains)
+	}
+	if (se.Excerpt != "") != (tt.kind == ErrUnreadable) {
+		t.Errorf("Excerpt = %q for kind %v", se.Excerpt, se.Kind)
+	}
+	if strings.Contains(err.Error(), "tok_SECRET") {
+		t.Errorf("error %q holds a URL's token", err)
+	}
 	if se.StatusCode != tt.status || se.Code != tt.code || se.Message != tt.message || se.RetryAfter != tt.retryAfter {
 		t.Errorf("got status %d code %d message %q retry %v; want %d %d %q %v",
 			se.StatusCode, se.Code, se.Message, se.RetryAfter, tt.status, tt.code, tt.message, tt.retryAfter)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -27,18 +28,29 @@ var (
 	// concurrency limits (429). Nothing was created; retry after
 	// [Error.RetryAfter] when it is set.
 	ErrRateLimited = errors.New("seedance: rate limited")
-	// ErrServer means the provider itself answered with a server error in its
-	// own JSON form, so nothing was created and a retry is safe. Status also
-	// reports any failure after its request was written with this kind.
+	// ErrServer means a retry is safe. For Create: the answer carried a code
+	// listed in Config.NotCreatedCodes, which the provider documents as
+	// "nothing was created". For Status: a server error (5xx, 408) or any
+	// failure after the request was written (timeouts, resets, a body cut
+	// short), since reading is safe to repeat.
 	ErrServer = errors.New("seedance: server error")
 	// ErrNotSent means the request was not fully written to the network (or
 	// the context was done before sending): the provider cannot have acted on
 	// it, and a retry is safe.
 	ErrNotSent = errors.New("seedance: not sent")
-	// ErrUnknownOutcome means a Create request was written but no usable
-	// answer came back: the task may exist and will then be billed. Do not
-	// resend without first learning whether it was created.
+	// ErrUnknownOutcome means a Create request was written and the answer
+	// does not prove that nothing was created: no answer, a 5xx or 408 whose
+	// code is not in Config.NotCreatedCodes (with or without the provider's
+	// JSON), or a 2xx without a task id or with an error code that is no
+	// such proof. The task may exist and will then be billed. Do not resend
+	// without first learning whether it was created.
 	ErrUnknownOutcome = errors.New("seedance: outcome unknown")
+	// ErrUnreadable means a Status read was answered 2xx but the answer
+	// cannot be used: its body is not the provider's JSON, names an unknown
+	// state or another task, has a resultJson that is not JSON, or reports a
+	// success without result URLs. The task may have ended, and a success is
+	// billed. [Error.Excerpt] holds the start of the answer.
+	ErrUnreadable = errors.New("seedance: answer unreadable")
 )
 
 // Error is a failed call to the provider. Kind is one of the sentinel errors
@@ -47,7 +59,7 @@ var (
 // work.
 type Error struct {
 	// Kind is one of ErrInvalid, ErrAuth, ErrNotFound, ErrRateLimited,
-	// ErrServer, ErrNotSent or ErrUnknownOutcome.
+	// ErrServer, ErrNotSent, ErrUnknownOutcome or ErrUnreadable.
 	Kind error
 	// Op is the call that failed: "create" or "status".
 	Op string
@@ -61,6 +73,10 @@ type Error struct {
 	// RetryAfter is the wait the provider asked for in a Retry-After header
 	// (on 429), or 0.
 	RetryAfter time.Duration
+	// Excerpt is the start of an answer that could not be used
+	// (ErrUnreadable), at most maxExcerpt bytes, with control characters
+	// replaced, the API key redacted and URLs replaced by "[URL]".
+	Excerpt string
 	// Err is the underlying transport, context or decoding error, if any.
 	// It never carries the request URL.
 	Err error
@@ -86,13 +102,19 @@ func (e *Error) Error() string {
 		b.WriteString(strconv.Itoa(e.StatusCode))
 		b.WriteString(")")
 	}
-	if msg := cmpString(e.Message, e.detail); msg != "" {
-		b.WriteString(": ")
-		b.WriteString(msg)
+	for _, msg := range []string{e.detail, e.Message} {
+		if msg != "" {
+			b.WriteString(": ")
+			b.WriteString(msg)
+		}
 	}
 	if e.Err != nil {
 		b.WriteString(": ")
 		b.WriteString(e.Err.Error())
+	}
+	if e.Excerpt != "" {
+		b.WriteString("; answer: ")
+		b.WriteString(e.Excerpt)
 	}
 	if e.RetryAfter > 0 {
 		b.WriteString(" (retry after ")
@@ -114,8 +136,8 @@ func (e *Error) Unwrap() []error {
 	return errs
 }
 
-// kindForStatus maps an HTTP (or provider JSON) error code to a kind. ok is
-// false for codes that are not errors (below 400).
+// kindForStatus maps an HTTP (or provider JSON) error code of a Status
+// read to a kind. ok is false for codes that are not errors (below 400).
 func kindForStatus(code int) (kind error, ok bool) {
 	switch {
 	case code == 401 || code == 403:
@@ -198,6 +220,39 @@ func cleanMessage(msg, secret string) string {
 }
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// maxExcerpt caps Error.Excerpt, in bytes (before the ellipsis).
+const maxExcerpt = 160
+
+// urlPattern matches a URL, its slashes JSON-escaped or not.
+var urlPattern = regexp.MustCompile(`(?i)https?:(?:\\?/){2}[^\s"'<>]*`)
+
+// excerpt returns the start of an answer body for an error message: the
+// API key redacted, URLs replaced by "[URL]" (one may hold a token),
+// control characters replaced, at most maxExcerpt bytes.
+func excerpt(body []byte, secret string) string {
+	s := string(body)
+	if secret != "" {
+		s = strings.ReplaceAll(s, secret, "[REDACTED]")
+	}
+	s = strings.ToValidUTF8(s[:min(len(s), 4*maxExcerpt)], "\uFFFD")
+	s = urlPattern.ReplaceAllString(s, "[URL]")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	s = strings.TrimSpace(s)
+	if len(s) > maxExcerpt {
+		cut := maxExcerpt
+		for cut > 0 && !isRuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
+}
 
 func cmpString(a, b string) string {
 	if a != "" {
