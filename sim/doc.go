@@ -35,7 +35,8 @@
 // input.resolution and input.duration have no default and are required;
 // request_type defaults to async, provider to auto, aspect_ratio to 1:1;
 // unknown fields are ignored. Marker effects on a create come after
-// validation: [sim:reject], then [sim:create-500], then the in-flight limit.
+// validation: [sim:reject], then [sim:create-500], then the in-flight limit,
+// then the markers that create the task and answer badly.
 //
 // # Stats
 //
@@ -78,6 +79,11 @@
 //	                         HTML body (text/html, "<html>Bad Gateway</html>")
 //	[sim:create-no-id]       (prompt) the task is created, the answer is
 //	                         200 {"code":200,"message":"success","data":{}}
+//	[sim:create-500-created] (prompt) the task is created (and billed), then the
+//	                         answer is 500 {"code":500,"message":"internal error"},
+//	                         the provider's own JSON error body
+//	[sim:create-code-500]    (prompt) the task is created, the answer is HTTP 200
+//	                         {"code":500,"message":"internal error"}
 //	[sim:status-500]         (prompt) the first two status reads of that task answer
 //	                         500 {"code":500,"message":"internal error"}; later ones
 //	                         answer normally
@@ -87,6 +93,12 @@
 //	[sim:echo-status]        (prompt) the first status read of that task answers 500
 //	                         with a message that repeats the Authorization header
 //	                         and the task's callback_url; later ones answer normally
+//	[sim:status-unknown-state] (prompt) every status read of the task (and its
+//	                         callback) answers 200 with the state "queued_v2"
+//	                         (UnknownState); the task still runs and ends, and is
+//	                         billed
+//	[sim:status-bad-result]  (prompt) once the task succeeded, its status reads
+//	                         (and callback) carry a resultJson that is not JSON
 //
 // Besides markers, these knobs misbehave at random, drawn at create time
 // from a generator seeded with Config.Seed (under the simulator's lock, so

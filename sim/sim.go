@@ -38,6 +38,12 @@ const (
 	MarkerCreate502 = "[sim:create-502]"
 	// MarkerCreateNoID in a prompt creates the task and answers 200 without its id.
 	MarkerCreateNoID = "[sim:create-no-id]"
+	// MarkerCreate500Created in a prompt creates the task and answers 500
+	// with the provider's JSON error body.
+	MarkerCreate500Created = "[sim:create-500-created]"
+	// MarkerCreateCode500 in a prompt creates the task and answers HTTP 200
+	// with the body {"code":500,...}.
+	MarkerCreateCode500 = "[sim:create-code-500]"
 	// MarkerStatus500 in a prompt makes the first two status reads of the task answer 500.
 	MarkerStatus500 = "[sim:status-500]"
 	// MarkerEchoCreate in a prompt makes the create answer 400 with a message
@@ -47,7 +53,20 @@ const (
 	// answer 500 with a message that repeats the request's credentials and
 	// the task's callback URL.
 	MarkerEchoStatus = "[sim:echo-status]"
+	// MarkerStatusUnknownState in a prompt makes every status read (and the
+	// callback) of the task report the state UnknownState.
+	MarkerStatusUnknownState = "[sim:status-unknown-state]"
+	// MarkerStatusBadResult in a prompt makes the task's success carry a
+	// resultJson that is not JSON.
+	MarkerStatusBadResult = "[sim:status-bad-result]"
 )
+
+// UnknownState is the state [sim:status-unknown-state] reports: not one of
+// the provider's four.
+const UnknownState = "queued_v2"
+
+// badResultJSON is the resultJson of a success under [sim:status-bad-result].
+const badResultJSON = `{"resultUrls":["`
 
 // markerErrors is how many answers [sim:create-500] and [sim:status-500]
 // turn into 500s before answering normally.
@@ -225,6 +244,8 @@ func (s *Sim) handleCreate(w http.ResponseWriter, r *http.Request) {
 		status = StatusLost
 	case strings.Contains(prompt, MarkerCreate502):
 		status = http.StatusBadGateway
+	case strings.Contains(prompt, MarkerCreate500Created):
+		status = http.StatusInternalServerError
 	}
 	s.countLocked(KindCreate, status)
 	s.mu.Unlock()
@@ -236,6 +257,10 @@ func (s *Sim) handleCreate(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
 		w.WriteHeader(http.StatusBadGateway)
 		io.WriteString(w, "<html>Bad Gateway</html>")
+	case status == http.StatusInternalServerError:
+		writeJSON(w, http.StatusInternalServerError, envelope{Code: 500, Message: msgInternal})
+	case strings.Contains(prompt, MarkerCreateCode500):
+		writeJSON(w, http.StatusOK, envelope{Code: 500, Message: msgInternal})
 	case strings.Contains(prompt, MarkerCreateNoID):
 		writeJSON(w, http.StatusOK, envelope{Code: 200, Message: "success", Data: struct{}{}})
 	default:
@@ -383,6 +408,8 @@ func (s *Sim) createLocked(now time.Time, req *createRequest, base string) *task
 		t.statusErrors = markerErrors
 	}
 	t.echoStatus = strings.Contains(in.Prompt, MarkerEchoStatus)
+	t.unknownState = strings.Contains(in.Prompt, MarkerStatusUnknownState)
+	t.badResult = strings.Contains(in.Prompt, MarkerStatusBadResult)
 	if req.RequestType == requestTypeCallback {
 		s.setupCallbackLocked(t, now, req.CallbackURL, base+filePath(t.id))
 	}

@@ -510,6 +510,28 @@ func TestCreateMarkers(t *testing.T) {
 			t.Fatalf("stats: %+v", st)
 		}
 	})
+	t.Run("create-500-created", func(t *testing.T) {
+		b := setup(t, Config{})
+		p := "x [sim:create-500-created]"
+		a := b.do(t, "POST", createPath, testKey, promptBody(t, p, 4))
+		if a.status != 500 || a.Code != 500 || a.Msg != "internal error" || len(a.Data) != 0 {
+			t.Fatalf("got %d %s", a.status, a.raw)
+		}
+		if st := b.sim.Stats(); st.Created != 1 || st.CreatedPerPrompt[p] != 1 || st.InFlight != 1 || st.Count(KindCreate, 500) != 1 {
+			t.Fatalf("stats: %+v", st)
+		}
+	})
+	t.Run("create-code-500", func(t *testing.T) {
+		b := setup(t, Config{})
+		p := "x [sim:create-code-500]"
+		a := b.do(t, "POST", createPath, testKey, promptBody(t, p, 4))
+		if a.status != 200 || a.Code != 500 || a.Msg != "internal error" || len(a.Data) != 0 {
+			t.Fatalf("got %d %s", a.status, a.raw)
+		}
+		if st := b.sim.Stats(); st.Created != 1 || st.CreatedPerPrompt[p] != 1 || st.Count(KindCreate, 200) != 1 {
+			t.Fatalf("stats: %+v", st)
+		}
+	})
 	t.Run("status-500", func(t *testing.T) {
 		b := setup(t, Config{})
 		id := b.create(t, promptBody(t, "x [sim:status-500]", 4))
@@ -524,6 +546,38 @@ func TestCreateMarkers(t *testing.T) {
 		}
 		if st := b.sim.Stats(); st.Count(KindStatus, 500) != 2 || st.Count(KindStatus, 200) != 1 {
 			t.Fatalf("stats: %+v", st)
+		}
+	})
+}
+
+func TestStatusMarkers(t *testing.T) {
+	t.Run("status-unknown-state", func(t *testing.T) {
+		b := setup(t, Config{})
+		id := b.create(t, promptBody(t, "x [sim:status-unknown-state]", 4))
+		if v := b.status(t, id); v.State != UnknownState || v.TaskID != id {
+			t.Fatalf("running: %+v", v)
+		}
+		b.clock.Advance(2 * time.Minute)
+		if v := b.status(t, id); v.State != UnknownState || v.ResultJSON == "" {
+			t.Fatalf("ended: %+v", v)
+		}
+		if st := b.sim.Stats(); st.StatusReadsPerTask[id] != 2 || st.Succeeded != 1 || st.Created != 1 {
+			t.Fatalf("stats: %+v", st)
+		}
+	})
+	t.Run("status-bad-result", func(t *testing.T) {
+		b := setup(t, Config{})
+		id := b.create(t, promptBody(t, "x [sim:status-bad-result]", 4))
+		if v := b.status(t, id); v.State != "pending" || v.ResultJSON != "" {
+			t.Fatalf("running: %+v", v)
+		}
+		b.clock.Advance(2 * time.Minute)
+		v := b.status(t, id)
+		if v.State != "success" || v.ResultJSON == "" || json.Valid([]byte(v.ResultJSON)) {
+			t.Fatalf("ended: %+v", v)
+		}
+		if _, ok := b.sim.FileSHA256(id); !ok {
+			t.Fatal("the task has no file")
 		}
 	})
 }

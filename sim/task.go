@@ -36,6 +36,8 @@ type task struct {
 	failMsg      string
 	statusErrors int  // status reads still to answer with 500
 	echoStatus   bool // the next status read answers 500 with an echo (MarkerEchoStatus)
+	unknownState bool // [sim:status-unknown-state]: reads report UnknownState
+	badResult    bool // [sim:status-bad-result]: a success's resultJson is not JSON
 	done         bool // popped from the heap, counted as ended
 	index        int  // position in the heap while in flight
 
@@ -74,7 +76,13 @@ func (t *task) view(now time.Time, resultURL string) taskView {
 		v.FailCode, v.FailMsg = t.failCode, t.failMsg
 		if t.failCode == "" {
 			v.ResultJSON = resultJSON(resultURL)
+			if t.badResult {
+				v.ResultJSON = badResultJSON
+			}
 		}
+	}
+	if t.unknownState {
+		v.State = UnknownState
 	}
 	return v
 }
