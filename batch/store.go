@@ -555,8 +555,8 @@ type Downloader interface {
 }
 
 // DownloadFailed is the fail code of a row whose video was created but
-// could not be stored (worker.CodeDownloadFailed).
-const DownloadFailed = "DOWNLOAD_FAILED"
+// could not be stored (tasks.CodeDownloadFailed).
+const DownloadFailed = tasks.CodeDownloadFailed
 
 // Resubmit moves every job of a batch in state from back to queued under a
 // new attempt number and queues its submit task; it returns how many. Each

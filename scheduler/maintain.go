@@ -295,7 +295,7 @@ func (m *Maintainer) Reconcile(ctx context.Context) (Report, error) {
 			if m.GiveUpAfter > 0 && !j.Submitted.IsZero() && now.Sub(j.Submitted) > m.GiveUpAfter {
 				_, err := m.Store.Transition(ctx, j.Batch, j.Row, batch.Change{
 					From: []tasks.State{tasks.StateSubmitted}, To: tasks.StateFailed, Attempt: &j.Attempt,
-					FailCode: "TIMED_OUT", FailMsg: fmt.Sprintf("still not finished %s after it was submitted", m.GiveUpAfter),
+					FailCode: tasks.CodeTimedOut, FailMsg: fmt.Sprintf("still not finished %s after it was submitted", m.GiveUpAfter),
 					Completed: now})
 				if errors.Is(err, batch.ErrConflict) {
 					return nil

@@ -108,6 +108,9 @@ type JobPayload struct {
 	Callback bool `json:"cb,omitempty"`
 	// TaskID is the provider task a callback named (video:callback only).
 	TaskID string `json:"task,omitempty"`
+	// Unreadable counts the status reads of the job, just before this poll
+	// and in a row, whose answers could not be read (video:poll only).
+	Unreadable int `json:"unr,omitempty"`
 }
 
 // Marshal encodes p for an asynq task.

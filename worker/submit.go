@@ -15,18 +15,20 @@ import (
 	"github.com/seedbatch/seedbatch/tasks"
 )
 
-// Fail codes seedbatch sets itself (the provider's own codes pass through).
+// Fail codes seedbatch sets itself (the provider's own codes pass through);
+// see package tasks.
 const (
-	CodeInvalidRequest    = "INVALID_REQUEST"
-	CodeCreateUnknown     = "CREATE_OUTCOME_UNKNOWN"
-	CodeCreateInterrupted = "CREATE_INTERRUPTED"
-	CodeProviderError     = "PROVIDER_ERROR"
-	CodeTaskNotFound      = "TASK_NOT_FOUND"
-	CodeNoResult          = "NO_RESULT_URLS"
-	CodeBudget            = "BUDGET"
-	CodeResultExpired     = "RESULT_EXPIRED"
-	CodeDownloadTooLarge  = "DOWNLOAD_TOO_LARGE"
-	CodeDownloadFailed    = batch.DownloadFailed
+	CodeInvalidRequest    = tasks.CodeInvalidRequest
+	CodeCreateUnknown     = tasks.CodeCreateUnknown
+	CodeCreateInterrupted = tasks.CodeCreateInterrupted
+	CodeProviderError     = tasks.CodeProviderError
+	CodeTaskNotFound      = tasks.CodeTaskNotFound
+	CodeNoResult          = tasks.CodeNoResult
+	CodeAnswerUnreadable  = tasks.CodeAnswerUnreadable
+	CodeBudget            = tasks.CodeBudget
+	CodeResultExpired     = tasks.CodeResultExpired
+	CodeDownloadTooLarge  = tasks.CodeDownloadTooLarge
+	CodeDownloadFailed    = tasks.CodeDownloadFailed
 )
 
 // authPause is how long a submit waits before looking again while the
