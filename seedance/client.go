@@ -245,22 +245,23 @@ func (c *Client) Status(ctx context.Context, taskID string) (Task, error) {
 			return Task{}, e
 		}
 	}
-	body := res.body
-	if bytes.Contains(body, []byte(c.key)) {
-		// An answer that echoes the key is read with it redacted, so that no
-		// cut in an error message can leave part of it.
-		body = bytes.ReplaceAll(body, []byte(c.key), []byte("[REDACTED]"))
-	}
 	unreadable := func(detail string) error {
 		return &Error{Kind: ErrUnreadable, Op: opStatus, StatusCode: res.status,
-			detail: cleanMessage(detail, c.key), Excerpt: excerpt(body, c.key)}
+			detail: cleanMessage(detail, c.key), Excerpt: excerpt(res.body, c.key)}
 	}
-	t, err := ParseTask(body)
+	t, err := ParseTask(res.body)
 	switch {
 	case err != nil:
+		if key := []byte(c.key); bytes.Contains(res.body, key) {
+			// Say why from the answer with the key redacted, so that no cut
+			// in the reason can leave part of it.
+			if _, rerr := ParseTask(bytes.ReplaceAll(res.body, key, []byte("[REDACTED]"))); rerr != nil {
+				err = rerr
+			}
+		}
 		return Task{}, unreadable(strings.TrimPrefix(err.Error(), errParse.Error()+": ") + contentType(res.header))
 	case t.ID != taskID:
-		return Task{}, unreadable(fmt.Sprintf("the answer is about task %q, not %q", short(t.ID), short(taskID)))
+		return Task{}, unreadable(fmt.Sprintf("the answer is about task %q, not %q", t.ID, taskID))
 	case t.State == StateSuccess && len(t.ResultURLs) == 0:
 		return Task{}, unreadable("task " + t.ID + ": a success without result URLs")
 	}
