@@ -61,7 +61,9 @@ func TestMetricsMatchSimulator(t *testing.T) {
 	t.Cleanup(s.Close)
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	client, _ := seedance.New(seedance.Config{BaseURL: srv.URL, APIKey: "k", Timeout: 5 * time.Second})
+	// 500 is listed as "not created", so the [sim:create-500] row is sent again.
+	client, _ := seedance.New(seedance.Config{BaseURL: srv.URL, APIKey: "k", Timeout: 5 * time.Second,
+		NotCreatedCodes: []int{500}})
 	store := batch.NewStore(rs.Client, rs.Prefix)
 	lim, _ := ratelimit.New(rs.Client, ratelimit.Config{Prefix: rs.Prefix, Scope: "m", RequestsPerMinute: 1 << 20, Burst: 1000})
 	queues := worker.QueuesFor(rs.Prefix)

@@ -218,6 +218,14 @@ func (w *Worker) handleCallback(ctx context.Context, t *asynq.Task) error {
 		return w.schedulePoll(ctx, job, 1000, w.cfg.Now(), true)
 	}
 	task, err := w.read(ctx, job)
+	if errors.Is(err, seedance.ErrUnreadable) {
+		// Nothing is bound or ended on an answer that cannot be read. A
+		// submitted row's polls count such answers and end it; an ambiguous
+		// row stays so, with the task id for the operator.
+		log.Warn("callback_unreadable", "from", from, "err", err)
+		msg := "a callback named task " + p.TaskID + ", whose status answer could not be read: " + err.Error()
+		return w.store.SetLastError(ctx, job.Batch, job.Row, w.scrub(job, msg))
+	}
 	if err != nil {
 		return err
 	}

@@ -2,16 +2,20 @@ package worker_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/ratelimit"
+	"github.com/seedbatch/seedbatch/seedance"
 	"github.com/seedbatch/seedbatch/tasks"
 	"github.com/seedbatch/seedbatch/worker"
 )
@@ -245,5 +249,48 @@ func TestCallbackCannotBindAnotherRowsTask(t *testing.T) {
 	jobs := h.jobs(plan.ID, 2)
 	if jobs[0].TaskID == "" || jobs[0].TaskID == jobs[1].TaskID {
 		t.Errorf("rows bound to tasks %q and %q", jobs[0].TaskID, jobs[1].TaskID)
+	}
+}
+
+// unreadableStatus answers every status read with seedance.ErrUnreadable
+// and counts the reads.
+type unreadableStatus struct {
+	worker.Provider
+	reads atomic.Int32
+}
+
+func (p *unreadableStatus) Status(context.Context, string) (seedance.Task, error) {
+	p.reads.Add(1)
+	return seedance.Task{}, &seedance.Error{Kind: seedance.ErrUnreadable, Op: "status", StatusCode: 200, Excerpt: "{}"}
+}
+
+// TestCallbackUnreadableKeepsAmbiguous delivers a callback for an ambiguous
+// row whose confirming read cannot be read: the row must stay ambiguous,
+// say which task the callback named, and not read again and again.
+func TestCallbackUnreadableKeepsAmbiguous(t *testing.T) {
+	prov := &unreadableStatus{}
+	h := newHarnessWith(t, func(o *options) {
+		o.callback = true
+		o.wrap = func(p worker.Provider, _ *ratelimit.Limiter) worker.Provider {
+			prov.Provider = p
+			return prov
+		}
+	})
+	plan := h.enqueue("prompt\na scene whose answer is lost [sim:create-lost]\n")
+	h.start()
+	deadline := time.Now().Add(20 * time.Second)
+	for prov.reads.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the callback was never confirmed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // a retried callback task would read again within this
+	j := h.jobs(plan.ID, 1)[0]
+	if j.State != tasks.StateAmbiguous || j.TaskID != "" || !strings.Contains(j.LastError, "a callback named task task_") {
+		t.Errorf("row %s task %q, last error %q; want ambiguous, unbound, naming the task", j.State, j.TaskID, j.LastError)
+	}
+	if n := prov.reads.Load(); n != 1 {
+		t.Errorf("%d confirming reads, want 1", n)
 	}
 }

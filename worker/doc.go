@@ -14,5 +14,13 @@
 // Money safety: a row moves to "submitting" in Redis before its create is
 // sent. A submit that finds its row already submitting with no task id (its
 // worker died mid-create) marks the row ambiguous instead of creating again,
-// and so does any create whose outcome the client cannot know.
+// and so does any create whose answer does not prove that nothing was
+// created (a 5xx, a 2xx without a task id or with an error code; see package
+// seedance): its fail message says why and how to resubmit it on purpose.
+//
+// A task whose status answers cannot be read (seedance.ErrUnreadable) is
+// polled again at the planned delay, the count carried in the poll payload;
+// after Config.MaxUnreadable such answers in a row the row fails with
+// PROVIDER_ANSWER_UNREADABLE and frees its slot, rather than holding it until
+// reconcile gives up hours later.
 package worker

@@ -184,6 +184,8 @@ func (w *Worker) pollFailed(ctx context.Context, job batch.Job, p tasks.JobPaylo
 	case errors.Is(serr, seedance.ErrRateLimited):
 		after := cmpPositive(retryAfter(serr), 2*time.Second)
 		return errors.Join(w.limiter.Cooldown(ctx, after), &NotYet{After: after, Reason: "provider rate limit"})
+	case errors.Is(serr, seedance.ErrUnreadable):
+		return w.unreadable(ctx, job, p, serr)
 	case !w.finalAttempt(ctx):
 		return serr
 	case errors.Is(serr, seedance.ErrNotFound):
@@ -197,4 +199,31 @@ func (w *Worker) pollFailed(ctx context.Context, job batch.Job, p tasks.JobPaylo
 		w.log.Warn("poll_slowed", "batch", job.Batch, "row", job.Row, "err", serr)
 		return w.schedulePoll(ctx, job, p.Poll+1, w.cfg.Now().Add(slowPoll), p.Callback)
 	}
+}
+
+// unreadable handles a status answer that could not be read. The task may
+// have ended, and may be billed, so the row is not kept waiting for hours:
+// it is polled again at the planned delay, and after MaxUnreadable such
+// answers in a row it fails with PROVIDER_ANSWER_UNREADABLE and frees its
+// slot. A readable answer in between starts the count again.
+func (w *Worker) unreadable(ctx context.Context, job batch.Job, p tasks.JobPayload, serr error) error {
+	n := p.Unreadable + 1
+	log := w.log.With("batch", job.Batch, "row", job.Row, "task_id", job.TaskID)
+	now := w.cfg.Now()
+	if n < w.cfg.MaxUnreadable {
+		log.Warn("status_unreadable", "count", n, "err", serr)
+		next := tasks.JobPayload{Batch: job.Batch, Row: job.Row, Attempt: job.Attempt, Poll: p.Poll + 1,
+			Callback: p.Callback, Unreadable: n}
+		return w.queue.poll(ctx, next, now.Add(w.pollDelay(ctx, p.Callback)))
+	}
+	_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
+		From: []tasks.State{tasks.StateSubmitted}, To: tasks.StateFailed, Attempt: &job.Attempt,
+		FailCode: CodeAnswerUnreadable, FailMsg: w.scrub(job, unreadableMessage(job.Batch, job.TaskID, n, serr)),
+		Completed: now})
+	if err != nil {
+		return ignoreConflict(err)
+	}
+	w.release(ctx, job)
+	log.Warn("task_unreadable", "count", n, "err", serr)
+	return nil
 }

@@ -73,13 +73,18 @@ const pollTimeout = 2 * time.Minute
 // Poll schedules the n-th status read of a row's attempt at time at;
 // callback marks the safety polls of a callback-mode job.
 func (q *Queue) Poll(ctx context.Context, b string, row, attempt, n int, at time.Time, callback bool) error {
-	p := tasks.JobPayload{Batch: b, Row: row, Attempt: attempt, Poll: n, NotBeforeMS: at.UnixMilli(), Callback: callback}
+	return q.poll(ctx, tasks.JobPayload{Batch: b, Row: row, Attempt: attempt, Poll: n, Callback: callback}, at)
+}
+
+// poll schedules the status read p describes at time at.
+func (q *Queue) poll(ctx context.Context, p tasks.JobPayload, at time.Time) error {
+	p.NotBeforeMS = at.UnixMilli()
 	t := asynq.NewTask(tasks.TypePoll, p.Marshal())
 	_, err := q.client.EnqueueContext(ctx, t, asynq.Queue(q.queues.Poll),
-		asynq.TaskID(tasks.PollTaskID(b, row, attempt, n)),
+		asynq.TaskID(tasks.PollTaskID(p.Batch, p.Row, p.Attempt, p.Poll)),
 		asynq.ProcessAt(at), asynq.MaxRetry(taskMaxRetry), asynq.Timeout(pollTimeout))
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("enqueue poll %s:%d #%d: %w", b, row, n, err)
+		return fmt.Errorf("enqueue poll %s:%d #%d: %w", p.Batch, p.Row, p.Poll, err)
 	}
 	return nil
 }

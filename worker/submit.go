@@ -230,7 +230,8 @@ func (w *Worker) afterCreate(ctx, hctx context.Context, log interface {
 		return errors.Join(err, w.limiter.Cooldown(ctx, after), &NotYet{After: after, Reason: "provider rate limit"})
 
 	case errors.Is(cerr, seedance.ErrNotSent), errors.Is(cerr, seedance.ErrServer):
-		// Nothing was created: safe to send again, with backoff.
+		// Never sent, or an answer that proves nothing was created: safe
+		// to send again, with backoff.
 		if err := back(cerr.Error()); err != nil {
 			return err
 		}
@@ -246,11 +247,12 @@ func (w *Worker) afterCreate(ctx, hctx context.Context, log interface {
 		return cerr
 
 	default:
-		// Outcome unknown: the provider may have created (and will bill) the
-		// task. Keep the lease, which expires on its own, and never resend.
+		// Outcome unknown (a 5xx, a 2xx without a task id, no answer...): the
+		// provider may have created (and will bill) the task. Keep the lease,
+		// which expires on its own, and never resend.
 		_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
 			From: []tasks.State{tasks.StateSubmitting}, To: tasks.StateAmbiguous, Attempt: &job.Attempt,
-			FailCode: CodeCreateUnknown, FailMsg: cerr.Error(), Completed: now})
+			FailCode: CodeCreateUnknown, FailMsg: w.scrub(job, unknownOutcome(job.Batch, cerr)), Completed: now})
 		log.Warn("create_ambiguous", "err", cerr)
 		return ignoreConflict(err)
 	}
@@ -345,10 +347,11 @@ func providerMessage(err error) string {
 const CodeInsufficientCredits = "INSUFFICIENT_CREDITS"
 
 // accountRefused reports a create refused because the account cannot pay:
-// 402, or the provider's INSUFFICIENT_CREDITS.
+// 402 as the HTTP status or as the JSON code of the answer, or the
+// provider's INSUFFICIENT_CREDITS.
 func accountRefused(err error) bool {
 	var se *seedance.Error
-	return errors.As(err, &se) && (se.StatusCode == 402 || strings.Contains(se.Message, CodeInsufficientCredits))
+	return errors.As(err, &se) && (se.StatusCode == 402 || se.Code == 402 || strings.Contains(se.Message, CodeInsufficientCredits))
 }
 
 func retryAfter(err error) time.Duration {

@@ -34,6 +34,8 @@ const (
 	SafetyGraceDefault       = 60 * time.Second
 	SafetyIntervalDefault    = 30 * time.Second
 	CallbackMaxBodyDefault   = 64 << 10
+	// MaxUnreadableDefault is the default Config.MaxUnreadable.
+	MaxUnreadableDefault = 3
 )
 
 // Request types: how the provider reports a task's outcome.
@@ -66,6 +68,11 @@ type Config struct {
 	TimeScale float64
 	// MaxRetry is how often a failing request is retried (default 10).
 	MaxRetry int
+	// MaxUnreadable is how many status answers in a row that cannot be read
+	// (seedance.ErrUnreadable: an unknown state, a resultJson that is not
+	// JSON...) end a row failed with PROVIDER_ANSWER_UNREADABLE (default
+	// MaxUnreadableDefault, 3). Between them the row is polled as usual.
+	MaxUnreadable int
 	// ShutdownTimeout lets running handlers finish on shutdown (default 30s).
 	ShutdownTimeout time.Duration
 	// MaxWait is how long a handler waits in place for a limit before it
@@ -103,6 +110,7 @@ func (c Config) WithDefaults() Config {
 	c.PollInterval = cmp.Or(c.PollInterval, PollIntervalDefault)
 	c.TimeScale = cmp.Or(c.TimeScale, 1)
 	c.MaxRetry = cmp.Or(c.MaxRetry, MaxRetryDefault)
+	c.MaxUnreadable = cmp.Or(c.MaxUnreadable, MaxUnreadableDefault)
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, ShutdownTimeoutDefault)
 	c.MaxWait = cmp.Or(c.MaxWait, MaxWaitDefault)
 	c.RequestType = cmp.Or(c.RequestType, RequestTypeDefault)
@@ -134,6 +142,8 @@ func (c Config) validate() error {
 		return errors.New("worker: Queues: need three distinct queue names")
 	case c.TimeScale < 1:
 		return errors.New("worker: TimeScale: must be at least 1")
+	case c.MaxUnreadable < 1:
+		return errors.New("worker: MaxUnreadable: must be at least 1")
 	case c.RequestType != RequestAsync && c.RequestType != RequestCallback:
 		return fmt.Errorf("worker: RequestType: %q is not async or callback", c.RequestType)
 	case c.RequestType == RequestCallback && !c.Callback.enabled():

@@ -51,6 +51,8 @@ type options struct {
 	limits ratelimit.Config
 	worker worker.Config
 	apiKey string
+	// notCreated is the client's seedance.Config.NotCreatedCodes.
+	notCreated []int
 	// callback serves a callback receiver and makes callback the default.
 	callback bool
 	// wrap, when set, wraps the provider client, to act around its calls.
@@ -91,7 +93,8 @@ func newHarnessWith(t testing.TB, change func(*options)) *harness {
 	}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	client, err := seedance.New(seedance.Config{BaseURL: srv.URL, APIKey: clientKey, Timeout: 5 * time.Second})
+	client, err := seedance.New(seedance.Config{BaseURL: srv.URL, APIKey: clientKey, Timeout: 5 * time.Second,
+		NotCreatedCodes: o.notCreated})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,12 +200,16 @@ func TestOutcomes(t *testing.T) {
 		{"ok-2", "a busy market at noon", "", tasks.StateDone, "", 1},
 		{"violation", "a scene [sim:content-violation]", "", tasks.StateFailed, "CONTENT_VIOLATION", 1},
 		{"rejected", "a scene the provider refuses [sim:reject]", "", tasks.StateFailed, worker.CodeInvalidRequest, 0},
-		{"server-error", "a scene after two errors [sim:create-500]", "", tasks.StateDone, "", 1},
+		// The simulator created nothing, but a 500 does not prove it: without
+		// provider.not_created_codes the row is not sent again.
+		{"server-error", "a scene after two errors [sim:create-500]", "", tasks.StateAmbiguous, worker.CodeCreateUnknown, 0},
 		{"lost", "a scene whose answer is lost [sim:create-lost]", "", tasks.StateAmbiguous, worker.CodeCreateUnknown, 1},
 		{"gateway", "a scene behind a gateway [sim:create-502]", "", tasks.StateAmbiguous, worker.CodeCreateUnknown, 1},
 		{"no-id", "a scene without an id [sim:create-no-id]", "", tasks.StateAmbiguous, worker.CodeCreateUnknown, 1},
 		{"status-error", "a scene with a flaky status [sim:status-500]", "", tasks.StateDone, "", 1},
 		{"bad-duration", "a scene of five seconds", "5", tasks.StateRejected, "INVALID_ROW", 0},
+		{"created-500", "a scene created then answered 500 [sim:create-500-created]", "", tasks.StateAmbiguous, worker.CodeCreateUnknown, 1},
+		{"created-code-500", "a scene created then answered code 500 [sim:create-code-500]", "", tasks.StateAmbiguous, worker.CodeCreateUnknown, 1},
 	}
 	var csv strings.Builder
 	csv.WriteString("id,prompt,duration\n")
@@ -242,12 +249,97 @@ func TestOutcomes(t *testing.T) {
 		t.Errorf("bad row message = %q, want its line and field", bad.FailMsg)
 	}
 	if stats.Count("create", 500) != 2 {
-		t.Errorf("%d create 500s answered, want 2 (retried)", stats.Count("create", 500))
+		// One each for the [sim:create-500] and [sim:create-500-created] rows: neither is sent again.
+		t.Errorf("%d create 500s answered, want 2 (none retried)", stats.Count("create", 500))
 	}
-	if n, _ := h.lim.InFlight(t.Context()); n != 3 {
-		// The three ambiguous rows keep their leases until they expire: the
+	for row, want := range map[int]string{4: "HTTP 500 after the create was sent", 10: "HTTP 500 after the create was sent",
+		11: "HTTP 200 with code 500 after the create was sent"} {
+		j := h.jobs(plan.ID, len(rows))[row]
+		t.Logf("row %s: %s", j.Spec.ID, j.FailMsg)
+		for _, w := range []string{want, "it may have created (and will bill) the task", "retry " + plan.ID + " --state ambiguous"} {
+			if !strings.Contains(j.FailMsg, w) {
+				t.Errorf("row %s: fail message %q does not say %q", j.Spec.ID, j.FailMsg, w)
+			}
+		}
+	}
+	if n, _ := h.lim.InFlight(t.Context()); n != 6 {
+		// The six ambiguous rows keep their leases until they expire: the
 		// provider may be running their tasks.
-		t.Errorf("%d leases held at the end, want 3", n)
+		t.Errorf("%d leases held at the end, want 6", n)
+	}
+}
+
+// TestNotCreatedCodesAreRetried lists 500 as a code the provider documents
+// as "not created": then a create answered 500 is sent again, and the row
+// finishes with exactly one task created.
+func TestNotCreatedCodesAreRetried(t *testing.T) {
+	h := newHarnessWith(t, func(o *options) { o.notCreated = []int{500} })
+	const prompt = "a scene after two errors [sim:create-500]"
+	plan := h.enqueue("prompt\n" + prompt + "\n")
+	h.start()
+	h.waitFor(plan.ID, 30*time.Second, allTerminal(1))
+	if j := h.jobs(plan.ID, 1)[0]; j.State != tasks.StateDone {
+		t.Errorf("row %s (%s: %s), want done", j.State, j.FailCode, j.FailMsg)
+	}
+	st := h.sim.Stats()
+	if st.CreatedPerPrompt[prompt] != 1 || st.Count("create", 500) != 2 {
+		t.Errorf("%d created after %d answers 500, want 1 after 2", st.CreatedPerPrompt[prompt], st.Count("create", 500))
+	}
+	if n, _ := h.lim.InFlight(t.Context()); n != 0 {
+		t.Errorf("%d leases held at the end, want 0", n)
+	}
+}
+
+// TestUnreadableAnswers gives tasks whose status answers cannot be read: an
+// unknown state on every read, or a success whose resultJson is not JSON.
+// Each row must fail after exactly MaxUnreadable reads, free its slot, and
+// never be created twice.
+func TestUnreadableAnswers(t *testing.T) {
+	h := newHarnessWith(t, func(o *options) {
+		// The first read comes after the slowest 4 s video (60 s) ended, so
+		// every read of a [sim:status-bad-result] task sees its bad success.
+		o.worker.FirstPoll = map[int]time.Duration{4: 61 * time.Second}
+	})
+	rows := []struct{ prompt, want string }{
+		{"a scene in a state nobody knows [sim:status-unknown-state]", `unknown state "queued_v2"`},
+		{"a scene with a broken result [sim:status-bad-result]", "resultJson"},
+		{"a scene that reads fine", ""},
+	}
+	var csv strings.Builder
+	csv.WriteString("prompt\n")
+	for _, r := range rows {
+		csv.WriteString(r.prompt + "\n")
+	}
+	plan := h.enqueue(csv.String())
+	h.start()
+	h.waitFor(plan.ID, 30*time.Second, allTerminal(len(rows)))
+	st := h.sim.Stats()
+	for i, j := range h.jobs(plan.ID, len(rows)) {
+		r := rows[i]
+		if st.CreatedPerPrompt[r.prompt] != 1 {
+			t.Errorf("row %d: created %d times, want 1", i, st.CreatedPerPrompt[r.prompt])
+		}
+		if r.want == "" {
+			if j.State != tasks.StateDone {
+				t.Errorf("row %d: %s (%s: %s), want done", i, j.State, j.FailCode, j.FailMsg)
+			}
+			continue
+		}
+		t.Logf("row %d: %s", i, j.FailMsg)
+		if j.State != tasks.StateFailed || j.FailCode != worker.CodeAnswerUnreadable {
+			t.Errorf("row %d: %s (%s), want failed (%s)", i, j.State, j.FailCode, worker.CodeAnswerUnreadable)
+		}
+		if got := st.StatusReadsPerTask[j.TaskID]; got != worker.MaxUnreadableDefault {
+			t.Errorf("row %d: %d status reads, want %d", i, got, worker.MaxUnreadableDefault)
+		}
+		for _, w := range []string{r.want, j.TaskID, "retry " + plan.ID + " --state failed --rebill"} {
+			if !strings.Contains(j.FailMsg, w) {
+				t.Errorf("row %d: fail message %q does not say %q", i, j.FailMsg, w)
+			}
+		}
+	}
+	if n, _ := h.lim.InFlight(t.Context()); n != 0 {
+		t.Errorf("%d leases held at the end, want 0", n)
 	}
 }
 
@@ -428,6 +520,7 @@ func (p *coolingProvider) Create(ctx context.Context, req seedance.CreateRequest
 // failure), and the row must finish once the limit lets it through.
 func TestWaitAfterFailuresIsNotFatal(t *testing.T) {
 	h := newHarnessWith(t, func(o *options) {
+		o.notCreated = []int{500}
 		o.worker.MaxRetry = 2
 		o.worker.MaxWait = 50 * time.Millisecond
 		o.wrap = func(p worker.Provider, lim *ratelimit.Limiter) worker.Provider {
