@@ -558,21 +558,58 @@ type Downloader interface {
 // could not be stored (tasks.CodeDownloadFailed).
 const DownloadFailed = tasks.CodeDownloadFailed
 
-// Resubmit moves every job of a batch in state from back to queued under a
-// new attempt number and queues its submit task; it returns how many. Each
-// one is created again at the provider (and billed): callers use it only
-// when an operator asks. A failed row whose video exists but could not be
-// stored is downloaded again instead, when sub is also a Downloader.
-func (s *Store) Resubmit(ctx context.Context, sub Submitter, id string, from tasks.State) (int, error) {
+// ResubmitOptions says which rows Resubmit takes.
+type ResubmitOptions struct {
+	// From is the state of the rows to resubmit (ambiguous, failed or budget).
+	From tasks.State
+	// Rebill also creates again the rows whose task may have been billed
+	// (tasks.PossiblyBilled: a success whose video was not stored, answers
+	// that could not be read, a task that never ended). Without it they are
+	// left as they are and listed in ResubmitResult.Skipped.
+	Rebill bool
+}
+
+// Skipped is a row Resubmit left alone, and why.
+type Skipped struct {
+	// Row is the row's index; Line its line in the CSV file; ID its id.
+	Row, Line int
+	ID        string
+	// TaskID is the provider task that may have been billed.
+	TaskID string
+	// FailCode is the row's fail code.
+	FailCode string
+	// Reason says why the row was not created again.
+	Reason string
+}
+
+// ResubmitResult says what Resubmit did.
+type ResubmitResult struct {
+	// Queued counts the rows queued again: to be created (and billed)
+	// again, or, for a failed download, to be downloaded again.
+	Queued int
+	// Skipped lists the rows whose task may have been billed, left alone
+	// because ResubmitOptions.Rebill was not set.
+	Skipped []Skipped
+}
+
+// Resubmit moves every job of a batch in state opts.From back to queued
+// under a new attempt number and queues its submit task. Each one is
+// created again at the provider (and billed): callers use it only when an
+// operator asks. A failed row whose video exists but could not be stored
+// is downloaded again instead, when sub is also a Downloader. A row whose
+// task may have been billed (tasks.PossiblyBilled) is created again only
+// with opts.Rebill; otherwise it is listed in the result's Skipped.
+func (s *Store) Resubmit(ctx context.Context, sub Submitter, id string, opts ResubmitOptions) (ResubmitResult, error) {
+	var res ResubmitResult
+	from := opts.From
 	meta, _, err := s.Batch(ctx, id)
 	if err != nil {
-		return 0, err
+		return res, err
 	}
-	n := 0
 	for start := 0; start < meta.Rows; start += resultPage {
 		jobs, err := s.Jobs(ctx, id, start, min(resultPage, meta.Rows-start))
 		if err != nil {
-			return n, err
+			return res, err
 		}
 		for _, j := range jobs {
 			if j.State != from {
@@ -584,12 +621,17 @@ func (s *Store) Resubmit(ctx context.Context, sub Submitter, id string, from tas
 					if errors.Is(err, ErrConflict) {
 						continue
 					}
-					return n, err
+					return res, err
 				}
 				if err := d.Download(ctx, id, j.Row, j.Attempt); err != nil {
-					return n, err
+					return res, err
 				}
-				n++
+				res.Queued++
+				continue
+			}
+			if !opts.Rebill && tasks.PossiblyBilled(j.FailCode, j.TaskID != "") {
+				res.Skipped = append(res.Skipped, Skipped{Row: j.Row, Line: j.Line, ID: j.Spec.ID, TaskID: j.TaskID,
+					FailCode: j.FailCode, Reason: billedReason(j.FailCode)})
 				continue
 			}
 			next := j.Attempt + 1
@@ -598,15 +640,37 @@ func (s *Store) Resubmit(ctx context.Context, sub Submitter, id string, from tas
 				if errors.Is(err, ErrConflict) {
 					continue
 				}
-				return n, err
+				return res, err
 			}
 			if err := sub.Submit(ctx, id, j.Row, next); err != nil {
-				return n, err
+				return res, err
 			}
-			n++
+			res.Queued++
 		}
 	}
-	return n, nil
+	return res, nil
+}
+
+// billedReason says, for a fail code tasks.PossiblyBilled accepts, why a
+// row's task may have been billed.
+func billedReason(code string) string {
+	switch code {
+	case tasks.CodeNoResult:
+		return "the provider reported a success (billed) without a video URL"
+	case tasks.CodeResultExpired:
+		return "the video was created (billed) but its URL expired before it was stored"
+	case tasks.CodeDownloadTooLarge:
+		return "the video was created (billed) but is larger than download.max_bytes"
+	case tasks.CodeDownloadFailed:
+		return "the video was created (billed) but could not be stored, and cannot be downloaded again"
+	case tasks.CodeAnswerUnreadable:
+		return "the provider's answers about the task could not be read: it may have succeeded (billed)"
+	case tasks.CodeTimedOut:
+		return "the task never reported an end: it may have succeeded (billed)"
+	case tasks.CodeTaskNotFound:
+		return "the provider does not know the task it created: it may have been billed"
+	}
+	return "its task may have been billed"
 }
 
 // Cancel stops submitting a batch: it is marked canceled, so submits still

@@ -333,9 +333,9 @@ func TestResubmitAndCancel(t *testing.T) {
 		t.Fatal(ok, err)
 	}
 	sub := &downloadingSubmitter{}
-	n, err := s.Resubmit(ctx, sub, "b", tasks.StateFailed)
-	if err != nil || n != 2 {
-		t.Fatalf("Resubmit = %d, %v", n, err)
+	res, err := s.Resubmit(ctx, sub, "b", batch.ResubmitOptions{From: tasks.StateFailed})
+	if err != nil || res.Queued != 2 || len(res.Skipped) != 0 {
+		t.Fatalf("Resubmit = %+v, %v", res, err)
 	}
 	j0, _ := s.Job(ctx, "b", 0)
 	j1, _ := s.Job(ctx, "b", 1)
@@ -345,7 +345,7 @@ func TestResubmitAndCancel(t *testing.T) {
 	if j1.State != tasks.StateSucceeded || j1.Attempt != 0 || len(sub.downloads) != 1 || sub.calls[1] != 0 {
 		t.Errorf("a failed download is downloaded again, not created: %+v, downloads %v", j1, sub.downloads)
 	}
-	n, err = s.Cancel(ctx, "b")
+	n, err := s.Cancel(ctx, "b")
 	if err != nil || n != 3 { // rows 0 (queued again), 2 and 3
 		t.Fatalf("Cancel = %d, %v", n, err)
 	}
@@ -369,5 +369,94 @@ func TestDurabilityWarnings(t *testing.T) {
 	got := batch.NewStore(rs.Client, rs.Prefix).DurabilityWarnings(t.Context())
 	if len(got) == 0 || !strings.Contains(got[0], "appendonly yes") {
 		t.Errorf("warnings = %q, want one about appendonly", got)
+	}
+}
+
+// TestResubmitSkipsPossiblyBilled checks that retry --state failed never
+// creates again a row whose task may have been billed unless asked to
+// rebill, and that it still resubmits the others.
+func TestResubmitSkipsPossiblyBilled(t *testing.T) {
+	s, ctx := setup(t)
+	rows := []struct {
+		code       string
+		taskID     string
+		urls       []string
+		billed     bool // skipped without Rebill
+		redownload bool // downloaded again rather than created
+	}{
+		{"CONTENT_VIOLATION", "t0", nil, false, false},
+		{tasks.CodeNoResult, "t1", nil, true, false},
+		{tasks.CodeResultExpired, "t2", []string{"http://x/2.mp4"}, true, false},
+		{tasks.CodeDownloadTooLarge, "t3", []string{"http://x/3.mp4"}, true, false},
+		{tasks.CodeDownloadFailed, "t4", nil, true, false},
+		{tasks.CodeDownloadFailed, "t5", []string{"http://x/5.mp4"}, false, true},
+		{tasks.CodeAnswerUnreadable, "t6", nil, true, false},
+		{tasks.CodeTimedOut, "t7", nil, true, false},
+		{tasks.CodeTaskNotFound, "t8", nil, true, false},
+		{tasks.CodeProviderError, "", nil, false, false},
+		{tasks.CodeInvalidRequest, "", nil, false, false},
+	}
+	if _, err := s.CreateBatch(ctx, batch.Meta{ID: "b", Rows: len(rows)}); err != nil {
+		t.Fatal(err)
+	}
+	var jobs []batch.Job
+	for i := range rows {
+		jobs = append(jobs, batch.Job{Batch: "b", Row: i, Line: i + 2, Spec: spec(fmt.Sprintf("scene %d", i)), State: tasks.StateQueued})
+	}
+	if _, err := s.AddJobs(ctx, jobs); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rows {
+		if _, err := s.Transition(ctx, "b", i, batch.Change{From: []tasks.State{tasks.StateQueued}, To: tasks.StateFailed,
+			TaskID: r.taskID, FailCode: r.code, FailMsg: "why", ResultURLs: r.urls}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	sub := &downloadingSubmitter{}
+	res, err := s.Resubmit(ctx, sub, "b", batch.ResubmitOptions{From: tasks.StateFailed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	skipped := map[int]batch.Skipped{}
+	for _, sk := range res.Skipped {
+		skipped[sk.Row] = sk
+	}
+	wantQueued := 0
+	for i, r := range rows {
+		j, _ := s.Job(ctx, "b", i)
+		sk, isSkipped := skipped[i]
+		switch {
+		case r.billed:
+			if !isSkipped || sk.FailCode != r.code || sk.TaskID != r.taskID || sk.Line != i+2 || sk.Reason == "" ||
+				j.State != tasks.StateFailed || j.Attempt != 0 || sub.calls[i] != 0 {
+				t.Errorf("row %d (%s): skipped %+v, job %s attempt %d, %d submits; want skipped and left failed",
+					i, r.code, sk, j.State, j.Attempt, sub.calls[i])
+			}
+		case r.redownload:
+			wantQueued++
+			if isSkipped || j.State != tasks.StateSucceeded || sub.calls[i] != 0 {
+				t.Errorf("row %d (%s): %s, %d submits; want downloaded again", i, r.code, j.State, sub.calls[i])
+			}
+		default:
+			wantQueued++
+			if isSkipped || j.State != tasks.StateQueued || j.Attempt != 1 || sub.calls[i] != 1 {
+				t.Errorf("row %d (%s): %s attempt %d, %d submits; want queued again", i, r.code, j.State, j.Attempt, sub.calls[i])
+			}
+		}
+	}
+	if res.Queued != wantQueued {
+		t.Errorf("Queued = %d, want %d", res.Queued, wantQueued)
+	}
+
+	// With Rebill the skipped rows are created again.
+	res, err = s.Resubmit(ctx, sub, "b", batch.ResubmitOptions{From: tasks.StateFailed, Rebill: true})
+	if err != nil || res.Queued != len(skipped) || len(res.Skipped) != 0 {
+		t.Fatalf("Resubmit with Rebill = %+v, %v; want %d queued", res, err, len(skipped))
+	}
+	for i := range skipped {
+		if j, _ := s.Job(ctx, "b", i); j.State != tasks.StateQueued || j.Attempt != 1 || j.TaskID != "" || sub.calls[i] != 1 {
+			t.Errorf("row %d after rebill: %s attempt %d task %q, %d submits", i, j.State, j.Attempt, j.TaskID, sub.calls[i])
+		}
 	}
 }

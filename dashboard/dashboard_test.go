@@ -586,16 +586,28 @@ func TestRetry(t *testing.T) {
 	t.Parallel()
 	b := setup(t, writable)
 	b.seed(t, "b1", 40)
+	// A row whose video was created (and billed) but expired: never rebilled from here.
+	if _, err := b.store.Transition(t.Context(), "b1", 20, batch.Change{From: []tasks.State{tasks.StateQueued},
+		To: tasks.StateFailed, TaskID: "task-20", FailCode: tasks.CodeResultExpired, FailMsg: "expired"}); err != nil {
+		t.Fatal(err)
+	}
 	w := b.do(t, "POST", "/batches/b1/retry", url.Values{"state": {"failed"}}, bearer())
 	if w.Code != http.StatusSeeOther {
 		t.Fatalf("retry = %d: %s", w.Code, w.Body)
 	}
-	if loc := w.Header().Get("Location"); loc != "/batches/b1?did=retry&n=5" {
+	if loc := w.Header().Get("Location"); loc != "/batches/b1?did=retry&n=5&skipped=1" {
 		t.Errorf("Location = %q", loc)
 	}
 	_, counts, _ := b.store.Batch(t.Context(), "b1")
-	if counts[tasks.StateFailed] != 0 || counts[tasks.StateQueued] != 25 {
+	if counts[tasks.StateFailed] != 1 || counts[tasks.StateQueued] != 24 {
 		t.Errorf("after retry: %v", counts)
+	}
+	if j, _ := b.store.Job(t.Context(), "b1", 20); j.State != tasks.StateFailed || j.Attempt != 0 {
+		t.Errorf("an expired video was created again: %+v", j)
+	}
+	page := b.do(t, "GET", "/batches/b1?did=retry&n=5&skipped=1", nil, bearer()).Body.String()
+	if !strings.Contains(page, "5 rows were queued to be submitted again. 1 failed rows were left alone") {
+		t.Error("batch page does not say which rows were skipped")
 	}
 	j, err := b.store.Job(t.Context(), "b1", 10)
 	if err != nil {

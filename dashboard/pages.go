@@ -147,7 +147,12 @@ func notice(q url.Values) string {
 	case "cancel":
 		return fmt.Sprintf("Batch canceled: %d rows that were not submitted are now canceled.", n)
 	case "retry":
-		return fmt.Sprintf("%d rows were queued to be submitted again.", n)
+		msg := fmt.Sprintf("%d rows were queued to be submitted again.", n)
+		if skipped, _ := strconv.Atoi(q.Get("skipped")); skipped > 0 {
+			msg += fmt.Sprintf(" %d failed rows were left alone: their tasks may have been billed (see their failure);"+
+				" seedbatch retry --state failed --rebill creates them again.", skipped)
+		}
+		return msg
 	case "pause":
 		return "Submitting is paused."
 	case "resume":
@@ -293,13 +298,23 @@ func (s *Server) handleRetry(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, fmt.Errorf("state %q: want ambiguous, failed or budget", st))
 		return
 	}
-	n, err := s.cfg.Store.Resubmit(r.Context(), s.queue, id, st)
+	// Never rebill from here: rows whose task may have been billed are
+	// skipped, and the notice says how many.
+	res, err := s.cfg.Store.Resubmit(r.Context(), s.queue, id, batch.ResubmitOptions{From: st})
 	if err != nil {
 		s.fail(w, r, statusOf(err), err)
 		return
 	}
-	s.log.Info("dashboard_retry", "batch", id, "state", st, "rows", n, "remote", r.RemoteAddr)
-	s.back(w, r, batchPath(id), "retry", n)
+	s.log.Info("dashboard_retry", "batch", id, "state", st, "rows", res.Queued, "skipped", len(res.Skipped),
+		"remote", r.RemoteAddr)
+	q := url.Values{"did": {"retry"}}
+	if res.Queued != 0 {
+		q.Set("n", strconv.Itoa(res.Queued))
+	}
+	if len(res.Skipped) != 0 {
+		q.Set("skipped", strconv.Itoa(len(res.Skipped)))
+	}
+	http.Redirect(w, r, batchPath(id)+"?"+q.Encode(), http.StatusSeeOther)
 }
 
 // maxReason caps the length of a pause reason, in runes.

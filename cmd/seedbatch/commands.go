@@ -328,9 +328,12 @@ func (m *Main) simCmd(ctx context.Context, args []string) error {
 func (m *Main) retryCmd(ctx context.Context, args []string) error {
 	var state *string
 	var budget *int
+	var rebill *bool
 	fs, s, err := m.connect(ctx, "retry", "BATCH", args, func(fs *flag.FlagSet) {
 		state = fs.String("state", "", "rows to resubmit: ambiguous, failed or budget (each is created, and billed, again)")
 		budget = fs.Int("budget", -1, "first set this batch's budget in video seconds (0 = no cap)")
+		rebill = fs.Bool("rebill", false, "also create again failed rows whose task may have been billed "+
+			"(a success whose video was not stored, unreadable answers, a task that never ended)")
 	}, func(fs *flag.FlagSet, _ *config.Config) error {
 		switch tasks.State(*state) {
 		case tasks.StateAmbiguous, tasks.StateFailed, tasks.StateBudget:
@@ -360,13 +363,27 @@ func (m *Main) retryCmd(ctx context.Context, args []string) error {
 	}
 	q := worker.NewQueue(s.rdb, s.queues)
 	defer q.Close()
-	n, err := s.store.Resubmit(ctx, q, id, from)
+	res, err := s.store.Resubmit(ctx, q, id, batch.ResubmitOptions{From: from, Rebill: *rebill})
 	if err != nil {
 		return fail(exitUnreachable, "%v", err)
 	}
-	fmt.Fprintf(m.Stdout, "batch %s: %d %s rows queued again\n", id, n, from)
+	for i, sk := range res.Skipped {
+		if i == maxSkippedShown {
+			fmt.Fprintf(m.Stdout, "... and %d more (seedbatch results %s lists them)\n", len(res.Skipped)-i, id)
+			break
+		}
+		fmt.Fprintf(m.Stdout, "skipped %s (line %d, task %s, %s): %s\n", sk.ID, sk.Line, sk.TaskID, sk.FailCode, sk.Reason)
+	}
+	fmt.Fprintf(m.Stdout, "batch %s: %d %s rows queued again\n", id, res.Queued, from)
+	if n := len(res.Skipped); n > 0 {
+		fmt.Fprintf(m.Stdout, "batch %s: %d %s rows skipped: their tasks may have been billed; check them with the provider, "+
+			"then add --rebill to create (and pay for) them again\n", id, n, from)
+	}
 	return nil
 }
+
+// maxSkippedShown caps the rows retry lists as skipped.
+const maxSkippedShown = 100
 
 func (m *Main) cancelCmd(ctx context.Context, args []string) error {
 	fs, s, err := m.connect(ctx, "cancel", "BATCH", args, nil, func(fs *flag.FlagSet, _ *config.Config) error {
