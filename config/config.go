@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -28,6 +29,7 @@ import (
 	"github.com/seedbatch/seedbatch/fetch"
 	"github.com/seedbatch/seedbatch/internal/hostcheck"
 	"github.com/seedbatch/seedbatch/tasks"
+	"github.com/seedbatch/seedbatch/worker"
 )
 
 // FileDefault is the config file read when --config is not given, if present.
@@ -72,6 +74,12 @@ type Provider struct {
 	APIKey Secret `yaml:"api_key"`
 	// Timeout of one HTTP request (default 60s).
 	Timeout time.Duration `yaml:"timeout"`
+	// NotCreatedCodes are the codes the provider documents as "nothing was
+	// created", matched against a create answer's HTTP status and JSON
+	// code: such a create is sent again. Default none: a 5xx, a 408 or a 200
+	// with an error code other than 400, 401, 402, 403 or 429 makes the row
+	// ambiguous instead, since the task may exist (and be billed).
+	NotCreatedCodes []int `yaml:"not_created_codes"`
 }
 
 // Limits are the provider's account limits as seedbatch holds them across
@@ -108,6 +116,10 @@ type Worker struct {
 	// MaxRetry is how often a failing request is retried before its row
 	// fails (default 10). Waiting for a limit never counts.
 	MaxRetry int `yaml:"max_retry"`
+	// MaxUnreadable is how many status answers in a row that cannot be read
+	// (an unknown state, a resultJson that is not JSON...) fail a row with
+	// PROVIDER_ANSWER_UNREADABLE (default 3).
+	MaxUnreadable int `yaml:"max_unreadable"`
 	// ShutdownTimeout is how long a stopping worker lets running handlers
 	// finish before handing their tasks back (default 30s).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
@@ -265,7 +277,8 @@ func Default() Config {
 		Worker: Worker{
 			SubmitConcurrency: 20, PollConcurrency: 50,
 			FirstPoll4s: 40 * time.Second, FirstPoll8s: 60 * time.Second, FirstPoll12s: 90 * time.Second,
-			PollInterval: 5 * time.Second, MaxRetry: 10, ShutdownTimeout: 30 * time.Second, TimeScale: 1,
+			PollInterval: 5 * time.Second, MaxRetry: 10, MaxUnreadable: worker.MaxUnreadableDefault,
+			ShutdownTimeout: 30 * time.Second, TimeScale: 1,
 		},
 		Defaults: tasks.Defaults{}.WithDefaults(),
 		Sim:      Sim{TimeScale: 20, RequestsPerMinute: 10000, MaxInFlight: 1000},
@@ -454,6 +467,8 @@ func (c Config) Validate() error {
 		{"redis.url", c.Redis.URL != "" && !hasScheme(c.Redis.URL, "redis://", "rediss://", "unix://"), "must start with redis://, rediss:// or unix://"},
 		{"provider.base_url", !hasScheme(c.Provider.BaseURL, "http://", "https://"), "must be an http(s) URL"},
 		{"provider.timeout", c.Provider.Timeout <= 0, "must be positive"},
+		{"provider.not_created_codes", slices.ContainsFunc(c.Provider.NotCreatedCodes, func(code int) bool { return code < 400 }),
+			"must list error codes (at least 400)"},
 		{"limits.requests_per_minute", c.Limits.RequestsPerMinute <= 0, "must be positive"},
 		{"limits.burst", c.Limits.Burst <= 0, "must be positive"},
 		{"limits.poll_reserve", c.Limits.PollReserve < 0 || c.Limits.PollReserve >= c.Limits.Burst, "must be at least 0 and less than limits.burst"},
@@ -466,6 +481,7 @@ func (c Config) Validate() error {
 		{"worker.first_poll_12s", c.Worker.FirstPoll12s <= 0, "must be positive"},
 		{"worker.poll_interval", c.Worker.PollInterval <= 0, "must be positive"},
 		{"worker.max_retry", c.Worker.MaxRetry < 1, "must be at least 1 (asynq archives a task with no retries left even while it only waits for a limit)"},
+		{"worker.max_unreadable", c.Worker.MaxUnreadable < 1, "must be at least 1"},
 		{"worker.shutdown_timeout", c.Worker.ShutdownTimeout <= 0, "must be positive"},
 		{"worker.time_scale", c.Worker.TimeScale < 1, "must be at least 1"},
 		{"sim.time_scale", c.Sim.TimeScale < 1, "must be at least 1"},

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/seedbatch/seedbatch/worker"
 )
 
 func envOf(m map[string]string) func(string) (string, bool) {
@@ -29,9 +31,10 @@ func TestLoadLayers(t *testing.T) {
 	cfg, err := Load(Options{
 		File: file,
 		Env: envOf(map[string]string{
-			"SEEDBATCH_LIMITS_MAX_IN_FLIGHT": "200",
-			"SEEDANCE_BASE_URL":              "http://env.example",
-			"REDIS_URL":                      "redis://127.0.0.1:1/0",
+			"SEEDBATCH_LIMITS_MAX_IN_FLIGHT":       "200",
+			"SEEDANCE_BASE_URL":                    "http://env.example",
+			"REDIS_URL":                            "redis://127.0.0.1:1/0",
+			"SEEDBATCH_PROVIDER_NOT_CREATED_CODES": "[500, 1001]",
 		}),
 		Set: []string{"limits.max_in_flight=100"},
 	})
@@ -48,6 +51,8 @@ func TestLoadLayers(t *testing.T) {
 		{"env alias beats file", cfg.Provider.BaseURL, "http://env.example"},
 		{"REDIS_URL", cfg.Redis.URL, "redis://127.0.0.1:1/0"},
 		{"default kept", cfg.Limits.RequestsPerMinute, 9500},
+		{"list from env", fmt.Sprint(cfg.Provider.NotCreatedCodes), "[500 1001]"},
+		{"worker's own default", cfg.Worker.MaxUnreadable, worker.MaxUnreadableDefault},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
@@ -78,6 +83,8 @@ func TestLoadErrorsNameTheField(t *testing.T) {
 		{"allowed host with a scheme", Options{Set: []string{"dashboard.allowed_hosts=https://dash.example.com"}}, "dashboard.allowed_hosts"},
 		{"allowed host with a wildcard", Options{Env: envOf(map[string]string{"SEEDBATCH_CALLBACK_ALLOWED_HOSTS": "ok.example,*.example"})}, "callback.allowed_hosts"},
 		{"negative import settle", Options{Set: []string{"schedule.import_settle=-1s"}}, "schedule.import_settle"},
+		{"not created code that is no error", Options{Set: []string{"provider.not_created_codes=[500, 200]"}}, "provider.not_created_codes"},
+		{"no unreadable answer allowed", Options{Set: []string{"worker.max_unreadable=0"}}, "worker.max_unreadable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

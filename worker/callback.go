@@ -224,7 +224,7 @@ func (w *Worker) handleCallback(ctx context.Context, t *asynq.Task) error {
 		// row stays so, with the task id for the operator.
 		log.Warn("callback_unreadable", "from", from, "err", err)
 		msg := "a callback named task " + p.TaskID + ", whose status answer could not be read: " + err.Error()
-		return w.store.SetLastError(ctx, job.Batch, job.Row, w.scrub(job, msg))
+		return w.store.SetLastError(ctx, job.Batch, job.Row, msg)
 	}
 	if err != nil {
 		return err

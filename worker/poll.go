@@ -218,7 +218,7 @@ func (w *Worker) unreadable(ctx context.Context, job batch.Job, p tasks.JobPaylo
 	}
 	_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
 		From: []tasks.State{tasks.StateSubmitted}, To: tasks.StateFailed, Attempt: &job.Attempt,
-		FailCode: CodeAnswerUnreadable, FailMsg: w.scrub(job, unreadableMessage(job.Batch, job.TaskID, n, serr)),
+		FailCode: CodeAnswerUnreadable, FailMsg: unreadableMessage(job.Batch, job.TaskID, n, serr),
 		Completed: now})
 	if err != nil {
 		return ignoreConflict(err)

@@ -252,7 +252,7 @@ func (w *Worker) afterCreate(ctx, hctx context.Context, log interface {
 		// which expires on its own, and never resend.
 		_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
 			From: []tasks.State{tasks.StateSubmitting}, To: tasks.StateAmbiguous, Attempt: &job.Attempt,
-			FailCode: CodeCreateUnknown, FailMsg: w.scrub(job, unknownOutcome(job.Batch, cerr)), Completed: now})
+			FailCode: CodeCreateUnknown, FailMsg: unknownOutcome(job.Batch, cerr), Completed: now})
 		log.Warn("create_ambiguous", "err", cerr)
 		return ignoreConflict(err)
 	}

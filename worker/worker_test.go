@@ -567,8 +567,8 @@ func TestResubmittedRowTakesItsOwnLease(t *testing.T) {
 	}
 	q := worker.NewQueue(h.rs.Client, h.queues)
 	defer q.Close()
-	if n, err := h.store.Resubmit(t.Context(), q, plan.ID, tasks.StateAmbiguous); err != nil || n != 1 {
-		t.Fatalf("Resubmit = %d, %v", n, err)
+	if res, err := h.store.Resubmit(t.Context(), q, plan.ID, batch.ResubmitOptions{From: tasks.StateAmbiguous}); err != nil || res.Queued != 1 {
+		t.Fatalf("Resubmit = %+v, %v", res, err)
 	}
 	h.waitFor(plan.ID, 30*time.Second, func(c batch.Counts) bool { return c[tasks.StateDone] == 1 })
 	if st := h.sim.Stats(); st.Created != 2 {

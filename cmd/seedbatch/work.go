@@ -38,6 +38,7 @@ func workerConfig(s *stack) worker.Config {
 		PollInterval:      w.PollInterval,
 		TimeScale:         w.TimeScale,
 		MaxRetry:          w.MaxRetry,
+		MaxUnreadable:     w.MaxUnreadable,
 		ShutdownTimeout:   w.ShutdownTimeout,
 		Logger:            s.log,
 		Redactor:          redactor(s.cfg),
@@ -172,9 +173,10 @@ func (r *running) Stop() {
 // provider returns the real client for the configured key.
 func provider(cfg config.Config) (*seedance.Client, error) {
 	c, err := seedance.New(seedance.Config{
-		BaseURL: cfg.Provider.BaseURL,
-		APIKey:  cfg.Provider.APIKey.Reveal(),
-		Timeout: cfg.Provider.Timeout,
+		BaseURL:         cfg.Provider.BaseURL,
+		APIKey:          cfg.Provider.APIKey.Reveal(),
+		Timeout:         cfg.Provider.Timeout,
+		NotCreatedCodes: cfg.Provider.NotCreatedCodes,
 	})
 	if err != nil {
 		return nil, fail(exitUsage, "provider: %v", err)
