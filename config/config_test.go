@@ -17,6 +17,19 @@ import (
 	"github.com/seedbatch/seedbatch/worker"
 )
 
+// mustLoad loads opts, with an empty environment unless opts gives one.
+func mustLoad(t *testing.T, opts Options) Config {
+	t.Helper()
+	if opts.Env == nil {
+		opts.Env = envOf(nil)
+	}
+	cfg, err := Load(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 func envOf(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
@@ -125,13 +138,7 @@ func TestAllowedHostsLists(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.opts.Env == nil {
-				tt.opts.Env = envOf(nil)
-			}
-			cfg, err := Load(tt.opts)
-			if err != nil {
-				t.Fatal(err)
-			}
+			cfg := mustLoad(t, tt.opts)
 			if fmt.Sprint(cfg.Dashboard.AllowedHosts) != fmt.Sprint(tt.dash) || fmt.Sprint(cfg.Callback.AllowedHosts) != fmt.Sprint(tt.cb) {
 				t.Errorf("dashboard %q, callback %q; want %q and %q", cfg.Dashboard.AllowedHosts, cfg.Callback.AllowedHosts, tt.dash, tt.cb)
 			}
@@ -249,13 +256,7 @@ func TestDownloadHosts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.opts.Env == nil {
-				tt.opts.Env = envOf(nil)
-			}
-			cfg, err := Load(tt.opts)
-			if err != nil {
-				t.Fatal(err)
-			}
+			cfg := mustLoad(t, tt.opts)
 			if cfg.Download.AllowPrivateHosts != tt.allowPrivate {
 				t.Errorf("allow_private_hosts = %v, want %v", cfg.Download.AllowPrivateHosts, tt.allowPrivate)
 			}

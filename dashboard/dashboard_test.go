@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/internal/redistest"
+	"github.com/seedbatch/seedbatch/internal/syncbuf"
 	"github.com/seedbatch/seedbatch/ratelimit"
 	"github.com/seedbatch/seedbatch/tasks"
 	"github.com/seedbatch/seedbatch/worker"
@@ -437,7 +437,7 @@ func TestHostCheck(t *testing.T) {
 	t.Parallel()
 	const rebind = "rebind.attacker.example"
 	paths := []string{"/", "/batches/b1", "/files/b1/3/0", "/metrics", "/monitor/", "/monitor/api/queues", "/static/style.css"}
-	var logs syncBuilder
+	var logs syncbuf.Buffer
 	refused := setup(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) }) // loopback, no credentials
 	refused.seed(t, "b1", 20)
 	allowed := setup(t, func(c *Config) { c.AllowedHosts = []string{"Rebind.Attacker.Example"} })
@@ -507,24 +507,6 @@ func TestHostCheck(t *testing.T) {
 	if _, err := New(func() Config { c := refused.cfg; c.AllowedHosts = []string{"https://x.example"}; return c }()); err == nil {
 		t.Error("New accepted an allowed host with a scheme")
 	}
-}
-
-// syncBuilder is a strings.Builder safe for concurrent writes.
-type syncBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuilder) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuilder) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestTokenQueryLogin(t *testing.T) {

@@ -202,21 +202,27 @@ func cleanMessage(msg, secret string) string {
 	if secret != "" {
 		msg = strings.ReplaceAll(msg, secret, "[REDACTED]")
 	}
-	msg = strings.Map(func(r rune) rune {
+	return clip(msg, maxMessage)
+}
+
+// clip replaces control characters with spaces, trims s and caps it at n
+// bytes, on a rune boundary, marking a cut with an ellipsis.
+func clip(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
 			return ' '
 		}
 		return r
-	}, msg)
-	msg = strings.TrimSpace(msg)
-	if len(msg) > maxMessage {
-		cut := maxMessage
-		for cut > 0 && !isRuneStart(msg[cut]) {
+	}, s)
+	s = strings.TrimSpace(s)
+	if len(s) > n {
+		cut := n
+		for cut > 0 && !isRuneStart(s[cut]) {
 			cut--
 		}
-		msg = msg[:cut] + "…"
+		s = s[:cut] + "…"
 	}
-	return msg
+	return s
 }
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
@@ -237,21 +243,7 @@ func excerpt(body []byte, secret string) string {
 	}
 	s = strings.ToValidUTF8(s[:min(len(s), 4*maxExcerpt)], "\uFFFD")
 	s = urlPattern.ReplaceAllString(s, "[URL]")
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.TrimSpace(s)
-	if len(s) > maxExcerpt {
-		cut := maxExcerpt
-		for cut > 0 && !isRuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
+	return clip(s, maxExcerpt)
 }
 
 func cmpString(a, b string) string {

@@ -1,42 +1,23 @@
 package worker_test
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"path"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/seedbatch/seedbatch/internal/syncbuf"
 	"github.com/seedbatch/seedbatch/metrics"
 	"github.com/seedbatch/seedbatch/redact"
 	"github.com/seedbatch/seedbatch/tasks"
 	"github.com/seedbatch/seedbatch/worker"
 )
-
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestNoSecretIsStored runs a callback-mode batch against a provider that
 // echoes the API key and the callback URL in its error messages, then
@@ -46,7 +27,7 @@ func (s *syncBuffer) String() string {
 func TestNoSecretIsStored(t *testing.T) {
 	t.Parallel()
 	const key = "sk-canary-4f1d9e2b77"
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	h := newHarnessWith(t, func(o *options) {
 		o.apiKey, o.sim.APIKey = key, key
 		o.callback = true
