@@ -103,15 +103,18 @@ type Limits struct {
 type Worker struct {
 	// SubmitConcurrency is the number of submit handlers per process (default 20).
 	SubmitConcurrency int `yaml:"submit_concurrency"`
-	// PollConcurrency is the number of poll handlers per process (default 50).
+	// PollConcurrency is the number of poll handlers per process (default
+	// 200: a poll waits in place for its planned time, to the millisecond).
 	PollConcurrency int `yaml:"poll_concurrency"`
-	// FirstPoll4s, FirstPoll8s and FirstPoll12s: when to read the status of a
-	// new task first, by video duration (defaults 40s, 60s, 90s: the fastest
-	// generation times the provider documents).
+	// FirstPoll4s, FirstPoll8s and FirstPoll12s: the fastest generation
+	// time to expect, by video duration, until enough have been observed
+	// for the poll plan (defaults 40s, 60s, 90s: the provider's documented
+	// fastest).
 	FirstPoll4s  time.Duration `yaml:"first_poll_4s"`
 	FirstPoll8s  time.Duration `yaml:"first_poll_8s"`
 	FirstPoll12s time.Duration `yaml:"first_poll_12s"`
-	// PollInterval between later status reads (default 5s).
+	// PollInterval is the least time between two status reads of one task
+	// (default 1s); the poll plan spaces them as the request budget allows.
 	PollInterval time.Duration `yaml:"poll_interval"`
 	// MaxRetry is how often a failing request is retried before its row
 	// fails (default 10). Waiting for a limit never counts.
@@ -275,9 +278,9 @@ func Default() Config {
 			MaxInFlight: 1000, LeaseTTL: 10 * time.Minute,
 		},
 		Worker: Worker{
-			SubmitConcurrency: 20, PollConcurrency: 50,
+			SubmitConcurrency: worker.SubmitConcurrencyDefault, PollConcurrency: worker.PollConcurrencyDefault,
 			FirstPoll4s: 40 * time.Second, FirstPoll8s: 60 * time.Second, FirstPoll12s: 90 * time.Second,
-			PollInterval: 5 * time.Second, MaxRetry: 10, MaxUnreadable: worker.MaxUnreadableDefault,
+			PollInterval: worker.PollIntervalDefault, MaxRetry: 10, MaxUnreadable: worker.MaxUnreadableDefault,
 			ShutdownTimeout: 30 * time.Second, TimeScale: 1,
 		},
 		Defaults: tasks.Defaults{}.WithDefaults(),

@@ -14,6 +14,7 @@
 //	<prefix>:{<scope>}:cooldown  set for a while after the provider answers 429
 //	<prefix>:{<scope>}:paused    the reason submitting is paused, if it is
 //	<prefix>:{<scope>}:readded   count of expired leases a status read put back
+//	<prefix>:{<scope>}:free      free-slot tokens: one pushed per lease released
 //
 // The limits are the account's, not a process's: the first process to
 // Register stores them, every script reads them from Redis, and a process
@@ -26,6 +27,13 @@
 // ends. If its holder is lost, it expires after LeaseTTL. Holders name one
 // submit attempt of one row, so a resubmitted row never reuses the lease of
 // an earlier attempt whose task may still run.
+//
+// A freed slot is refilled at once, whatever process frees it: releasing a
+// lease (or finding one expired) pushes a token on the free list, and a
+// submit waiting for a slot blocks on that list (BLPOP), so it wakes within
+// a round trip of the release instead of on a timer. The lease set stays
+// the truth: a token only says "look again", a woken submit that loses the
+// race waits again, and a lost token costs at most SlotPoll.
 //
 // A part of the bucket's burst (PollReserve) is kept for status reads, which
 // free the slots that submits wait for; a burst of submits can never starve
@@ -129,6 +137,10 @@ type Result struct {
 	// Readded reports an allowed status read whose holder's lease had
 	// expired and was put back, possibly above the limit.
 	Readded bool
+	// Waited is how long WaitSubmit or WaitRequest waited in place, and
+	// WaitedFor the limit it last waited for ("" if it did not wait).
+	Waited    time.Duration
+	WaitedFor Reason
 }
 
 // Limiter enforces one account's limits. It is safe for concurrent use.
@@ -147,6 +159,7 @@ const (
 	keyCooldown
 	keyPaused
 	keyReadded
+	keyFree
 )
 
 // New returns a Limiter for cfg on rdb.
@@ -158,6 +171,7 @@ func New(rdb redis.UniversalClient, cfg Config) (*Limiter, error) {
 	base := fmt.Sprintf("%s:{%s}:", cfg.Prefix, cfg.Scope)
 	return &Limiter{rdb: rdb, cfg: cfg, keys: []string{
 		base + "limits", base + "rate", base + "leases", base + "cooldown", base + "paused", base + "readded",
+		base + "free",
 	}}, nil
 }
 
@@ -285,7 +299,7 @@ const errNoLimits = "NOLIMITS"
 
 // admit is shared by both admissions; the limits come from the limits hash.
 //
-//	KEYS: limits, rate, leases, cooldown, paused, readded.
+//	KEYS: limits, rate, leases, cooldown, paused, readded, free.
 //	ARGV: holder, mode ("1" = submit: check pause and leases and take a
 //	lease; "0" = request: renew the holder's lease if holder is set).
 //
@@ -316,7 +330,9 @@ local cool = redis.call('PTTL', KEYS[4])
 if cool > 0 then return {0, cool * 1000, 'cooldown', ''} end
 local flag = 0
 if submit then
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', nowms)
+  local expired = redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', nowms)
+  for i = 1, math.min(expired, maxn) do redis.call('LPUSH', KEYS[7], '1') end
+  if expired > 0 then redis.call('LTRIM', KEYS[7], 0, maxn - 1) end
   if redis.call('ZSCORE', KEYS[3], holder) then
     flag = 1
   elseif redis.call('ZCARD', KEYS[3]) >= maxn then
@@ -400,9 +416,23 @@ func boolArg(b bool) string {
 	return "0"
 }
 
-// Release frees holder's lease, if it has one.
+// releaseScript frees a lease and, if there was one, pushes a free-slot
+// token for a waiting submit.
+//
+//	KEYS: limits, leases, free. ARGV: holder.
+var releaseScript = redis.NewScript(`
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
+local maxn = tonumber(redis.call('HGET', KEYS[1], '` + fieldMaxInFlight + `') or '1000')
+redis.call('LPUSH', KEYS[3], '1')
+redis.call('LTRIM', KEYS[3], 0, maxn - 1)
+return 1
+`)
+
+// Release frees holder's lease, if it has one, and wakes a submit waiting
+// for a slot in any process.
 func (l *Limiter) Release(ctx context.Context, holder string) error {
-	if err := l.rdb.ZRem(ctx, l.keys[keyLeases], holder).Err(); err != nil {
+	keys := []string{l.keys[keyLimits], l.keys[keyLeases], l.keys[keyFree]}
+	if err := releaseScript.Run(ctx, l.rdb, keys, holder).Err(); err != nil {
 		return fmt.Errorf("ratelimit release: %w", err)
 	}
 	return nil
@@ -529,25 +559,65 @@ func (l *Limiter) InFlight(ctx context.Context) (int, error) {
 	return int(n), nil
 }
 
-// Wait calls admit until it allows, refuses for longer than maxWait from
-// now, or refuses because submitting is paused; it returns the last result.
-// A handler uses it to absorb short waits in place and hand longer ones back
-// to asynq.
-func Wait(ctx context.Context, maxWait time.Duration, admit func(context.Context) (Result, error)) (Result, error) {
-	deadline := time.Now().Add(maxWait)
+// SlotPoll is how long a submit waiting for a slot blocks on the free
+// list before it asks again anyway: the bound on a lost wake-up (a token
+// pushed while nobody waited, a lease that expired unnoticed). Redis blocks
+// in whole seconds.
+const SlotPoll = time.Second
+
+// WaitSubmit asks to send one create for holder, as AdmitSubmit does, and
+// waits in place up to maxWait: for a slot, by blocking on the free list so
+// that the release of a lease anywhere wakes it at once; for a token or a
+// cool-down, for as long as the limiter says. It returns when admitted,
+// when submitting is paused, or when the next chance is past maxWait; the
+// result then says why and records how long it waited.
+func (l *Limiter) WaitSubmit(ctx context.Context, holder string, maxWait time.Duration) (Result, error) {
+	return l.wait(ctx, maxWait, func(ctx context.Context) (Result, error) { return l.AdmitSubmit(ctx, holder) })
+}
+
+// WaitRequest asks to send one status read, as AdmitRequest does, waiting
+// in place up to maxWait for a token or a cool-down.
+func (l *Limiter) WaitRequest(ctx context.Context, holder string, maxWait time.Duration) (Result, error) {
+	return l.wait(ctx, maxWait, func(ctx context.Context) (Result, error) { return l.AdmitRequest(ctx, holder) })
+}
+
+func (l *Limiter) wait(ctx context.Context, maxWait time.Duration, admit func(context.Context) (Result, error)) (Result, error) {
+	start := time.Now()
+	deadline := start.Add(maxWait)
+	var waitedFor Reason
+	done := func(res Result, err error) (Result, error) {
+		res.Waited, res.WaitedFor = time.Since(start), waitedFor
+		return res, err
+	}
 	for {
 		res, err := admit(ctx)
 		if err != nil || res.Allowed || res.Reason == ReasonPaused {
-			return res, err
+			return done(res, err)
 		}
-		if time.Now().Add(res.RetryAfter).After(deadline) {
-			return res, nil
+		waitedFor = res.Reason
+		left := time.Until(deadline)
+		if res.Reason == ReasonInFlight {
+			if left < SlotPoll/2 {
+				return done(res, nil)
+			}
+			// Block until a lease is released anywhere, or SlotPoll passes.
+			err := l.rdb.BLPop(ctx, min(SlotPoll, left), l.keys[keyFree]).Err()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				if ctx.Err() != nil {
+					return done(res, ctx.Err())
+				}
+				return done(res, fmt.Errorf("ratelimit wait for a slot: %w", err))
+			}
+			continue
+		}
+		if res.RetryAfter > left {
+			return done(res, nil)
 		}
 		t := time.NewTimer(max(res.RetryAfter, time.Millisecond))
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return res, ctx.Err()
+			return done(res, ctx.Err())
 		case <-t.C:
 		}
 	}

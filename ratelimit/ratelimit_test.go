@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -219,27 +221,126 @@ func TestConcurrentClients(t *testing.T) {
 	}
 }
 
-func TestWait(t *testing.T) {
-	ctx := context.Background()
-	calls := 0
-	admit := func(context.Context) (Result, error) {
-		calls++
-		if calls < 3 {
-			return Result{Reason: ReasonRate, RetryAfter: 10 * time.Millisecond}, nil
-		}
-		return Result{Allowed: true}, nil
-	}
-	res, err := Wait(ctx, time.Second, admit)
-	if err != nil || !res.Allowed || calls != 3 {
-		t.Errorf("Wait = %+v, %v after %d calls", res, err, calls)
-	}
-	long := func(context.Context) (Result, error) {
-		return Result{Reason: ReasonCooldown, RetryAfter: time.Minute}, nil
+func TestWaitGivesUpOnALongRefusal(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	l, _ := newLimiter(t, Config{RequestsPerMinute: 600000, Burst: 100})
+	if err := l.Cooldown(ctx, time.Minute); err != nil {
+		t.Fatal(err)
 	}
 	start := time.Now()
-	res, err = Wait(ctx, time.Second, long)
-	if err != nil || res.Allowed || time.Since(start) > 500*time.Millisecond {
-		t.Errorf("Wait on a long refusal = %+v, %v after %v; want an immediate refusal", res, err, time.Since(start))
+	res, err := l.WaitRequest(ctx, "", time.Second)
+	if err != nil || res.Allowed || res.Reason != ReasonCooldown || time.Since(start) > 500*time.Millisecond {
+		t.Errorf("WaitRequest during a long cool-down = %+v, %v after %v; want an immediate refusal", res, err, time.Since(start))
+	}
+	// A short wait for a token is waited out in place.
+	l2, _ := newLimiter(t, Config{RequestsPerMinute: 600, Burst: 1, PollReserve: 0, MaxInFlight: 10})
+	mustAdmit(t, l2.admitSubmit(t, "a"), nil, true, "")
+	res, err = l2.WaitSubmit(ctx, "b", 2*time.Second)
+	if err != nil || !res.Allowed || res.WaitedFor != ReasonRate || res.Waited < 50*time.Millisecond {
+		t.Errorf("WaitSubmit for a token = %+v, %v; want admitted after waiting for the rate", res, err)
+	}
+}
+
+// releaserEnv makes the test binary, run again as a child process, release
+// one lease and print when it did: TestReleaserProcess.
+const releaserEnv = "SEEDBATCH_RATELIMIT_RELEASER"
+
+// TestReleaserProcess is the other process of TestReleaseWakesAWaitingSubmit.
+func TestReleaserProcess(t *testing.T) {
+	v := os.Getenv(releaserEnv)
+	if v == "" {
+		t.Skip("only run as a child process")
+	}
+	var url, prefix, holder string
+	if _, err := fmt.Sscan(v, &url, &prefix, &holder); err != nil {
+		t.Fatal(err)
+	}
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opt)
+	defer c.Close()
+	l, err := New(c, Config{Prefix: prefix, Scope: "acct-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Release(t.Context(), holder); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("released-at %d\n", time.Now().UnixNano())
+}
+
+// TestReleaseWakesAWaitingSubmit holds the only slot, makes a submit wait
+// for it, and releases it from another process: the submit must be let in
+// at once, well before the 500 ms retry it once slept on.
+func TestReleaseWakesAWaitingSubmit(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	l, rs := newLimiter(t, Config{RequestsPerMinute: 600000, Burst: 100, MaxInFlight: 1})
+	mustAdmit(t, l.admitSubmit(t, "b:0:0"), nil, true, "")
+	admitted := make(chan time.Time, 1)
+	go func() {
+		res, err := l.WaitSubmit(ctx, "b:1:0", 10*time.Second)
+		if err != nil || !res.Allowed {
+			t.Errorf("WaitSubmit = %+v, %v", res, err)
+		}
+		admitted <- time.Now()
+	}()
+	time.Sleep(100 * time.Millisecond) // the submit is refused and blocks
+	cmd := exec.Command(os.Args[0], "-test.run=^TestReleaserProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), releaserEnv+"="+rs.URL+" "+rs.Prefix+" b:0:0")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("releaser: %v\n%s", err, out)
+	}
+	var ns int64
+	if i := strings.Index(string(out), "released-at "); i < 0 {
+		t.Fatalf("releaser said %q", out)
+	} else if _, err := fmt.Sscan(string(out[i+len("released-at "):]), &ns); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case at := <-admitted:
+		if lag := at.Sub(time.Unix(0, ns)); lag > 250*time.Millisecond {
+			t.Errorf("the waiting submit was let in %v after the release in another process, want well under 500 ms", lag)
+		} else {
+			t.Logf("woken %v after the release", lag)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting submit was never let in")
+	}
+}
+
+// TestLostWakeUpStillRefills frees the only slot without a token (a lease
+// that expired, or a token lost): the waiting submit must still get the
+// slot within about SlotPoll.
+func TestLostWakeUpStillRefills(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	l, rs := newLimiter(t, Config{RequestsPerMinute: 600000, Burst: 100, MaxInFlight: 1})
+	mustAdmit(t, l.admitSubmit(t, "b:0:0"), nil, true, "")
+	admitted := make(chan time.Time, 1)
+	go func() {
+		res, err := l.WaitSubmit(ctx, "b:1:0", 10*time.Second)
+		if err != nil || !res.Allowed {
+			t.Errorf("WaitSubmit = %+v, %v", res, err)
+		}
+		admitted <- time.Now()
+	}()
+	time.Sleep(100 * time.Millisecond)
+	freed := time.Now()
+	if err := rs.Client.ZRem(ctx, l.keys[keyLeases], "b:0:0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case at := <-admitted:
+		if lag := at.Sub(freed); lag > SlotPoll+time.Second {
+			t.Errorf("slot refilled %v after it was freed without a token, want within about %v", lag, SlotPoll)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a slot freed without a token was never refilled")
 	}
 }
 

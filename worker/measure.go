@@ -64,20 +64,20 @@ func statusOf(err error) int {
 	return 0
 }
 
-// admit waits in place for a limit as ratelimit.Wait does, measuring the
-// wait, and turns a refusal into a NotYet for asynq.
-func (w *Worker) admit(ctx context.Context, fn func(context.Context) (ratelimit.Result, error)) (ratelimit.Result, error) {
-	start := time.Now()
-	var last ratelimit.Reason
-	res, err := ratelimit.Wait(ctx, w.cfg.MaxWait, func(ctx context.Context) (ratelimit.Result, error) {
-		r, err := fn(ctx)
-		if err == nil && !r.Allowed {
-			last = r.Reason
-		}
-		return r, err
-	})
-	if last != "" {
-		w.metrics.Wait(ctx, string(last), time.Since(start))
+// admit waits in place for a limit (wait is the limiter's WaitSubmit or
+// WaitRequest), measuring the wait, and turns a refusal into a NotYet for
+// asynq.
+func (w *Worker) admit(ctx context.Context, wait func(context.Context) (ratelimit.Result, error)) (ratelimit.Result, error) {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(w.stopping, cancel)()
+	res, err := wait(wctx)
+	if res.WaitedFor != "" {
+		w.metrics.Wait(ctx, string(res.WaitedFor), res.Waited)
+	}
+	if err != nil && ctx.Err() == nil && w.stopping.Err() != nil {
+		// The worker is stopping: hand the task back, without a retry.
+		return res, &NotYet{After: time.Second, Reason: "worker stopping"}
 	}
 	if err != nil {
 		return res, err

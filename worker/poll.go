@@ -63,7 +63,7 @@ func (w *Worker) handlePoll(ctx context.Context, t *asynq.Task) error {
 // status of the job's task.
 func (w *Worker) read(ctx context.Context, job batch.Job) (seedance.Task, error) {
 	res, err := w.admit(ctx, func(ctx context.Context) (ratelimit.Result, error) {
-		return w.limiter.AdmitRequest(ctx, job.Holder())
+		return w.limiter.WaitRequest(ctx, job.Holder(), w.cfg.MaxWait)
 	})
 	if err != nil {
 		return seedance.Task{}, err
@@ -103,7 +103,7 @@ func (w *Worker) applyStatus(ctx context.Context, job batch.Job, from tasks.Stat
 				return ignoreConflict(err)
 			}
 		}
-		return w.schedulePoll(ctx, job, n+1, now.Add(w.pollDelay(ctx, callback)), callback)
+		return w.schedulePoll(ctx, job, n+1, w.nextRead(ctx, job, callback), callback)
 	}
 	if _, err := w.store.Transition(ctx, job.Batch, job.Row, c); err != nil {
 		return ignoreConflict(err)
@@ -116,6 +116,7 @@ func (w *Worker) applyStatus(ctx context.Context, job batch.Job, from tasks.Stat
 	w.release(ctx, job)
 	if gen := generationTime(task); gen > 0 {
 		w.metrics.Generation(ctx, gen)
+		w.plans.observe(ctx, job.Spec.Duration, gen)
 	}
 	log.Info("task_ended", "state", c.To, "fail_code", c.FailCode)
 	if c.FailCode == CodeInsufficientCredits {
@@ -130,35 +131,14 @@ func (w *Worker) applyStatus(ctx context.Context, job batch.Job, from tasks.Stat
 	return nil
 }
 
-// pollShare is the part of the request rate that planned polls may use;
-// the rest stays for creates.
-const pollShare = 0.8
-
-// pollDelay plans the next status read of a running task: the configured
-// interval, stretched when the tasks in flight, each read at that
-// interval, would take more than pollShare of the request rate. The
-// provider's own advice (every 5 s) would need 12 000 requests a minute at
-// 1 000 tasks in flight, over its 10 000 limit.
-func (w *Worker) pollDelay(ctx context.Context, callback bool) time.Duration {
-	base := w.cfg.nextPoll(callback)
+// nextRead is when a running task is read again: at the next read of its
+// plan, or after the safety interval when a callback is expected.
+func (w *Worker) nextRead(ctx context.Context, job batch.Job, callback bool) time.Time {
+	now := w.cfg.Now()
 	if callback {
-		return base // safety polls are rare by design
+		return now.Add(w.cfg.scaled(w.cfg.Callback.SafetyInterval))
 	}
-	n, err := w.limiter.InFlight(ctx)
-	if err != nil {
-		return base
-	}
-	return plannedPollDelay(base, n, w.limiter.Config().RequestsPerMinute)
-}
-
-// plannedPollDelay spaces polls of inFlight tasks so that together they
-// use at most pollShare of rpm requests a minute.
-func plannedPollDelay(base time.Duration, inFlight, rpm int) time.Duration {
-	if rpm <= 0 || inFlight <= 0 {
-		return base
-	}
-	spread := time.Duration(float64(inFlight) / (float64(rpm) * pollShare) * float64(time.Minute))
-	return max(base, spread)
+	return w.plans.plan(ctx, job.Spec.Duration).at(job.Submitted, now)
 }
 
 // generationTime is how long the provider took: its costTime, else the
@@ -214,7 +194,7 @@ func (w *Worker) unreadable(ctx context.Context, job batch.Job, p tasks.JobPaylo
 		log.Warn("status_unreadable", "count", n, "err", serr)
 		next := tasks.JobPayload{Batch: job.Batch, Row: job.Row, Attempt: job.Attempt, Poll: p.Poll + 1,
 			Callback: p.Callback, Unreadable: n}
-		return w.queue.poll(ctx, next, now.Add(w.pollDelay(ctx, p.Callback)))
+		return w.queue.poll(ctx, next, w.nextRead(ctx, job, p.Callback))
 	}
 	_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
 		From: []tasks.State{tasks.StateSubmitted}, To: tasks.StateFailed, Attempt: &job.Attempt,

@@ -71,7 +71,7 @@ func (w *Worker) handleSubmit(ctx context.Context, t *asynq.Task) error {
 		return nil
 	case tasks.StateSubmitted:
 		// The create was recorded but its first poll may not have been queued.
-		return w.schedulePoll(ctx, job, 0, job.Submitted.Add(w.firstPoll(job, callback)), callback)
+		return w.schedulePoll(ctx, job, 0, job.Submitted.Add(w.firstPoll(ctx, job, callback)), callback)
 	case tasks.StateSucceeded:
 		// The success was recorded but its download may not have been queued.
 		return w.queue.Download(ctx, job.Batch, job.Row, job.Attempt)
@@ -100,7 +100,7 @@ func (w *Worker) handleSubmit(ctx context.Context, t *asynq.Task) error {
 	}
 
 	res, err := w.admit(ctx, func(ctx context.Context) (ratelimit.Result, error) {
-		return w.limiter.AdmitSubmit(ctx, job.Holder())
+		return w.limiter.WaitSubmit(ctx, job.Holder(), w.cfg.SlotWait)
 	})
 	if err != nil {
 		return err
@@ -158,13 +158,13 @@ func (w *Worker) callbackMode(meta batch.Meta) bool {
 }
 
 // firstPoll is the delay from create to a job's first status read: the
-// expected finish when polling, after the slowest finish plus a grace when
-// waiting for a callback.
-func (w *Worker) firstPoll(job batch.Job, callback bool) time.Duration {
+// first read of its plan when polling, after the slowest finish plus a
+// grace when waiting for a callback.
+func (w *Worker) firstPoll(ctx context.Context, job batch.Job, callback bool) time.Duration {
 	if callback {
 		return w.cfg.safetyPoll(job.Spec.Duration)
 	}
-	return w.cfg.firstPoll(job.Spec.Duration)
+	return w.plans.plan(ctx, job.Spec.Duration).first
 }
 
 // afterCreate records a create's outcome; hctx is the handler's context,
@@ -196,7 +196,7 @@ func (w *Worker) afterCreate(ctx, hctx context.Context, log interface {
 			return fmt.Errorf("record task id %s: %w", taskID, err)
 		}
 		log.Info("submitted", "task_id", taskID, "callback", callback)
-		return w.schedulePoll(ctx, job, 0, now.Add(w.firstPoll(job, callback)), callback)
+		return w.schedulePoll(ctx, job, 0, now.Add(w.firstPoll(ctx, job, callback)), callback)
 
 	case accountRefused(cerr):
 		// Out of credits: nothing will be created until an operator acts.

@@ -24,11 +24,12 @@ import (
 // Defaults of Config.
 const (
 	SubmitConcurrencyDefault = 20
-	PollConcurrencyDefault   = 50
-	PollIntervalDefault      = 5 * time.Second
+	PollConcurrencyDefault   = 200
+	PollIntervalDefault      = time.Second
 	MaxRetryDefault          = 10
 	ShutdownTimeoutDefault   = 30 * time.Second
 	MaxWaitDefault           = 5 * time.Second
+	SlotWaitDefault          = time.Minute
 	RequestTypeDefault       = RequestAsync
 	DownloadConcurrencyDef   = 4
 	SafetyGraceDefault       = 60 * time.Second
@@ -56,12 +57,17 @@ var FirstPollDefault = map[int]time.Duration{4: 40 * time.Second, 8: 60 * time.S
 type Config struct {
 	// Queues are the queue names (required; see QueuesFor).
 	Queues Queues
+	// Prefix namespaces the worker's own keys: the generation times its
+	// poll planning shares (default: the prefix QueuesFor was given).
+	Prefix string
 	// SubmitConcurrency and PollConcurrency are handlers per process.
 	SubmitConcurrency, PollConcurrency int
-	// FirstPoll maps a video duration in seconds to the delay of its first
-	// status read (default FirstPollDefault).
+	// FirstPoll maps a video duration in seconds to the fastest generation
+	// time to expect until enough have been observed (default
+	// FirstPollDefault, the provider's documented fastest).
 	FirstPoll map[int]time.Duration
-	// PollInterval separates later status reads (default 5s).
+	// PollInterval is the least time between two reads of one task
+	// (default 1s); the poll plan spaces them as the request budget allows.
 	PollInterval time.Duration
 	// TimeScale divides FirstPoll and PollInterval (default 1); only for a
 	// provider simulated in compressed time.
@@ -75,9 +81,14 @@ type Config struct {
 	MaxUnreadable int
 	// ShutdownTimeout lets running handlers finish on shutdown (default 30s).
 	ShutdownTimeout time.Duration
-	// MaxWait is how long a handler waits in place for a limit before it
-	// hands its task back to be run later (default 5s).
+	// MaxWait is how long a handler waits in place for a request token or
+	// a cool-down before it hands its task back to be run later (default 5s).
 	MaxWait time.Duration
+	// SlotWait is how long a submit waits in place for an in-flight slot
+	// before it hands its task back (default 1m). The release of a slot in
+	// any process wakes it at once, so waiting long in place costs nothing
+	// and keeps the queue's order.
+	SlotWait time.Duration
 	// RequestType is "async" (poll) or "callback", for batches that do not
 	// name one (default async).
 	RequestType string
@@ -102,6 +113,7 @@ type Config struct {
 
 // WithDefaults returns c with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
+	c.Prefix = cmp.Or(c.Prefix, strings.TrimSuffix(c.Queues.Submit, "-"+tasks.QueueSubmit))
 	c.SubmitConcurrency = cmp.Or(c.SubmitConcurrency, SubmitConcurrencyDefault)
 	c.PollConcurrency = cmp.Or(c.PollConcurrency, PollConcurrencyDefault)
 	if c.FirstPoll == nil {
@@ -113,6 +125,7 @@ func (c Config) WithDefaults() Config {
 	c.MaxUnreadable = cmp.Or(c.MaxUnreadable, MaxUnreadableDefault)
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, ShutdownTimeoutDefault)
 	c.MaxWait = cmp.Or(c.MaxWait, MaxWaitDefault)
+	c.SlotWait = cmp.Or(c.SlotWait, SlotWaitDefault)
 	c.RequestType = cmp.Or(c.RequestType, RequestTypeDefault)
 	c.DownloadConcurrency = cmp.Or(c.DownloadConcurrency, DownloadConcurrencyDef)
 	c.Callback.SafetyGrace = cmp.Or(c.Callback.SafetyGrace, SafetyGraceDefault)
@@ -175,13 +188,6 @@ func (c Config) safetyPoll(seconds int) time.Duration {
 	return c.scaled(d + c.Callback.SafetyGrace)
 }
 
-// nextPoll is the delay between reads of a task still running.
-func (c Config) nextPoll(callback bool) time.Duration {
-	if callback {
-		return c.scaled(c.Callback.SafetyInterval)
-	}
-	return c.scaled(c.PollInterval)
-}
 
 // Provider is the video API as the worker uses it (seedance.Client).
 type Provider interface {
@@ -196,8 +202,8 @@ type Fetcher interface {
 
 // Limiter holds the provider's limits across processes (ratelimit.Limiter).
 type Limiter interface {
-	AdmitSubmit(ctx context.Context, holder string) (ratelimit.Result, error)
-	AdmitRequest(ctx context.Context, holder string) (ratelimit.Result, error)
+	WaitSubmit(ctx context.Context, holder string, maxWait time.Duration) (ratelimit.Result, error)
+	WaitRequest(ctx context.Context, holder string, maxWait time.Duration) (ratelimit.Result, error)
 	Release(ctx context.Context, holder string) error
 	Cooldown(ctx context.Context, d time.Duration) error
 	Pause(ctx context.Context, reason string) error
@@ -222,6 +228,11 @@ type Worker struct {
 	log      *slog.Logger
 	hosts    *hostcheck.Checker // the callback receiver's Host check
 	epoch    epochGuard         // the Redis epoch this process has seen
+	plans    *planner           // when to read running tasks
+	// stopping is done once Shutdown begins: handlers waiting in place for
+	// a limit hand their tasks back at once instead of holding up the stop.
+	stopping context.Context
+	stop     context.CancelFunc
 }
 
 // New returns a Worker that keeps its records in store and its queues in
@@ -246,6 +257,8 @@ func New(rdb redis.UniversalClient, store *batch.Store, lim Limiter, prov Provid
 		queue: NewQueue(rdb, cfg.Queues),
 		insp:  asynq.NewInspectorFromRedisClient(rdb),
 	}
+	w.stopping, w.stop = context.WithCancel(context.Background())
+	w.plans = newPlanner(rdb, cfg.Prefix, cfg, lim)
 	server := func(queue string, concurrency int) *asynq.Server {
 		return asynq.NewServerFromRedisClient(rdb, asynq.Config{
 			Concurrency:              concurrency,
@@ -322,6 +335,7 @@ func (w *Worker) redactErrors(next asynq.Handler) asynq.Handler {
 // Shutdown stops taking tasks and waits up to the shutdown timeout for the
 // running ones; those still running are handed back to the queue.
 func (w *Worker) Shutdown() {
+	w.stop()
 	w.submit.Stop()
 	w.poll.Stop()
 	w.download.Stop()

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -312,6 +313,11 @@ func (m *Main) open(ctx context.Context, cfg config.Config, embedded bool) (*sta
 		s.Close()
 		// The parse error repeats the URL, password included.
 		return nil, fail(exitUsage, "redis.url %s: not a valid Redis URL", config.RedactURL(url))
+	}
+	if opt.PoolSize == 0 {
+		// Each submit waiting for a slot blocks a connection on the free
+		// list: keep go-redis's default for everything else on top.
+		opt.PoolSize = cfg.Worker.SubmitConcurrency + 10*runtime.GOMAXPROCS(0)
 	}
 	client := redis.NewClient(opt)
 	s.rdb = client
