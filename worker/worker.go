@@ -188,7 +188,6 @@ func (c Config) safetyPoll(seconds int) time.Duration {
 	return c.scaled(d + c.Callback.SafetyGrace)
 }
 
-
 // Provider is the video API as the worker uses it (seedance.Client).
 type Provider interface {
 	Create(ctx context.Context, req seedance.CreateRequest) (string, error)
