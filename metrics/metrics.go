@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -23,62 +24,133 @@ import (
 // seconds: the provider documents 40 to 120 s.
 var GenerationBuckets = []float64{10, 20, 30, 40, 50, 60, 75, 90, 105, 120, 150, 180, 300}
 
-// Recorder counts events in one Redis hash. Its methods never fail the
-// caller: a metric lost to a Redis error is only logged by the caller's
-// Redis client.
+// FlushEvery is how often a Recorder writes what it counted to Redis.
+const FlushEvery = time.Second
+
+// Recorder counts events in one Redis hash shared by every process. It
+// adds up counts in memory and writes them in one round trip every
+// FlushEvery (and on Flush and Close), so that counting costs Redis a few
+// commands a second whatever the rate of events. Its methods never fail
+// the caller: a count lost to a Redis error is dropped. It is safe for
+// concurrent use.
 type Recorder struct {
 	rdb redis.UniversalClient
 	key string
+
+	mu     sync.Mutex
+	ints   map[string]int64
+	floats map[string]float64
+	start  sync.Once
+	done   chan struct{}
+	closed sync.Once
+	wg     sync.WaitGroup
 }
 
-// NewRecorder returns a Recorder keeping its counts under prefix.
+// NewRecorder returns a Recorder keeping its counts under prefix. Close it
+// when done, to write the last counts.
 func NewRecorder(rdb redis.UniversalClient, prefix string) *Recorder {
-	return &Recorder{rdb: rdb, key: prefix + ":metrics"}
+	return &Recorder{rdb: rdb, key: prefix + ":metrics", ints: map[string]int64{}, floats: map[string]float64{},
+		done: make(chan struct{})}
 }
 
-func (r *Recorder) incr(ctx context.Context, field string, by int64) {
-	_ = r.rdb.HIncrBy(context.WithoutCancel(ctx), r.key, field, by).Err()
+func (r *Recorder) incr(field string, by int64) {
+	r.mu.Lock()
+	r.ints[field] += by
+	r.mu.Unlock()
+	r.start.Do(r.run)
 }
 
-func (r *Recorder) incrFloat(ctx context.Context, field string, by float64) {
-	_ = r.rdb.HIncrByFloat(context.WithoutCancel(ctx), r.key, field, by).Err()
+func (r *Recorder) incrFloat(field string, by float64) {
+	r.mu.Lock()
+	r.floats[field] += by
+	r.mu.Unlock()
+	r.start.Do(r.run)
+}
+
+// run flushes every FlushEvery until Close.
+func (r *Recorder) run() {
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		t := time.NewTicker(FlushEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-r.done:
+				return
+			case <-t.C:
+				ctx, cancel := context.WithTimeout(context.Background(), FlushEvery)
+				_ = r.Flush(ctx)
+				cancel()
+			}
+		}
+	}()
+}
+
+// Flush writes the counts added since the last flush.
+func (r *Recorder) Flush(ctx context.Context) error {
+	r.mu.Lock()
+	ints, floats := r.ints, r.floats
+	if len(ints)+len(floats) == 0 {
+		r.mu.Unlock()
+		return nil
+	}
+	r.ints, r.floats = map[string]int64{}, map[string]float64{}
+	r.mu.Unlock()
+	pipe := r.rdb.Pipeline()
+	for f, n := range ints {
+		pipe.HIncrBy(ctx, r.key, f, n)
+	}
+	for f, x := range floats {
+		pipe.HIncrByFloat(ctx, r.key, f, x)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("write metrics: %w", err)
+	}
+	return nil
+}
+
+// Close stops the periodic flush and writes the last counts.
+func (r *Recorder) Close() error {
+	r.closed.Do(func() { close(r.done) })
+	r.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return r.Flush(ctx)
 }
 
 // Request counts one request to the provider; status 0 means no answer.
-func (r *Recorder) Request(ctx context.Context, kind string, status int) {
-	r.incr(ctx, "req|"+kind+"|"+statusLabel(status), 1)
+func (r *Recorder) Request(_ context.Context, kind string, status int) {
+	r.incr("req|"+kind+"|"+statusLabel(status), 1)
 }
 
 // Wait adds the time a handler waited in place for a limit.
-func (r *Recorder) Wait(ctx context.Context, limit string, d time.Duration) {
+func (r *Recorder) Wait(_ context.Context, limit string, d time.Duration) {
 	if d > 0 {
-		r.incrFloat(ctx, "wait|"+limit, d.Seconds())
+		r.incrFloat("wait|"+limit, d.Seconds())
 	}
 }
 
 // Deferred counts a task handed back to the queue to wait for a limit.
-func (r *Recorder) Deferred(ctx context.Context, limit string) {
-	r.incr(ctx, "defer|"+limit, 1)
+func (r *Recorder) Deferred(_ context.Context, limit string) {
+	r.incr("defer|"+limit, 1)
 }
 
 // Generation observes one provider generation time.
-func (r *Recorder) Generation(ctx context.Context, d time.Duration) {
+func (r *Recorder) Generation(_ context.Context, d time.Duration) {
 	s := d.Seconds()
-	pipe := r.rdb.Pipeline()
-	c := context.WithoutCancel(ctx)
 	for _, b := range GenerationBuckets {
 		if s <= b {
-			pipe.HIncrBy(c, r.key, "gen|le|"+strconv.FormatFloat(b, 'g', -1, 64), 1)
+			r.incr("gen|le|"+strconv.FormatFloat(b, 'g', -1, 64), 1)
 		}
 	}
-	pipe.HIncrBy(c, r.key, "gen|count", 1)
-	pipe.HIncrByFloat(c, r.key, "gen|sum", s)
-	_, _ = pipe.Exec(c)
+	r.incr("gen|count", 1)
+	r.incrFloat("gen|sum", s)
 }
 
 // DownloadBytes adds bytes of stored videos.
-func (r *Recorder) DownloadBytes(ctx context.Context, n int64) {
-	r.incr(ctx, "download_bytes", n)
+func (r *Recorder) DownloadBytes(_ context.Context, n int64) {
+	r.incr("download_bytes", n)
 }
 
 func statusLabel(status int) string {
@@ -88,8 +160,10 @@ func statusLabel(status int) string {
 	return strconv.Itoa(status)
 }
 
-// Counts reads the recorded counters, by field.
+// Counts reads the recorded counters, by field, after writing this
+// Recorder's own.
 func (r *Recorder) Counts(ctx context.Context) (map[string]float64, error) {
+	_ = r.Flush(ctx)
 	v, err := r.rdb.HGetAll(ctx, r.key).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read metrics: %w", err)

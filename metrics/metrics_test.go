@@ -140,3 +140,37 @@ func TestMetricsMatchSimulator(t *testing.T) {
 		t.Error("redis_up is not 1")
 	}
 }
+
+// TestRecorderWritesInBatches checks that counts reach Redis in one write a
+// second rather than one per event, and that Close writes the rest.
+func TestRecorderWritesInBatches(t *testing.T) {
+	t.Parallel()
+	rs := redistest.New(t)
+	ctx := t.Context()
+	rec := metrics.NewRecorder(rs.Client, rs.Prefix)
+	for range 1000 {
+		rec.Request(ctx, "status", 200)
+	}
+	rec.Generation(ctx, 45*time.Second)
+	if n, _ := rs.Client.HLen(ctx, rs.Prefix+":metrics").Result(); n != 0 {
+		t.Errorf("%d fields written at once: counts should wait for the next flush", n)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		v, _ := rs.Client.HGet(ctx, rs.Prefix+":metrics", "req|status|200").Result()
+		if v == "1000" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("counts not written within %v of the events: %q", 5*time.Second, v)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	rec.Request(ctx, "create", 200)
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := rs.Client.HGet(ctx, rs.Prefix+":metrics", "req|create|200").Result(); v != "1" {
+		t.Errorf("Close did not write the last count: %q", v)
+	}
+}

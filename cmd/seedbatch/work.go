@@ -55,7 +55,6 @@ func workerConfig(s *stack) worker.Config {
 			AllowedHosts:   s.cfg.Callback.AllowedHosts,
 		},
 		DownloadConcurrency: s.cfg.Download.Concurrency,
-		Metrics:             metrics.NewRecorder(s.rdb, s.cfg.Redis.Prefix),
 	}
 }
 
@@ -124,6 +123,7 @@ func privateProvider(ctx context.Context, baseURL string) (host string, addr net
 // running is a started worker and its callback receiver, if any.
 type running struct {
 	w   *worker.Worker
+	rec *metrics.Recorder
 	srv *http.Server
 	// callbackURL is the receiver's address, when it listens.
 	callbackURL string
@@ -137,11 +137,14 @@ func startWorker(ctx context.Context, s *stack, prov worker.Provider, ln net.Lis
 	if err != nil {
 		return nil, fail(exitUsage, "download: %v", err)
 	}
-	w, err := worker.New(s.rdb, s.store, s.limiter, prov, f, workerConfig(s))
+	wcfg := workerConfig(s)
+	rec := metrics.NewRecorder(s.rdb, s.cfg.Redis.Prefix)
+	wcfg.Metrics = rec
+	w, err := worker.New(s.rdb, s.store, s.limiter, prov, f, wcfg)
 	if err != nil {
 		return nil, fail(exitUsage, "%v", err)
 	}
-	r := &running{w: w}
+	r := &running{w: w, rec: rec}
 	if ln != nil {
 		r.srv = &http.Server{Handler: w.CallbackHandler(), ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
@@ -168,6 +171,7 @@ func (r *running) Stop() {
 		_ = r.srv.Shutdown(ctx)
 	}
 	r.w.Shutdown()
+	_ = r.rec.Close()
 }
 
 // provider returns the real client for the configured key.
