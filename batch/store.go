@@ -131,14 +131,10 @@ func (s *Store) Batch(ctx context.Context, id string) (Meta, Counts, error) {
 	if _, err := pipe.Exec(ctx); err != nil {
 		return Meta{}, nil, fmt.Errorf("read batch %s: %w", id, err)
 	}
-	mv := mc.Val()
-	if len(mv) == 0 {
-		return Meta{}, nil, fmt.Errorf("batch %s: %w", id, ErrNotFound)
+	m, err := decodeMeta(id, mc.Val())
+	if err != nil {
+		return m, nil, err
 	}
-	rows, _ := strconv.Atoi(mv["rows"])
-	ms, _ := strconv.ParseInt(mv["created_ms"], 10, 64)
-	m := Meta{ID: id, Source: mv["source"], Rows: rows, Created: time.UnixMilli(ms), Canceled: mv["canceled"] == "1",
-		RequestType: mv["request_type"], Hash: mv["hash"], Epoch: mv["epoch"]}
 	counts := Counts{}
 	for k, v := range cc.Val() {
 		if n, _ := strconv.Atoi(v); n != 0 {
@@ -146,6 +142,25 @@ func (s *Store) Batch(ctx context.Context, id string) (Meta, Counts, error) {
 		}
 	}
 	return m, counts, nil
+}
+
+// Meta returns a batch's record without its counts.
+func (s *Store) Meta(ctx context.Context, id string) (Meta, error) {
+	v, err := s.rdb.HGetAll(ctx, s.metaKey(id)).Result()
+	if err != nil {
+		return Meta{}, fmt.Errorf("read batch %s: %w", id, err)
+	}
+	return decodeMeta(id, v)
+}
+
+func decodeMeta(id string, mv map[string]string) (Meta, error) {
+	if len(mv) == 0 {
+		return Meta{}, fmt.Errorf("batch %s: %w", id, ErrNotFound)
+	}
+	rows, _ := strconv.Atoi(mv["rows"])
+	ms, _ := strconv.ParseInt(mv["created_ms"], 10, 64)
+	return Meta{ID: id, Source: mv["source"], Rows: rows, Created: time.UnixMilli(ms), Canceled: mv["canceled"] == "1",
+		RequestType: mv["request_type"], Hash: mv["hash"], Epoch: mv["epoch"]}, nil
 }
 
 // Batches lists batch ids, oldest first.

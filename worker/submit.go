@@ -49,7 +49,7 @@ func (w *Worker) handleSubmit(ctx context.Context, t *asynq.Task) error {
 		return nil // a task of an earlier attempt
 	}
 	log := w.log.With("batch", job.Batch, "row", job.Row, "id", job.Spec.ID)
-	meta, _, err := w.store.Batch(ctx, job.Batch)
+	meta, err := w.store.Meta(ctx, job.Batch)
 	if err != nil {
 		return err
 	}
