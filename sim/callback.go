@@ -164,6 +164,9 @@ func (s *Sim) attempt(id, url string, body []byte, n int, duplicate bool) bool {
 	}
 	if ok {
 		cb.Delivered++
+		if t := s.tasks[id]; t != nil {
+			s.noticeLocked(t, s.cfg.Now())
+		}
 	} else {
 		cb.Failed++
 	}

@@ -50,6 +50,18 @@
 // (Stats.Callbacks, see Callbacks). FileSHA256 gives the expected hash of
 // a task's result file, for checking downloads.
 //
+// Stats also measures how well a client uses the provider, from the
+// creation and completion time of every task (24 bytes a task, computed on
+// each call): Stats.BusyUtilization, the share of the MaxInFlight slots
+// generating between the MaxInFlight-th create and the last create (1 for
+// a client that refills every freed slot at once); Stats.DetectionLag, the
+// median and 99th percentile of the time from a task's end to the client's
+// first status read showing it ended (answered 200) or first callback
+// delivery answered 200, in provider seconds (simulated time × TimeScale),
+// with the count of ended tasks never noticed; Stats.RequestsPerJob
+// (creates and status reads, whatever their answer, per task created); and
+// Stats.DuplicateCreates (tasks created beyond the first per prompt).
+//
 // # Time
 //
 // Tasks have no goroutines: their state is computed from the clock

@@ -98,7 +98,13 @@ type Sim struct {
 	inflight  taskHeap
 	create500 map[string]int // prompt -> 500 answers given for [sim:create-500]
 	stats     Stats
-	closed    bool // Close was called: no delivery starts any more
+	spans     []span // one per created task, in creation order
+	closed    bool   // Close was called: no delivery starts any more
+
+	// generation draws a task's generation time (at TimeScale 1) from the
+	// provider's range for its duration; tests replace it before the
+	// first create.
+	generation func(bounds [2]time.Duration) time.Duration
 
 	closing    chan struct{}  // closed by Close: waits between attempts end
 	deliveries sync.WaitGroup // delivery goroutines
@@ -126,6 +132,7 @@ func New(cfg Config) (*Sim, error) {
 		},
 		closing: make(chan struct{}),
 	}
+	s.generation = s.drawGeneration
 	s.SetAPIKey(cfg.APIKey)
 	s.mux.HandleFunc("POST /api/v1/generateTask/seedance-1-5-pro", s.handleCreate)
 	s.mux.HandleFunc("GET /api/v1/statusTask/seedance-1-5-pro", s.handleStatus)
@@ -151,7 +158,9 @@ func (s *Sim) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.advance(now)
-	return s.stats.clone()
+	st := s.stats.clone()
+	st.derive(s.spans, s.cfg.MaxInFlight, now, s.cfg.TimeScale)
+	return st
 }
 
 // FileSHA256 returns the hex SHA-256 of the result file served for taskID.
@@ -307,6 +316,9 @@ func (s *Sim) handleStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := t.view(now, fileURL(r, t.id))
+	if v.State == stateSuccess || v.State == stateFailed {
+		s.noticeLocked(t, now)
+	}
 	s.countLocked(KindStatus, http.StatusOK)
 	s.stats.StatusReadsPerTask[t.id]++
 	s.mu.Unlock()
@@ -387,8 +399,7 @@ func (s *Sim) countLocked(kind string, status int) {
 // scheme and host the create reached (baseURL). s.mu is held.
 func (s *Sim) createLocked(now time.Time, req *createRequest, base string) *task {
 	in := &req.Input
-	span := generationRange[in.Duration]
-	gen := span[0] + time.Duration(s.rng.Int64N(int64(span[1]-span[0])+1))
+	gen := s.generation(generationRange[in.Duration])
 	gen = time.Duration(float64(gen) / s.cfg.TimeScale)
 	t := &task{
 		id:           s.newIDLocked(),
@@ -413,6 +424,8 @@ func (s *Sim) createLocked(now time.Time, req *createRequest, base string) *task
 	if req.RequestType == requestTypeCallback {
 		s.setupCallbackLocked(t, now, req.CallbackURL, base+filePath(t.id))
 	}
+	t.span = len(s.spans)
+	s.spans = append(s.spans, span{created: now.UnixNano(), complete: t.complete.UnixNano()})
 	s.tasks[t.id] = t
 	heap.Push(&s.inflight, t)
 	s.stats.Created++
@@ -426,12 +439,16 @@ func (s *Sim) createLocked(now time.Time, req *createRequest, base string) *task
 	return t
 }
 
+// drawGeneration draws a generation time uniformly from bounds. s.mu is held.
+func (s *Sim) drawGeneration(bounds [2]time.Duration) time.Duration {
+	return bounds[0] + time.Duration(s.rng.Int64N(int64(bounds[1]-bounds[0])+1))
+}
+
 // adoptLocked starts an unknown task as a 4-second video created at now.
 // s.mu is held.
 func (s *Sim) adoptLocked(now time.Time, id string) *task {
-	span := generationRange[4]
-	gen := time.Duration(float64(span[0]) / s.cfg.TimeScale)
-	t := &task{id: id, created: now, pendingUntil: now, complete: now.Add(gen)}
+	gen := time.Duration(float64(generationRange[4][0]) / s.cfg.TimeScale)
+	t := &task{id: id, created: now, pendingUntil: now, complete: now.Add(gen), span: -1}
 	s.tasks[id] = t
 	heap.Push(&s.inflight, t)
 	s.stats.Adopted++

@@ -1,6 +1,9 @@
 package sim
 
-import "maps"
+import (
+	"maps"
+	"time"
+)
 
 // Request kinds counted in Stats.Requests.
 const (
@@ -48,6 +51,29 @@ type Stats struct {
 	StatusReadsPerTask map[string]int `json:"status_reads_per_task"`
 	// Callbacks counts callback deliveries.
 	Callbacks CallbackStats `json:"callbacks"`
+
+	// BusyUtilization is the share of the provider's MaxInFlight slots that
+	// were generating in steady state: over the window from the creation
+	// of the MaxInFlight-th task (the start-up ramp is over) to the
+	// creation of the last task, the sum of the part of each task's
+	// [created, complete] inside the window, divided by MaxInFlight × the
+	// window. A client that refills every freed slot at once scores 1. It
+	// is 0 while the window is empty (fewer than MaxInFlight creates).
+	BusyUtilization float64 `json:"busy_utilization"`
+	// BusyWindow is the length of that window in provider seconds
+	// (simulated seconds × TimeScale).
+	BusyWindow float64 `json:"busy_window_seconds"`
+	// DetectionLag is, over the created tasks that have ended, the time from
+	// a task's completion to the client's first noticing it: the first
+	// status read answered 200 that shows success or failed, or the first
+	// callback delivery answered 200, whichever came first.
+	DetectionLag LagStats `json:"detection_lag"`
+	// RequestsPerJob is the number of creates and status reads, whatever
+	// their answer, per task created (0 before any).
+	RequestsPerJob float64 `json:"requests_per_job"`
+	// DuplicateCreates is the sum over prompts of the tasks created for it
+	// beyond the first: tasks paid for twice.
+	DuplicateCreates int `json:"duplicate_creates"`
 }
 
 // CallbackStats counts callback deliveries (see the package doc, Callbacks).
@@ -72,6 +98,29 @@ type CallbackStats struct {
 	// DroppedTasks lists, in the order they ended, the ids of the tasks
 	// counted in Dropped: the tasks a client can only learn about by polling.
 	DroppedTasks []string `json:"dropped_tasks"`
+}
+
+// derive sets the fields computed from the counters and from spans (in
+// creation order) at now, for a simulator of maxInFlight slots at scale.
+func (st *Stats) derive(spans []span, maxInFlight int, now time.Time, scale float64) {
+	m := measure(spans, maxInFlight, now.UnixNano(), scale)
+	st.BusyUtilization = m.busy
+	st.BusyWindow = providerSeconds(int64(m.window), scale)
+	st.DetectionLag = m.lag
+	st.RequestsPerJob = 0
+	if st.Created > 0 {
+		n := 0
+		for _, kind := range []string{KindCreate, KindStatus} {
+			for _, c := range st.Requests[kind] {
+				n += c
+			}
+		}
+		st.RequestsPerJob = float64(n) / float64(st.Created)
+	}
+	st.DuplicateCreates = 0
+	for _, c := range st.CreatedPerPrompt {
+		st.DuplicateCreates += max(0, c-1)
+	}
 }
 
 // MaxCreatesPerPrompt returns the largest number of tasks created for one

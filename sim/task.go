@@ -40,6 +40,7 @@ type task struct {
 	badResult    bool // [sim:status-bad-result]: a success's resultJson is not JSON
 	done         bool // popped from the heap, counted as ended
 	index        int  // position in the heap while in flight
+	span         int  // index in Sim.spans; -1 for an adopted task
 
 	// Callback mode only (callbackURL != "").
 	callbackURL string
