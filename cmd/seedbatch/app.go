@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -334,8 +332,8 @@ func (m *Main) open(ctx context.Context, cfg config.Config, embedded bool) (*sta
 	s.limiter, err = ratelimit.New(client, ratelimit.Config{
 		// Limits belong to the API key, whatever the namespace: every
 		// seedbatch on this Redis that uses the key shares them.
-		Prefix:            limitsPrefix,
-		Scope:             accountScope(cfg.Provider.APIKey.Reveal()),
+		Prefix:            ratelimit.AccountPrefix,
+		Scope:             ratelimit.AccountScope(cfg.Provider.APIKey.Reveal()),
 		RequestsPerMinute: int(float64(cfg.Limits.RequestsPerMinute) * cfg.Worker.TimeScale),
 		Burst:             cfg.Limits.Burst,
 		PollReserve:       cfg.Limits.PollReserve,
@@ -347,16 +345,4 @@ func (m *Main) open(ctx context.Context, cfg config.Config, embedded bool) (*sta
 		return nil, fail(exitUsage, "%v", err)
 	}
 	return s, nil
-}
-
-// limitsPrefix starts the keys of the shared provider limits.
-const limitsPrefix = "seedbatch-limits"
-
-// accountScope names an API key's shared limits without revealing the key.
-func accountScope(key string) string {
-	if key == "" {
-		return "nokey"
-	}
-	sum := sha256.Sum256([]byte("seedbatch-account:" + key))
-	return "acct-" + hex.EncodeToString(sum[:6])
 }
