@@ -275,3 +275,16 @@ func manyTasks(t testing.TB, n int) (*Sim, *fakeClock) {
 	}
 	return s, clock
 }
+
+func TestGenerationTime(t *testing.T) {
+	t.Parallel()
+	for d, want := range map[int][2]time.Duration{4: {40 * time.Second, 60 * time.Second},
+		8: {60 * time.Second, 90 * time.Second}, 12: {90 * time.Second, 120 * time.Second}} {
+		if lo, hi, ok := GenerationTime(d); !ok || lo != want[0] || hi != want[1] {
+			t.Errorf("GenerationTime(%d) = %v, %v, %v", d, lo, hi, ok)
+		}
+	}
+	if _, _, ok := GenerationTime(5); ok {
+		t.Error("GenerationTime(5) is ok")
+	}
+}

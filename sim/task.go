@@ -24,6 +24,14 @@ var generationRange = map[int][2]time.Duration{
 	12: {90 * time.Second, 120 * time.Second},
 }
 
+// GenerationTime returns the provider's typical generation time for a
+// video of duration seconds (4, 8 or 12), from lo to hi at TimeScale 1;
+// ok is false for another duration.
+func GenerationTime(duration int) (lo, hi time.Duration, ok bool) {
+	r, ok := generationRange[duration]
+	return r[0], r[1], ok
+}
+
 // task is one created provider task. Its state follows from the clock:
 // pending before pendingUntil, processing until complete, then success or
 // failed (done is set when the task leaves the in-flight heap).
