@@ -40,7 +40,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, fmt.Errorf("bench: %w", err)
 		}
 	}
-	rep := &Report{Machine: thisMachine(), Redis: rdb.describe(), Date: time.Now(), Config: cfg}
+	rep := &Report{Machine: thisMachine(), Redis: rdb.describe(), Date: time.Now(), Config: cfg, LoadStart: loadAverage()}
+	defer func() { rep.LoadEnd = loadAverage() }()
 	for _, sc := range cfg.scenarios() {
 		log.Info("scenario_started", "scenario", sc.name, "workers", sc.workers, "jobs", cfg.Jobs)
 		var row Row

@@ -150,7 +150,8 @@ func TestWriteMarkdown(t *testing.T) {
 				WorkerCPU: 6 * time.Second, RedisCommands: 300_000, RedisBytes: 30_000_000, Wall: 50 * time.Second},
 			{Scenario: ScenarioCallback, Workers: 1, Jobs: 3000, Err: errors.New("worker 1 exited:\nbad | thing")},
 		},
-		Enqueue: &EnqueueLine{Rows: 1000, Seedbatch: 2 * time.Second, MaxRSS: 64 << 20, Asynq: time.Second},
+		Enqueue:   &EnqueueLine{Rows: 1000, Seedbatch: 2 * time.Second, MaxRSS: 64 << 20, Asynq: time.Second},
+		LoadStart: "0.50 0.40 0.30", LoadEnd: "1.50 0.80 0.40",
 	}
 	var b strings.Builder
 	if err := rep.WriteMarkdown(&b); err != nil {
@@ -159,6 +160,7 @@ func TestWriteMarkdown(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"Test CPU, 2 CPUs, GOMAXPROCS 2, go1.26",
+		"Load average (1, 5, 15 min): 0.50 0.40 0.30 at the start, 1.50 0.80 0.40 at the end",
 		"| baseline | – | 3000 | 0.912 | 3.46 | 2.2 / 9.5 (2 never) | 1000 | 0 | 0 | – | – | – | 90.0 s |",
 		"| polling | 3 | 3000 | n/a | 2.00 | 0.0 / 0.0 | 0 | 0 | 0 | 2.00 | 100.0 | 10000 | 50.0 s |",
 		"| callback | 1 | 3000 | error: worker 1 exited: bad / thing | – |",

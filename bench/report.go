@@ -27,6 +27,10 @@ type Report struct {
 	Rows []Row
 	// Enqueue is the enqueue measurement; nil when skipped.
 	Enqueue *EnqueueLine
+	// LoadStart and LoadEnd are the system's load averages over 1, 5 and
+	// 15 minutes when the run started and ended ("" when unknown): other
+	// work on the machine shows in the wall and CPU figures.
+	LoadStart, LoadEnd string
 }
 
 // Machine describes the machine a run happened on.
@@ -72,6 +76,19 @@ func thisMachine() Machine {
 	return m
 }
 
+// loadAverage returns the first three fields of /proc/loadavg, or "".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
+
 // Failed reports whether a scenario or the enqueue line failed.
 func (r *Report) Failed() bool {
 	for _, row := range r.Rows {
@@ -96,6 +113,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(bw, "## seedbatch bench, %s\n\n", r.Date.UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(bw, "- Machine: %s, %d CPUs, GOMAXPROCS %d, %s, %s\n", m.CPU, m.CPUs, m.GOMAXPROCS, m.GoVersion, m.OS)
 	fmt.Fprintf(bw, "- Redis: %s\n", r.Redis)
+	if r.LoadStart != "" && r.LoadEnd != "" {
+		fmt.Fprintf(bw, "- Load average (1, 5, 15 min): %s at the start, %s at the end\n", r.LoadStart, r.LoadEnd)
+	}
 	if c.Command != "" {
 		fmt.Fprintf(bw, "- Command: `%s`\n", c.Command)
 	}
