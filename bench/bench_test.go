@@ -3,6 +3,7 @@ package bench
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -194,5 +195,27 @@ func TestRunBaseline(t *testing.T) {
 	if st.Created != 30 || st.Succeeded != 30 || st.DuplicateCreates != 0 || st.RateLimited != 0 {
 		t.Fatalf("baseline stats: created %d, succeeded %d, duplicates %d, 429s %d",
 			st.Created, st.Succeeded, st.DuplicateCreates, st.RateLimited)
+	}
+}
+
+// TestRunScenarioFails checks that a scenario that fails (here its workers
+// exit at once) shows its error in its row while the others still run.
+func TestRunScenarioFails(t *testing.T) {
+	t.Parallel()
+	exe, err := exec.LookPath("false")
+	if err != nil {
+		t.Skip("no false command")
+	}
+	rep, err := Run(t.Context(), Config{Jobs: 10, TimeScale: 1000, Executable: exe,
+		Scenarios: []string{ScenarioPolling, ScenarioBaseline}, Workers: []int{2}, RedisURL: os.Getenv("REDIS_URL")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rows) != 2 || !rep.Failed() {
+		t.Fatalf("rows %+v", rep.Rows)
+	}
+	if base, polling := rep.Rows[0], rep.Rows[1]; base.Err != nil || polling.Err == nil ||
+		!strings.Contains(polling.Err.Error(), "exited at start") {
+		t.Fatalf("baseline error %v, polling error %v", base.Err, polling.Err)
 	}
 }
