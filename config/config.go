@@ -131,10 +131,11 @@ type Worker struct {
 	TimeScale float64 `yaml:"time_scale"`
 }
 
-// Sim configures the built-in simulator used when no API key is set.
+// Sim configures the provider simulator: the one run starts when no API key
+// is set, and seedbatch sim (whose flags override it).
 type Sim struct {
-	// TimeScale compresses the simulated generation times (default 20 for
-	// run, so the example finishes in seconds).
+	// TimeScale compresses the simulated generation times (default 20, so
+	// the example finishes in seconds).
 	TimeScale float64 `yaml:"time_scale"`
 	// FailRate is the fraction of tasks that end GENERATION_FAILED (default 0).
 	FailRate float64 `yaml:"fail_rate"`
@@ -142,6 +143,12 @@ type Sim struct {
 	// (defaults 10000 and 1000, as the provider's).
 	RequestsPerMinute int `yaml:"requests_per_minute"`
 	MaxInFlight       int `yaml:"max_in_flight"`
+	// Burst is how many requests the simulated limit lets through at once
+	// (default 0: one simulated second's worth).
+	Burst int `yaml:"burst"`
+	// Listen is the address seedbatch sim listens on (default
+	// 127.0.0.1:8090); run's own simulator takes a free loopback port.
+	Listen string `yaml:"listen"`
 }
 
 // Callback configures callback mode, in which the provider posts each
@@ -284,7 +291,7 @@ func Default() Config {
 			ShutdownTimeout: 30 * time.Second, TimeScale: 1,
 		},
 		Defaults: tasks.Defaults{}.WithDefaults(),
-		Sim:      Sim{TimeScale: 20, RequestsPerMinute: 10000, MaxInFlight: 1000},
+		Sim:      Sim{TimeScale: 20, RequestsPerMinute: 10000, MaxInFlight: 1000, Listen: "127.0.0.1:8090"},
 		Callback: Callback{RequestType: "async", Listen: "127.0.0.1:8091", Confirm: true,
 			SafetyGrace: 60 * time.Second, SafetyInterval: 30 * time.Second, MaxBody: 64 << 10},
 		Download:  Download{Concurrency: 4, MaxBytes: 2 << 30, Timeout: 10 * time.Minute},
@@ -491,6 +498,8 @@ func (c Config) Validate() error {
 		{"sim.fail_rate", c.Sim.FailRate < 0 || c.Sim.FailRate > 1, "must be between 0 and 1"},
 		{"sim.requests_per_minute", c.Sim.RequestsPerMinute <= 0, "must be positive"},
 		{"sim.max_in_flight", c.Sim.MaxInFlight <= 0, "must be positive"},
+		{"sim.burst", c.Sim.Burst < 0, "must not be negative"},
+		{"sim.listen", c.Sim.Listen == "", "must not be empty"},
 		{"callback.request_type", !oneOf(c.Callback.RequestType, "async", "callback"), "must be async or callback"},
 		{"callback.public_url", c.Callback.PublicURL != "" && !hasScheme(c.Callback.PublicURL, "http://", "https://"), "must be an http(s) URL"},
 		{"callback.safety_grace", c.Callback.SafetyGrace <= 0, "must be positive"},

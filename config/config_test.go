@@ -98,6 +98,8 @@ func TestLoadErrorsNameTheField(t *testing.T) {
 		{"negative import settle", Options{Set: []string{"schedule.import_settle=-1s"}}, "schedule.import_settle"},
 		{"not created code that is no error", Options{Set: []string{"provider.not_created_codes=[500, 200]"}}, "provider.not_created_codes"},
 		{"no unreadable answer allowed", Options{Set: []string{"worker.max_unreadable=0"}}, "worker.max_unreadable"},
+		{"negative simulator burst", Options{Set: []string{"sim.burst=-1"}}, "sim.burst"},
+		{"no simulator address", Options{Set: []string{"sim.listen="}}, "sim.listen"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
