@@ -28,6 +28,32 @@ func QueuesFor(prefix string) Queues {
 // Names lists the queue names.
 func (q Queues) Names() []string { return []string{q.Submit, q.Poll, q.Download} }
 
+// Mover returns the queue whose tasks move a job on from state st, and
+// false for a state no task moves (one that waits for an operator or has
+// ended).
+func (q Queues) Mover(st tasks.State) (string, bool) {
+	switch st {
+	case tasks.StateQueued, tasks.StateSubmitting:
+		return q.Submit, true
+	case tasks.StateSubmitted:
+		return q.Poll, true
+	case tasks.StateSucceeded:
+		return q.Download, true
+	}
+	return "", false
+}
+
+// Served reports whether any active server among servers (as asynq's
+// Inspector.Servers lists the live ones) takes tasks from the queue name.
+func Served(servers []*asynq.ServerInfo, name string) bool {
+	for _, s := range servers {
+		if s.Status == "active" && s.Queues[name] > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // submitTimeout bounds one submit execution: a create request plus waiting
 // for a limit. asynq stores timeouts in whole seconds.
 const submitTimeout = 5 * time.Minute
