@@ -52,6 +52,11 @@ func fail(code int, format string, args ...any) error {
 	return &exitError{code: code, err: fmt.Errorf(format, args...)}
 }
 
+// command is one subcommand. Its run builds its flags with m.flags (or
+// m.newFlags, for a command that reads no configuration) and parses them
+// with m.parse, m.parseFlags or m.connect before it does anything else:
+// that gives it --help, "seedbatch help NAME" (which runs it with --help)
+// and the "did you mean" of a mistyped flag.
 type command struct {
 	name, args, summary string
 	run                 func(m *Main, ctx context.Context, args []string) error
@@ -59,68 +64,62 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"run", "FILE.csv", "enqueue a batch, work it in this process and wait for every row (embedded Redis and simulator unless configured)", (*Main).runCmd},
+		{"run", "FILE.csv", "enqueue a batch, work it in this process and wait for every row", (*Main).runCmd},
 		{"enqueue", "FILE.csv", "validate a CSV file and enqueue it as a batch into Redis", (*Main).enqueueCmd},
-		{"worker", "", "serve the submit and poll queues until stopped", (*Main).workerCmd},
-		{"status", "[BATCH]", "show counts per state, rate and ETA of one or every batch", (*Main).statusCmd},
+		{"worker", "", "serve the submit, poll and download queues until stopped", (*Main).workerCmd},
+		{"status", "[BATCH]", "show the rows of one or every batch by state, rate and ETA", (*Main).statusCmd},
 		{"results", "BATCH", "write every row of a batch with its outcome, as CSV or JSONL", (*Main).resultsCmd},
 		{"retry", "BATCH", "resubmit a batch's ambiguous, failed or budget-held rows, on purpose", (*Main).retryCmd},
-		{"cancel", "BATCH", "stop submitting a batch's remaining rows (tasks in flight still finish)", (*Main).cancelCmd},
-		{"resume", "", "resume submitting after the provider refused the key (once it is fixed)", (*Main).resumeCmd},
-		{"limits", "", "show the account's limits stored in Redis; --replace stores this configuration's", (*Main).limitsCmd},
+		{"cancel", "BATCH", "stop submitting a batch's remaining rows (tasks in flight finish)", (*Main).cancelCmd},
+		{"resume", "", "resume submitting after the provider refused the key (once fixed)", (*Main).resumeCmd},
+		{"limits", "", "show the account's limits stored in Redis, or replace them", (*Main).limitsCmd},
 		{"dashboard", "", "serve the web dashboard: batches, asynq monitor, /metrics, /healthz", (*Main).dashboardCmd},
 		{"scheduler", "", "run the cron entries of the config file (import, reconcile, expiry)", (*Main).schedulerCmd},
-		{"import", "[INBOX]", "enqueue every CSV file in the inbox once, moving each to done/ or failed/", housekeepingCmd("import")},
+		{"import", "[INBOX]", "enqueue every CSV file in the inbox once, then move it away", housekeepingCmd("import")},
 		{"reconcile", "", "re-arm jobs whose task was lost, end jobs stuck too long", housekeepingCmd("reconcile")},
-		{"expiry", "", "download again videos whose files are missing, before their URLs expire", housekeepingCmd("expiry")},
+		{"expiry", "", "download again missing videos, before their URLs expire", housekeepingCmd("expiry")},
 		{"sim", "", "serve the provider simulator over HTTP", (*Main).simCmd},
 		{"bench", "", "measure how busy seedbatch keeps the provider next to a naive client, and enqueue speed", (*Main).benchCmd},
 		{"config", "", "print the effective configuration (secrets redacted)", (*Main).configCmd},
+		{"version", "", "print the version, VCS revision and Go version of this binary", (*Main).versionCmd},
+		{"help", "[COMMAND]", "list the commands, or show one command's flags", (*Main).helpCmd},
 	}
 }
 
 // Run runs the command in args and returns the process exit code.
 func (m *Main) Run(ctx context.Context, args []string) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		m.usage(m.Stdout)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
+	if len(args) == 0 {
+		m.commandList(m.Stderr)
+		return exitUsage
 	}
-	for _, c := range commands() {
-		if c.name != args[0] {
-			continue
-		}
-		err := c.run(m, ctx, args[1:])
-		if err == nil {
-			return exitOK
-		}
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		var ee *exitError
-		if errors.As(err, &ee) {
-			if ee.err != nil && ee.err.Error() != "" {
-				fmt.Fprintln(m.Stderr, "seedbatch:", ee.err)
-			}
-			return ee.code
-		}
-		fmt.Fprintln(m.Stderr, "seedbatch:", err)
-		return exitRows
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help":
+		name = "help"
+	case "-version", "--version":
+		name = "version"
 	}
-	fmt.Fprintf(m.Stderr, "seedbatch: unknown command %q\n", args[0])
-	m.usage(m.Stderr)
-	return exitUsage
+	c, ok := lookup(name)
+	if !ok {
+		return m.exit(m.unknownCommand(name))
+	}
+	return m.exit(c.run(m, ctx, args[1:]))
 }
 
-func (m *Main) usage(w io.Writer) {
-	fmt.Fprintln(w, "Usage: seedbatch COMMAND [flags] [args]")
-	fmt.Fprintln(w, "\nCommands:")
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %-9s %s\n", c.name, c.args, c.summary)
+// exit reports a command's error and returns the exit code it means.
+func (m *Main) exit(err error) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return exitOK
 	}
-	fmt.Fprintln(w, "\nRun \"seedbatch COMMAND -h\" for a command's flags.")
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil && ee.err.Error() != "" {
+			fmt.Fprintln(m.Stderr, "seedbatch:", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(m.Stderr, "seedbatch:", err)
+	return exitRows
 }
 
 // common holds the flags every command shares.
@@ -130,6 +129,32 @@ type common struct {
 	redisURL   string
 	logFormat  string
 	logLevel   string
+	// overrides are the "section.field=value" of configFlags.
+	overrides []string
+}
+
+// configFlag defines a flag that sets the configuration field at path,
+// over every other layer (--set included); help gives its text.
+func (c *common) configFlag(fs *flag.FlagSet, name, path, help string) {
+	fs.Var(&fieldFlag{path: path, c: c}, name, help)
+}
+
+// fieldFlag is the value of a configFlag.
+type fieldFlag struct {
+	path string
+	c    *common
+}
+
+func (f *fieldFlag) String() string { return "" }
+
+// Set checks that the field takes v, so that a bad value names the flag.
+func (f *fieldFlag) Set(v string) error {
+	cfg := config.Default()
+	if err := cfg.Set(f.path, v); err != nil {
+		return fmt.Errorf("not a value %s takes", f.path)
+	}
+	f.c.overrides = append(f.c.overrides, f.path+"="+v)
+	return nil
 }
 
 type multiFlag []string
@@ -137,28 +162,27 @@ type multiFlag []string
 func (f *multiFlag) String() string     { return strings.Join(*f, ",") }
 func (f *multiFlag) Set(v string) error { *f = append(*f, v); return nil }
 
+// register defines the flags every command shares.
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.configFile, "config", "", "read the configuration from `FILE` (default: "+config.FileDefault+", if present)")
+	fs.Var(&c.sets, "set", "set `section.field=value` in the configuration, over the file and the environment (repeatable)")
+	fs.StringVar(&c.redisURL, "redis", "", "the Redis server's `URL` (overrides REDIS_URL)")
+	fs.StringVar(&c.logFormat, "log-format", "", "write logs as `text|json` (default: text on a terminal, json otherwise)")
+	fs.StringVar(&c.logLevel, "log-level", "", "log from `LEVEL` up: debug, info, warn or error (default: log.level)")
+}
+
+// flags returns the flag set of a command that reads the configuration:
+// the flags every command shares, to which the command adds its own.
 func (m *Main) flags(name, args string, c *common) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(m.Stderr)
-	fs.StringVar(&c.configFile, "config", "", "YAML config file (default "+config.FileDefault+" if present)")
-	fs.Var(&c.sets, "set", "set a config field, section.field=value (repeatable)")
-	fs.StringVar(&c.redisURL, "redis", "", "Redis URL (overrides REDIS_URL)")
-	fs.StringVar(&c.logFormat, "log-format", "", "log format: text or json (default: text on a terminal)")
-	fs.StringVar(&c.logLevel, "log-level", "", "log level: debug, info, warn or error")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: seedbatch %s [flags] %s\n\nFlags:\n", name, args)
-		fs.PrintDefaults()
-	}
+	fs := m.newFlags(name, args)
+	c.register(fs)
 	return fs
 }
 
 // parse parses args, then loads the configuration with the flags on top.
 func (m *Main) parse(fs *flag.FlagSet, c *common, args []string) (config.Config, error) {
-	if err := parseInterspersed(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return config.Config{}, err
-		}
-		return config.Config{}, &exitError{code: exitUsage, err: errors.New("")}
+	if err := m.parseFlags(fs, args); err != nil {
+		return config.Config{}, err
 	}
 	sets := append([]string(nil), c.sets...)
 	if c.redisURL != "" {
@@ -170,6 +194,7 @@ func (m *Main) parse(fs *flag.FlagSet, c *common, args []string) (config.Config,
 	if c.logLevel != "" {
 		sets = append(sets, "log.level="+c.logLevel)
 	}
+	sets = append(sets, c.overrides...)
 	cfg, err := config.Load(config.Options{File: c.configFile, Env: m.Getenv, Set: sets})
 	if err != nil {
 		return cfg, &exitError{code: exitUsage, err: err}

@@ -197,8 +197,8 @@ func rateAndETA(meta batch.Meta, c batch.Counts, now time.Time) (string, string)
 func (m *Main) resultsCmd(ctx context.Context, args []string) error {
 	var format, out *string
 	fs, s, err := m.connect(ctx, "results", "BATCH", args, func(fs *flag.FlagSet) {
-		format = fs.String("format", batch.FormatCSV, "csv or jsonl")
-		out = fs.String("out", "", "write to this file instead of standard output")
+		format = fs.String("format", batch.FormatCSV, "write `csv|jsonl`")
+		out = fs.String("out", "", "write to `FILE` instead of standard output")
 	}, func(fs *flag.FlagSet, _ *config.Config) error {
 		if *format != batch.FormatCSV && *format != batch.FormatJSONL {
 			return fail(exitUsage, "results: --format: want csv or jsonl, got %q", *format)
@@ -330,8 +330,8 @@ func (m *Main) retryCmd(ctx context.Context, args []string) error {
 	var budget *int
 	var rebill *bool
 	fs, s, err := m.connect(ctx, "retry", "BATCH", args, func(fs *flag.FlagSet) {
-		state = fs.String("state", "", "rows to resubmit: ambiguous, failed or budget (each is created, and billed, again)")
-		budget = fs.Int("budget", -1, "first set this batch's budget in video seconds (0 = no cap)")
+		state = fs.String("state", "", "resubmit the rows in this state, `ambiguous|failed|budget` (each is created, and billed, again)")
+		budget = fs.Int("budget", -1, "first set this batch's budget to `SECONDS` of video; 0 = no cap (default: leave it as it is)")
 		rebill = fs.Bool("rebill", false, "also create again failed rows whose task may have been billed "+
 			"(a success whose video was not stored, unreadable answers, a task that never ended)")
 	}, func(fs *flag.FlagSet, _ *config.Config) error {

@@ -27,12 +27,12 @@ type planFlags struct {
 }
 
 func (p *planFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&p.batchID, "batch", "", "batch id (default: the file's name and a hash of its content)")
+	fs.StringVar(&p.batchID, "batch", "", "name the batch `ID` (default: the file's name and a hash of its content)")
 	fs.BoolVar(&p.strict, "strict", false, "refuse the whole file if any row is bad or duplicated")
 	fs.BoolVar(&p.dryRun, "dry-run", false, "print rows, video seconds and cost, and submit nothing")
 	fs.BoolVar(&p.allowDuplicates, "allow-duplicates", false, "submit rows identical to an earlier row too (each one is billed)")
-	fs.StringVar(&p.requestType, "request-type", "", "async (poll) or callback (default: callback.request_type)")
-	fs.IntVar(&p.budget, "budget", -1, "cap this batch's video seconds (default: budget.batch_seconds; 0 = no cap)")
+	fs.StringVar(&p.requestType, "request-type", "", "follow tasks by polling or by the provider's callbacks, `async|callback` (default: callback.request_type)")
+	fs.IntVar(&p.budget, "budget", -1, "cap this batch at `SECONDS` of video; 0 = no cap (default: budget.batch_seconds)")
 }
 
 // enqueuePlan records the batch with its request type and budgets, then
