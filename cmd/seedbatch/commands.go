@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -100,8 +101,37 @@ func (m *Main) workerCmd(ctx context.Context, args []string) error {
 	return nil
 }
 
+// statusColumns are the columns of status's table, each adding up rows in
+// some states; --wide gives every state its own.
+var statusColumns = []struct {
+	head   string
+	states []tasks.State
+}{
+	{"WAITING", []tasks.State{tasks.StateQueued, tasks.StateBudget}},
+	{"RUNNING", []tasks.State{tasks.StateSubmitting, tasks.StateSubmitted, tasks.StateSucceeded}},
+	{"DONE", []tasks.State{tasks.StateDone}},
+	{"NO VIDEO", []tasks.State{tasks.StateFailed, tasks.StateAmbiguous, tasks.StateRejected, tasks.StateCanceled}},
+}
+
+// statusDetails are the states whose rows status names under the table,
+// since its columns add them up with others.
+var statusDetails = []struct {
+	state  tasks.State
+	format string
+}{
+	{tasks.StateBudget, "%d held by the budget"},
+	{tasks.StateSucceeded, "%d still downloading"},
+	{tasks.StateFailed, "%d failed"},
+	{tasks.StateAmbiguous, "%d ambiguous"},
+	{tasks.StateRejected, "%d rejected"},
+	{tasks.StateCanceled, "%d canceled"},
+}
+
 func (m *Main) statusCmd(ctx context.Context, args []string) error {
-	fs, s, err := m.connect(ctx, "status", "[BATCH]", args, nil, nil)
+	var wide *bool
+	fs, s, err := m.connect(ctx, "status", "[BATCH]", args, func(fs *flag.FlagSet) {
+		wide = fs.Bool("wide", false, "give every state a column of its own, and the rows finished in any way one more")
+	}, nil)
 	if err != nil {
 		return err
 	}
@@ -127,43 +157,111 @@ func (m *Main) statusCmd(ctx context.Context, args []string) error {
 		fmt.Fprintln(m.Stdout, "no batches")
 		return nil
 	}
-	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
-	header := []string{"BATCH", "ROWS", "DONE"}
-	for _, st := range tasks.States {
-		header = append(header, strings.ToUpper(string(st)))
+	type batchStatus struct {
+		meta     batch.Meta
+		counts   batch.Counts
+		unserved bool
 	}
-	header = append(header, "RATE/MIN", "ETA")
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	batches := make([]batchStatus, 0, len(ids))
 	for _, id := range ids {
 		meta, counts, err := s.store.Batch(ctx, id)
 		if err != nil {
 			return fail(exitUsage, "%v", err)
 		}
-		row := []string{id, fmt.Sprint(meta.Rows), fmt.Sprint(counts.Terminal())}
-		for _, st := range tasks.States {
-			row = append(row, fmt.Sprint(counts[st]))
+		batches = append(batches, batchStatus{meta: meta, counts: counts})
+	}
+
+	// Rows waiting for a queue that no worker serves never move: say so,
+	// rather than show a rate of 0 and no ETA.
+	insp := asynq.NewInspectorFromRedisClient(s.rdb)
+	defer insp.Close()
+	if servers, err := insp.Servers(); err == nil {
+		var missing []string
+		for i, b := range batches {
+			for _, st := range tasks.States {
+				q, moves := s.queues.Mover(st)
+				if !moves || b.counts[st] == 0 || worker.Served(servers, q) {
+					continue
+				}
+				batches[i].unserved = true
+				if !slices.Contains(missing, q) {
+					missing = append(missing, q)
+				}
+			}
 		}
-		rate, eta := rateAndETA(meta, counts, time.Now())
-		row = append(row, rate, eta)
-		if meta.Canceled {
+		for _, q := range missing {
+			kind := strings.TrimPrefix(q, cfg.Redis.Prefix+"-")
+			fmt.Fprintf(m.Stdout, "no worker is serving the %s queue: start seedbatch worker\n", kind)
+		}
+		if len(missing) > 0 {
+			fmt.Fprintln(m.Stdout)
+		}
+	}
+
+	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+	header := []string{"BATCH", "ROWS"}
+	if *wide {
+		header = append(header, "FINISHED")
+		for _, st := range tasks.States {
+			header = append(header, strings.ToUpper(string(st)))
+		}
+	} else {
+		for _, c := range statusColumns {
+			header = append(header, c.head)
+		}
+	}
+	header = append(header, "RATE/MIN", "ETA")
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, b := range batches {
+		row := []string{b.meta.ID, fmt.Sprint(b.meta.Rows)}
+		if b.meta.Canceled {
 			row[0] += " (canceled)"
 		}
+		if *wide {
+			row = append(row, fmt.Sprint(b.counts.Terminal()))
+			for _, st := range tasks.States {
+				row = append(row, fmt.Sprint(b.counts[st]))
+			}
+		} else {
+			for _, c := range statusColumns {
+				n := 0
+				for _, st := range c.states {
+					n += b.counts[st]
+				}
+				row = append(row, fmt.Sprint(n))
+			}
+		}
+		rate, eta := rateAndETA(b.meta, b.counts, time.Now())
+		if b.unserved {
+			if rate == "0" {
+				rate = "-"
+			}
+			eta = "no worker"
+		}
+		row = append(row, rate, eta)
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	// Video seconds reserved (each create reserves its duration) and caps.
-	for _, id := range ids {
-		b, err := s.store.Budget(ctx, id)
+	// Video seconds reserved (each create reserves its duration), caps,
+	// and the rows the table's columns add up with others.
+	for _, b := range batches {
+		budget, err := s.store.Budget(ctx, b.meta.ID)
 		if err != nil {
 			return fail(exitUnreachable, "%v", err)
 		}
-		fmt.Fprintf(m.Stdout, "%s: %d video seconds created%s", id, b.BatchSpent, capOf(b.BatchLimit))
-		if _, c, err := s.store.Batch(ctx, id); err == nil && c[tasks.StateSucceeded] > 0 {
-			fmt.Fprintf(m.Stdout, "; %d succeeded rows still downloading", c[tasks.StateSucceeded])
+		fmt.Fprintf(m.Stdout, "%s: %d video seconds created%s", b.meta.ID, budget.BatchSpent, capOf(budget.BatchLimit))
+		var details []string
+		for _, d := range statusDetails {
+			if n := b.counts[d.state]; n > 0 {
+				details = append(details, fmt.Sprintf(d.format, n))
+			}
 		}
 		fmt.Fprintln(m.Stdout)
+		if len(details) > 0 {
+			fmt.Fprintf(m.Stdout, "  %s\n", strings.Join(details, ", "))
+		}
 	}
 	if b, err := s.store.Budget(ctx, ""); err == nil && b.TotalLimit > 0 {
 		fmt.Fprintf(m.Stdout, "all batches: %d video seconds created%s\n", b.TotalSpent, capOf(b.TotalLimit))

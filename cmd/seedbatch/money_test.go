@@ -115,7 +115,7 @@ func TestBudgetRetryCancel(t *testing.T) {
 		t.Errorf("with a budget of 40 s the simulator created %d tasks, %d s", st.Created, st.CreatedSeconds)
 	}
 	code, out = cli(t, env, "status", "b")
-	if code != 0 || !strings.Contains(out, "40 video seconds created of a budget of 40") || !strings.Contains(out, "BUDGET") {
+	if code != 0 || !strings.Contains(out, "40 video seconds created of a budget of 40") || !strings.Contains(out, fmt.Sprintf("%d held by the budget", rows-10)) {
 		t.Errorf("status: exit %d\n%s", code, out)
 	}
 
