@@ -383,16 +383,21 @@ func (m *Main) configCmd(ctx context.Context, args []string) error {
 func (m *Main) simCmd(ctx context.Context, args []string) error {
 	var c common
 	fs := m.flags("sim", "", &c)
-	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
-	scale := fs.Float64("time-scale", 1, "divide every generation time by this")
-	rpm := fs.Int("rpm", 10000, "requests per simulated minute before 429")
-	burst := fs.Int("burst", 0, "requests the limiter lets through at once (default: one simulated second's worth)")
-	inflight := fs.Int("max-in-flight", 1000, "tasks in flight before a create answers 429")
-	failRate := fs.Float64("fail-rate", 0, "fraction of tasks that end GENERATION_FAILED")
-	key := fs.String("api-key", "", "the key clients must send (default: SEEDANCE_API_KEY, else \"sim-key\")")
+	def := config.Default().Sim
+	c.configFlag(fs, "addr", "sim.listen", fmt.Sprintf("listen on `ADDRESS` (default: sim.listen, %s)", def.Listen))
+	c.configFlag(fs, "time-scale", "sim.time_scale", fmt.Sprintf("divide every provider timing by `N` (default: sim.time_scale, %g)", def.TimeScale))
+	c.configFlag(fs, "rpm", "sim.requests_per_minute", fmt.Sprintf("answer 429 past `N` requests per simulated minute (default: sim.requests_per_minute, %d)", def.RequestsPerMinute))
+	c.configFlag(fs, "burst", "sim.burst", "let `N` requests through at once (default: sim.burst; 0 = one simulated second's worth)")
+	c.configFlag(fs, "max-in-flight", "sim.max_in_flight", fmt.Sprintf("answer a create 429 past `N` tasks in flight (default: sim.max_in_flight, %d)", def.MaxInFlight))
+	c.configFlag(fs, "fail-rate", "sim.fail_rate", fmt.Sprintf("fail this `FRACTION` of tasks with GENERATION_FAILED (default: sim.fail_rate, %g)", def.FailRate))
+	key := fs.String("api-key", "", "accept only this API `KEY` (default: SEEDANCE_API_KEY, else sim-key)")
 	cfg, err := m.parse(fs, &c, args)
 	if err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fail(exitUsage, "sim: unexpected arguments %v", fs.Args())
 	}
 	if *key == "" {
 		*key = cfg.Provider.APIKey.Reveal()
@@ -400,17 +405,19 @@ func (m *Main) simCmd(ctx context.Context, args []string) error {
 	if *key == "" {
 		*key = "sim-key"
 	}
-	sm, err := sim.New(sim.Config{APIKey: *key, TimeScale: *scale, RequestsPerMinute: *rpm, Burst: *burst,
-		MaxInFlight: *inflight, FailRate: *failRate, Seed: time.Now().UnixNano(), Logger: m.logger(cfg)})
+	sc := cfg.Sim
+	sm, err := sim.New(sim.Config{APIKey: *key, TimeScale: sc.TimeScale, RequestsPerMinute: sc.RequestsPerMinute, Burst: sc.Burst,
+		MaxInFlight: sc.MaxInFlight, FailRate: sc.FailRate, Seed: time.Now().UnixNano(), Logger: m.logger(cfg)})
 	if err != nil {
 		return fail(exitUsage, "sim: %v", err)
 	}
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", sc.Listen)
 	if err != nil {
-		return fail(exitUsage, "sim: %v", err)
+		return fail(exitUsage, "sim.listen: %v", err)
 	}
 	srv := &http.Server{Handler: sm, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(m.Stderr, "simulator listening on http://%s (time scale %g); stats at /sim/stats\n", ln.Addr(), *scale)
+	fmt.Fprintf(m.Stderr, "simulator listening on http://%s (time scale %g, %d requests per minute, %d tasks in flight, fail rate %g); stats at /sim/stats\n",
+		ln.Addr(), sc.TimeScale, sc.RequestsPerMinute, sc.MaxInFlight, sc.FailRate)
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -206,6 +206,7 @@ func startSim(cfg config.Config, rd *rundir.Dir) (*simulated, error) {
 		TimeScale:         cfg.Sim.TimeScale,
 		RequestsPerMinute: cfg.Sim.RequestsPerMinute,
 		MaxInFlight:       cfg.Sim.MaxInFlight,
+		Burst:             cfg.Sim.Burst,
 		FailRate:          cfg.Sim.FailRate,
 		Seed:              time.Now().UnixNano(),
 		AdoptUnknown:      true,
