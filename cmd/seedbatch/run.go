@@ -106,16 +106,23 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// On a shared Redis the batch's rows are already known when it resumes;
+	// on the embedded one, its journal says where it stood.
+	resumed := res.Existing > 0
 	if s.mini != nil {
 		// The embedded Redis dies with this process: keep a journal on disk.
+		if _, err := os.Stat(rd.Path(rundir.Journal)); err == nil {
+			resumed = true
+		}
 		closeJournal, err := m.journal(ctx, s, rd.Path(rundir.Journal), journal)
 		if err != nil {
 			return err
 		}
 		defer closeJournal()
 	}
-	fmt.Fprintf(m.Stderr, "batch %s: %d rows (%d new, %d already known, %d rejected)\n",
-		plan.ID, plan.Rows, res.Added, res.Existing, res.Rejected)
+	if err := m.announce(ctx, s, plan, res, resumed); err != nil {
+		return err
+	}
 
 	r, err := startWorker(ctx, s, prov, ln, simulated)
 	if err != nil {
@@ -149,6 +156,29 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 	if counts[tasks.StateDone] < plan.Rows {
 		return fail(exitRows, "%d of %d rows did not succeed (see the results file)", plan.Rows-counts[tasks.StateDone], plan.Rows)
 	}
+	return nil
+}
+
+// announce says what the run starts from: a new batch's rows, or where a
+// resumed batch stands after its journal was replayed.
+func (m *Main) announce(ctx context.Context, s *stack, plan *batch.Plan, res batch.EnqueueResult, resumed bool) error {
+	if !resumed {
+		fmt.Fprintf(m.Stderr, "batch %s: %d rows (%d to submit, %d rejected)\n", plan.ID, plan.Rows, res.Queued, res.Rejected)
+		return nil
+	}
+	_, c, err := s.store.Batch(ctx, plan.ID)
+	if err != nil {
+		return fail(exitUnreachable, "%v", err)
+	}
+	fmt.Fprintf(m.Stderr, "batch %s: %d rows (resumed: %d finished, %d in flight, %d still to submit",
+		plan.ID, plan.Rows, c.Terminal(), c[tasks.StateSubmitting]+c[tasks.StateSubmitted], c[tasks.StateQueued])
+	if n := c[tasks.StateSucceeded]; n > 0 {
+		fmt.Fprintf(m.Stderr, ", %d downloading", n)
+	}
+	if n := c[tasks.StateBudget]; n > 0 {
+		fmt.Fprintf(m.Stderr, ", %d held by the budget", n)
+	}
+	fmt.Fprintln(m.Stderr, ")")
 	return nil
 }
 

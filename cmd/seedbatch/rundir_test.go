@@ -152,6 +152,24 @@ func TestResumeRestoresLeases(t *testing.T) {
 	}
 }
 
+// TestRunResumeAnnouncesWhereTheBatchStands runs a batch, then the same
+// command again: the second run resumes from the journal and must say so,
+// with the rows already finished, not announce them as new.
+func TestRunResumeAnnouncesWhereTheBatchStands(t *testing.T) {
+	t.Parallel()
+	env := []string{"REDIS_URL=", "SEEDANCE_API_KEY=", "SEEDBATCH_OUT_DIR=" + t.TempDir(), "SEEDBATCH_SIM_TIME_SCALE=200"}
+	path := writeCSV(t, "again", 4)
+	code, out := cli(t, env, "run", "--batch", "again", path)
+	if code != exitOK || !strings.Contains(out, "batch again: 4 rows (4 to submit, 0 rejected)") {
+		t.Fatalf("first run: exit %d\n%s", code, out)
+	}
+	code, out = cli(t, env, "run", "--batch", "again", path)
+	want := "batch again: 4 rows (resumed: 4 finished, 0 in flight, 0 still to submit)"
+	if code != exitOK || !strings.Contains(out, "resuming:") || !strings.Contains(out, want) || strings.Contains(out, "to submit, ") {
+		t.Errorf("second run: exit %d, want %q\n%s", code, want, out)
+	}
+}
+
 type noSubmitter struct{}
 
 func (*noSubmitter) Submit(context.Context, string, int, int) error { return nil }
