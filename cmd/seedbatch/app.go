@@ -79,7 +79,7 @@ func commands() []command {
 		{"reconcile", "", "re-arm jobs whose task was lost, end jobs stuck too long", housekeepingCmd("reconcile")},
 		{"expiry", "", "download again missing videos, before their URLs expire", housekeepingCmd("expiry")},
 		{"sim", "", "serve the provider simulator over HTTP", (*Main).simCmd},
-		{"bench", "", "measure how busy seedbatch keeps the provider next to a naive client, and enqueue speed", (*Main).benchCmd},
+		{"bench", "", "how busy seedbatch keeps the provider next to a naive client, and enqueue speed", (*Main).benchCmd},
 		{"config", "", "print the effective configuration (secrets redacted)", (*Main).configCmd},
 		{"version", "", "print the version, VCS revision and Go version of this binary", (*Main).versionCmd},
 		{"help", "[COMMAND]", "list the commands, or show one command's flags", (*Main).helpCmd},
