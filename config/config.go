@@ -7,6 +7,15 @@
 // plus SEEDBATCH_<SECTION>_<FIELD> for any field, e.g.
 // SEEDBATCH_LIMITS_MAX_IN_FLIGHT=200 sets limits.max_in_flight.
 //
+// A secret (every field of type Secret, and redis.url, which may hold a
+// password) can also be read from a file, as Docker and Kubernetes secrets
+// are mounted: the variable's name with _FILE appended holds the file's path,
+// e.g. SEEDANCE_API_KEY_FILE=/run/secrets/seedance_api_key or
+// SEEDBATCH_DASHBOARD_TOKEN_FILE. The file's trailing line breaks are
+// trimmed. A file that cannot be read is an error naming the variable, and
+// so is a variable set (non-empty) together with its _FILE form; an empty
+// _FILE variable counts as unset.
+//
 // Secrets (the API key) have the type Secret, which prints as "[redacted]" in
 // fmt, slog, YAML and JSON, so a config dump or a log line never shows them.
 package config
@@ -365,9 +374,14 @@ var envAliases = map[string]string{
 }
 
 func applyEnv(cfg *Config, env func(string) (string, bool)) error {
+	fileable := secretPaths()
 	for _, path := range Paths() {
-		name := "SEEDBATCH_" + strings.ToUpper(strings.ReplaceAll(path, ".", "_"))
-		if v, ok := env(name); ok {
+		name := EnvName(path)
+		v, ok, err := lookupEnv(env, name, fileable[path])
+		if err != nil {
+			return err
+		}
+		if ok {
 			if err := cfg.Set(path, v); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
@@ -379,13 +393,23 @@ func applyEnv(cfg *Config, env func(string) (string, bool)) error {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		if v, ok := env(n); ok && v != "" {
+		v, ok, err := lookupEnv(env, n, fileable[envAliases[n]])
+		if err != nil {
+			return err
+		}
+		if ok && v != "" {
 			if err := cfg.Set(envAliases[n], v); err != nil {
 				return fmt.Errorf("%s: %w", n, err)
 			}
 		}
 	}
 	return nil
+}
+
+// EnvName is the environment variable that sets the field at path:
+// SEEDBATCH_ and the path in upper case, dots as underscores.
+func EnvName(path string) string {
+	return "SEEDBATCH_" + strings.ToUpper(strings.ReplaceAll(path, ".", "_"))
 }
 
 // Paths lists every settable field as "section.field", in struct order.
