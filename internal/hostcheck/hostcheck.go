@@ -83,6 +83,14 @@ func Allowed(host, listen string, hosts []string, local []netip.Addr) bool {
 	return false
 }
 
+// Loopback reports whether listen's host (host:port, or a bare host) is a
+// loopback address or "localhost", so that only this machine can connect:
+// false for an empty host, 0.0.0.0, ::, any other address or name.
+func Loopback(listen string) bool {
+	_, k := classify(listen)
+	return k == loopback
+}
+
 // kind is what a listen address's host is.
 type kind int
 

@@ -177,3 +177,28 @@ func TestChecker(t *testing.T) {
 		}
 	}
 }
+
+func TestLoopback(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		listen string
+		want   bool
+	}{
+		{"127.0.0.1:9090", true},
+		{"127.0.0.2:9090", true},
+		{"[::1]:9090", true},
+		{"localhost:9090", true},
+		{"LOCALHOST.:9090", true},
+		{":9090", false},
+		{"0.0.0.0:9090", false},
+		{"[::]:9090", false},
+		{"10.0.0.5:9090", false},
+		{"worker.internal:9090", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		if got := Loopback(tt.listen); got != tt.want {
+			t.Errorf("Loopback(%q) = %v, want %v", tt.listen, got, tt.want)
+		}
+	}
+}
