@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -211,9 +212,18 @@ type Limiter interface {
 	Config() ratelimit.Config
 }
 
+// Errors of Health.
+var (
+	// ErrNotStarted: Start has not (yet) started the servers.
+	ErrNotStarted = errors.New("worker: not started")
+	// ErrStopping: Shutdown has begun.
+	ErrStopping = errors.New("worker: shutting down")
+)
+
 // Worker serves the submit, poll and download queues.
 type Worker struct {
 	cfg      Config
+	rdb      redis.UniversalClient
 	store    *batch.Store
 	limiter  Limiter
 	provider Provider
@@ -232,6 +242,8 @@ type Worker struct {
 	// a limit hand their tasks back at once instead of holding up the stop.
 	stopping context.Context
 	stop     context.CancelFunc
+	// started is set once Start has started every server.
+	started atomic.Bool
 }
 
 // New returns a Worker that keeps its records in store and its queues in
@@ -251,7 +263,7 @@ func New(rdb redis.UniversalClient, store *batch.Store, lim Limiter, prov Provid
 		return nil, err
 	}
 	w := &Worker{
-		cfg: cfg, store: store, limiter: lim, provider: measuredProvider{prov, cfg.Metrics}, fetcher: fetcher,
+		cfg: cfg, rdb: rdb, store: store, limiter: lim, provider: measuredProvider{prov, cfg.Metrics}, fetcher: fetcher,
 		metrics: cfg.Metrics, log: cfg.Logger, hosts: hosts,
 		queue: NewQueue(rdb, cfg.Queues),
 		insp:  asynq.NewInspectorFromRedisClient(rdb),
@@ -318,6 +330,24 @@ func (w *Worker) Start(ctx context.Context) error {
 		w.submit.Shutdown()
 		w.poll.Shutdown()
 		return fmt.Errorf("start download server: %w", err)
+	}
+	w.started.Store(true)
+	return nil
+}
+
+// Health returns nil while the worker's servers run and Redis answers a
+// PING within ctx; otherwise ErrNotStarted, ErrStopping, or an error that
+// says Redis does not answer. Its errors hold no secret, so a health
+// endpoint can show them.
+func (w *Worker) Health(ctx context.Context) error {
+	switch {
+	case w.stopping.Err() != nil:
+		return ErrStopping
+	case !w.started.Load():
+		return ErrNotStarted
+	}
+	if err := w.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis does not answer: %w", w.cfg.Redactor.Error(err))
 	}
 	return nil
 }
