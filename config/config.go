@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"reflect"
 	"slices"
@@ -138,6 +139,15 @@ type Worker struct {
 	// TimeScale divides every provider timing above (default 1). Only for
 	// the simulator running in compressed time.
 	TimeScale float64 `yaml:"time_scale"`
+	// Listen is where the worker serves /healthz and /metrics, host:port
+	// (default empty: not served; seedbatch worker --listen sets it). Any
+	// other than a loopback address needs dashboard.token or dashboard.user
+	// and dashboard.password, which /metrics then asks for.
+	Listen string `yaml:"listen"`
+	// AllowedHosts are further Host names the worker's /metrics answers to
+	// (default none; see Dashboard.AllowedHosts for the rule). Env:
+	// comma-separated.
+	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
 // Sim configures the provider simulator: the one run starts when no API key
@@ -518,6 +528,7 @@ func (c Config) Validate() error {
 		{"worker.max_unreadable", c.Worker.MaxUnreadable < 1, "must be at least 1"},
 		{"worker.shutdown_timeout", c.Worker.ShutdownTimeout <= 0, "must be positive"},
 		{"worker.time_scale", c.Worker.TimeScale < 1, "must be at least 1"},
+		{"worker.listen", c.Worker.Listen != "" && !hostPort(c.Worker.Listen), "must be host:port, e.g. 127.0.0.1:9090 (empty: not served)"},
 		{"sim.time_scale", c.Sim.TimeScale < 1, "must be at least 1"},
 		{"sim.fail_rate", c.Sim.FailRate < 0 || c.Sim.FailRate > 1, "must be between 0 and 1"},
 		{"sim.requests_per_minute", c.Sim.RequestsPerMinute <= 0, "must be positive"},
@@ -560,7 +571,8 @@ func (c Config) Validate() error {
 	for _, l := range []struct {
 		field string
 		hosts []string
-	}{{"callback.allowed_hosts", c.Callback.AllowedHosts}, {"dashboard.allowed_hosts", c.Dashboard.AllowedHosts}} {
+	}{{"callback.allowed_hosts", c.Callback.AllowedHosts}, {"dashboard.allowed_hosts", c.Dashboard.AllowedHosts},
+		{"worker.allowed_hosts", c.Worker.AllowedHosts}} {
 		for _, h := range l.hosts {
 			if err := hostcheck.ValidName(h); err != nil {
 				return &FieldError{Field: l.field, Reason: err.Error()}
@@ -612,6 +624,13 @@ func hasScheme(s string, schemes ...string) bool {
 		}
 	}
 	return false
+}
+
+// hostPort reports whether s is host:port with a numeric port (the host may
+// be empty: every interface).
+func hostPort(s string) bool {
+	_, port, err := net.SplitHostPort(s)
+	return err == nil && port != "" && strings.Trim(port, "0123456789") == ""
 }
 
 func oneOf(s string, set ...string) bool {

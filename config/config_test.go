@@ -100,6 +100,9 @@ func TestLoadErrorsNameTheField(t *testing.T) {
 		{"no unreadable answer allowed", Options{Set: []string{"worker.max_unreadable=0"}}, "worker.max_unreadable"},
 		{"negative simulator burst", Options{Set: []string{"sim.burst=-1"}}, "sim.burst"},
 		{"no simulator address", Options{Set: []string{"sim.listen="}}, "sim.listen"},
+		{"worker listen without a port", Options{Set: []string{"worker.listen=127.0.0.1"}}, "worker.listen"},
+		{"worker listen with a named port", Options{Env: envOf(map[string]string{"SEEDBATCH_WORKER_LISTEN": "127.0.0.1:http"})}, "worker.listen"},
+		{"worker allowed host with a path", Options{Set: []string{"worker.allowed_hosts=prom.example/metrics"}}, "worker.allowed_hosts"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -349,4 +352,16 @@ func FuzzConfigSet(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestWorkerListen(t *testing.T) {
+	t.Parallel()
+	if cfg := mustLoad(t, Options{}); cfg.Worker.Listen != "" {
+		t.Errorf("worker.listen defaults to %q, want empty (off)", cfg.Worker.Listen)
+	}
+	cfg := mustLoad(t, Options{Env: envOf(map[string]string{"SEEDBATCH_WORKER_LISTEN": ":9090",
+		"SEEDBATCH_WORKER_ALLOWED_HOSTS": "worker-1.internal,10.0.0.7"})})
+	if cfg.Worker.Listen != ":9090" || fmt.Sprint(cfg.Worker.AllowedHosts) != "[worker-1.internal 10.0.0.7]" {
+		t.Errorf("worker.listen %q, allowed_hosts %v", cfg.Worker.Listen, cfg.Worker.AllowedHosts)
+	}
 }
