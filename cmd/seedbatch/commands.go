@@ -63,7 +63,7 @@ func (m *Main) enqueueCmd(ctx context.Context, args []string) error {
 }
 
 func (m *Main) workerCmd(ctx context.Context, args []string) error {
-	_, s, err := m.connect(ctx, "worker", "", args, nil, func(_ *flag.FlagSet, cfg *config.Config) error {
+	_, s, err := m.connect(ctx, "worker", "", args, listenFlag, func(_ *flag.FlagSet, cfg *config.Config) error {
 		if cfg.Provider.APIKey == "" {
 			return fail(exitUsage, "worker: no API key: set SEEDANCE_API_KEY (for the simulator, its key and SEEDANCE_BASE_URL)")
 		}
@@ -84,10 +84,22 @@ func (m *Main) workerCmd(ctx context.Context, args []string) error {
 			return fail(exitUsage, "callback.listen: %v", err)
 		}
 	}
-	r, err := startWorker(ctx, s, prov, ln, false)
+	probeLn, err := listenProbe(cfg)
 	if err != nil {
+		closeListener(ln)
 		return err
 	}
+	r, err := startWorker(ctx, s, prov, ln, false)
+	if err != nil {
+		closeListener(probeLn)
+		return err
+	}
+	stopProbe, err := serveProbe(s, r, probeLn)
+	if err != nil {
+		r.Stop()
+		return err
+	}
+	defer stopProbe()
 	if cfg.Worker.TimeScale != 1 {
 		s.log.Warn("compressed_time", "time_scale", cfg.Worker.TimeScale,
 			"note", "provider timings and request limits are divided and multiplied by it: only for a simulator")

@@ -117,13 +117,12 @@ func (m *Main) dashboardCmd(ctx context.Context, args []string) error {
 	insp := asynq.NewInspectorFromRedisClient(s.rdb)
 	defer insp.Close()
 	rec := metrics.NewRecorder(s.rdb, cfg.Redis.Prefix)
-	queues := append(s.queues.Names(), maintenanceQueue(cfg))
 	dcfg := dashboard.Config{
 		Redis: s.rdb, RedisOpt: redisOpt, Store: s.store, Limiter: s.limiter, Queues: s.queues,
 		Listen: cfg.Dashboard.Listen, AllowedHosts: cfg.Dashboard.AllowedHosts,
 		OutDir: cfg.OutDir, Token: cfg.Dashboard.Token.Reveal(), User: cfg.Dashboard.User,
 		Password: cfg.Dashboard.Password.Reveal(), AllowWrites: cfg.Dashboard.AllowWrites,
-		Metrics: metrics.Handler(metrics.NewCollector(rec, s.store, s.limiter, insp, queues)),
+		Metrics: metricsHandler(s, rec, insp),
 		Logger:  s.log,
 	}
 	if err := dashboard.CheckListen(cfg.Dashboard.Listen, dcfg); err != nil {
