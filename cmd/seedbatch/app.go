@@ -81,6 +81,7 @@ func commands() []command {
 		{"sim", "", "serve the provider simulator over HTTP", (*Main).simCmd},
 		{"bench", "", "how busy seedbatch keeps the provider next to a naive client, and enqueue speed", (*Main).benchCmd},
 		{"config", "", "print the effective configuration (secrets redacted)", (*Main).configCmd},
+		{"healthcheck", "[TARGET]", "exit 0 when a worker, dashboard or scheduler is healthy (for containers)", (*Main).healthcheckCmd},
 		{"version", "", "print the version, VCS revision and Go version of this binary", (*Main).versionCmd},
 		{"help", "[COMMAND]", "list the commands, or show one command's flags", (*Main).helpCmd},
 	}
