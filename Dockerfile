@@ -6,8 +6,12 @@
 #       -v videos:/data seedbatch worker
 #
 # Configuration comes from the environment at run time (REDIS_URL,
-# SEEDANCE_API_KEY, SEEDANCE_BASE_URL, SEEDBATCH_<SECTION>_<FIELD>) or from a
+# SEEDANCE_API_KEY, SEEDANCE_BASE_URL, SEEDBATCH_<SECTION>_<FIELD>), secrets
+# also from mounted files (SEEDANCE_API_KEY_FILE=/run/secrets/...), or from a
 # mounted file passed with --config. Nothing secret is baked into the image.
+#
+# There is no shell: a container healthcheck runs the binary itself, e.g.
+#   ["CMD", "/seedbatch", "healthcheck", "worker"]   (see docker-compose.yml)
 
 ARG GO_VERSION=1.26
 
