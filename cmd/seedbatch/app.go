@@ -79,7 +79,7 @@ func commands() []command {
 		{"reconcile", "", "re-arm jobs whose task was lost, end jobs stuck too long", housekeepingCmd("reconcile")},
 		{"expiry", "", "download again missing videos, before their URLs expire", housekeepingCmd("expiry")},
 		{"sim", "", "serve the provider simulator over HTTP", (*Main).simCmd},
-		{"bench", "", "how busy seedbatch keeps the provider next to a naive client, and enqueue speed", (*Main).benchCmd},
+		{"bench", "", "measure slot use and enqueue speed next to a naive client", (*Main).benchCmd},
 		{"config", "", "print the effective configuration (secrets redacted)", (*Main).configCmd},
 		{"healthcheck", "[TARGET]", "exit 0 when a worker, dashboard or scheduler is healthy (for containers)", (*Main).healthcheckCmd},
 		{"version", "", "print the version, VCS revision and Go version of this binary", (*Main).versionCmd},
