@@ -101,7 +101,7 @@ func (r *Report) Failed() bool {
 
 // tableHeader are the columns of the scenario table.
 var tableHeader = []string{"scenario", "workers", "jobs", "busy utilization", "requests per job",
-	"lag p50 / p99 (provider s)", "peak in flight", "429 answers", "duplicate creates",
+	"lag p50 / p99 (provider s)", "refill p50 / p99 (provider s)", "peak in flight", "429 answers", "duplicate creates",
 	"worker CPU ms per job", "Redis commands per job", "Redis bytes per job", "wall time"}
 
 // WriteMarkdown writes the report as Markdown: a header with the machine
@@ -147,7 +147,8 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		"moment the %dth task was created to the moment the last task was created (the sum of each task's "+
 		"[created, complete] inside that window over %d × the window); n/a when fewer tasks were created. "+
 		"Lag: from a task's completion to the client's first status read showing it ended, or first callback "+
-		"delivery answered 200. Requests per job: creates and status reads, whatever their answer, per task "+
+		"delivery answered 200. Refill: from the client noticing a free slot (the k-th task it saw end) to the "+
+		"create that fills it (the k-th create after the start-up ramp). Requests per job: creates and status reads, whatever their answer, per task "+
 		"created. Redis figures are the growth of INFO's total_commands_processed and total_net_input_bytes + "+
 		"total_net_output_bytes over the scenario, divided by the jobs; they include the benchmark's own few "+
 		"reads (the batch counts every %v). Wall time runs from the enqueue (baseline: the first create) to "+
@@ -207,7 +208,8 @@ func (row Row) cells() []string {
 		}
 		return fmt.Sprintf(format, v/float64(row.Jobs))
 	}
-	return append(cells, busy, fmt.Sprintf("%.2f", st.RequestsPerJob), lag,
+	refill := fmt.Sprintf("%.1f / %.1f", st.RefillLag.P50, st.RefillLag.P99)
+	return append(cells, busy, fmt.Sprintf("%.2f", st.RequestsPerJob), lag, refill,
 		strconv.Itoa(st.PeakInFlight), strconv.Itoa(st.RateLimited), strconv.Itoa(st.DuplicateCreates),
 		perJob(float64(row.WorkerCPU)/float64(time.Millisecond), "%.2f"),
 		perJob(float64(row.RedisCommands), "%.1f"), perJob(float64(row.RedisBytes), "%.0f"),

@@ -137,6 +137,10 @@ type Result struct {
 	// Readded reports an allowed status read whose holder's lease had
 	// expired and was put back, possibly above the limit.
 	Readded bool
+	// Delay is how long after the admission the request may be sent: the
+	// token it took comes due then (only WaitSubmit and WaitRequest take
+	// tokens ahead, and they wait it out before returning).
+	Delay time.Duration
 	// Waited is how long WaitSubmit or WaitRequest waited in place, and
 	// WaitedFor the limit it last waited for ("" if it did not wait).
 	Waited    time.Duration
@@ -301,12 +305,17 @@ const errNoLimits = "NOLIMITS"
 //
 //	KEYS: limits, rate, leases, cooldown, paused, readded, free.
 //	ARGV: holder, mode ("1" = submit: check pause and leases and take a
-//	lease; "0" = request: renew the holder's lease if holder is set).
+//	lease; "0" = request: renew the holder's lease if holder is set),
+//	reserve (µs: a token that comes due within it is taken now, to be
+//	used that much later; 0 takes only a token due now).
 //
-// Returns {allowed, µs or flag, reason, pause reason}. For an allowed
-// submit the second value is 1 when the holder had a lease already; for an
-// allowed request it is 1 when the holder's lease had expired and was put
-// back (counted in readded).
+// Returns {allowed, µs or flag, reason, pause reason[, delay µs]}. For an
+// allowed submit the second value is 1 when the holder had a lease
+// already; for an allowed request it is 1 when the holder's lease had
+// expired and was put back (counted in readded). A token taken ahead of
+// time (GCRA's reservation) says how long to wait before sending, so that
+// many waiters each get a time of their own instead of all asking again
+// at once.
 var admit = redis.NewScript(`
 local lim = redis.call('HMGET', KEYS[1], '` + fieldRPM + `', '` + fieldBurst + `', '` + fieldPollReserve + `',
   '` + fieldMaxInFlight + `', '` + fieldLeaseTTL + `')
@@ -343,7 +352,7 @@ local tat = tonumber(redis.call('GET', KEYS[2]) or '0')
 if tat < now then tat = now end
 local newtat = tat + interval
 local over = newtat - now - tolerance
-if over > 0 then return {0, over, 'rate', ''} end
+if over > tonumber(ARGV[3]) then return {0, over, 'rate', ''} end
 redis.call('SET', KEYS[2], newtat, 'PX', math.floor((newtat - now) / 1000) + 1000)
 if holder ~= '' then
   if not submit then
@@ -355,7 +364,7 @@ if holder ~= '' then
   end
   redis.call('ZADD', KEYS[3], nowms + ttl, holder)
 end
-return {1, flag, '', ''}
+return {1, flag, '', '', math.max(over, 0)}
 `)
 
 // AdmitSubmit asks to send one create for holder: it takes a request token
@@ -365,7 +374,7 @@ func (l *Limiter) AdmitSubmit(ctx context.Context, holder string) (Result, error
 	if holder == "" {
 		return Result{}, errors.New("ratelimit: AdmitSubmit needs a holder")
 	}
-	return l.run(ctx, "submit", holder, true)
+	return l.run(ctx, "submit", holder, true, 0)
 }
 
 // AdmitRequest asks to send one status read: it takes a request token (the
@@ -376,28 +385,34 @@ func (l *Limiter) AdmitSubmit(ctx context.Context, holder string) (Result, error
 // at the provider: Result.Readded says so, the readded counter counts it,
 // and submits wait until the leases are under the limit again.
 func (l *Limiter) AdmitRequest(ctx context.Context, holder string) (Result, error) {
-	return l.run(ctx, "request", holder, false)
+	return l.run(ctx, "request", holder, false, 0)
 }
 
-func (l *Limiter) run(ctx context.Context, op string, holder string, submit bool) (Result, error) {
-	v, err := admit.Run(ctx, l.rdb, l.keys, holder, boolArg(submit)).Slice()
+func (l *Limiter) run(ctx context.Context, op string, holder string, submit bool, reserve time.Duration) (Result, error) {
+	args := []any{holder, boolArg(submit), reserve.Microseconds()}
+	v, err := admit.Run(ctx, l.rdb, l.keys, args...).Slice()
 	if err != nil && strings.Contains(err.Error(), errNoLimits) {
 		// Redis lost the account's limits (a restart without persistence):
 		// store this process's, which Register checked, and ask again.
 		if _, rerr := l.register(ctx, false); rerr != nil {
 			return Result{}, fmt.Errorf("ratelimit %s: %w", op, rerr)
 		}
-		v, err = admit.Run(ctx, l.rdb, l.keys, holder, boolArg(submit)).Slice()
+		v, err = admit.Run(ctx, l.rdb, l.keys, args...).Slice()
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("ratelimit %s: %w", op, err)
 	}
-	if len(v) != 4 {
+	if len(v) < 4 {
 		return Result{}, fmt.Errorf("ratelimit %s: unexpected answer %v", op, v)
 	}
 	if ok, _ := v[0].(int64); ok == 1 {
 		flag, _ := v[1].(int64)
-		return Result{Allowed: true, Held: submit && flag == 1, Readded: !submit && flag == 1}, nil
+		res := Result{Allowed: true, Held: submit && flag == 1, Readded: !submit && flag == 1}
+		if len(v) > 4 {
+			us, _ := v[4].(int64)
+			res.Delay = time.Duration(us) * time.Microsecond
+		}
+		return res, nil
 	}
 	us, _ := v[1].(int64)
 	reason, _ := v[2].(string)
@@ -572,16 +587,20 @@ const SlotPoll = time.Second
 // when submitting is paused, or when the next chance is past maxWait; the
 // result then says why and records how long it waited.
 func (l *Limiter) WaitSubmit(ctx context.Context, holder string, maxWait time.Duration) (Result, error) {
-	return l.wait(ctx, maxWait, func(ctx context.Context) (Result, error) { return l.AdmitSubmit(ctx, holder) })
+	return l.wait(ctx, maxWait, holder, true)
 }
 
 // WaitRequest asks to send one status read, as AdmitRequest does, waiting
 // in place up to maxWait for a token or a cool-down.
 func (l *Limiter) WaitRequest(ctx context.Context, holder string, maxWait time.Duration) (Result, error) {
-	return l.wait(ctx, maxWait, func(ctx context.Context) (Result, error) { return l.AdmitRequest(ctx, holder) })
+	return l.wait(ctx, maxWait, holder, false)
 }
 
-func (l *Limiter) wait(ctx context.Context, maxWait time.Duration, admit func(context.Context) (Result, error)) (Result, error) {
+// wait admits a submit or a request as WaitSubmit and WaitRequest say. A
+// request token that comes due within the time left is taken at once and
+// waited for, so that waiters queue in order instead of asking again all
+// together.
+func (l *Limiter) wait(ctx context.Context, maxWait time.Duration, holder string, submit bool) (Result, error) {
 	start := time.Now()
 	deadline := start.Add(maxWait)
 	var waitedFor Reason
@@ -589,10 +608,28 @@ func (l *Limiter) wait(ctx context.Context, maxWait time.Duration, admit func(co
 		res.Waited, res.WaitedFor = time.Since(start), waitedFor
 		return res, err
 	}
+	op := "request"
+	if submit {
+		op = "submit"
+	}
 	for {
-		res, err := admit(ctx)
-		if err != nil || res.Allowed || res.Reason == ReasonPaused {
+		res, err := l.run(ctx, op, holder, submit, max(time.Until(deadline), 0))
+		if err != nil || res.Reason == ReasonPaused {
 			return done(res, err)
+		}
+		if res.Allowed {
+			if res.Delay <= 0 {
+				return done(res, nil)
+			}
+			waitedFor = ReasonRate
+			if err := sleep(ctx, res.Delay); err != nil {
+				if submit && !res.Held {
+					// The create will not be sent: give the slot back.
+					_ = l.Release(context.WithoutCancel(ctx), holder)
+				}
+				return done(Result{Reason: ReasonRate}, err)
+			}
+			return done(res, nil)
 		}
 		waitedFor = res.Reason
 		left := time.Until(deadline)
@@ -613,12 +650,20 @@ func (l *Limiter) wait(ctx context.Context, maxWait time.Duration, admit func(co
 		if res.RetryAfter > left {
 			return done(res, nil)
 		}
-		t := time.NewTimer(max(res.RetryAfter, time.Millisecond))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return done(res, ctx.Err())
-		case <-t.C:
+		if err := sleep(ctx, res.RetryAfter); err != nil {
+			return done(res, err)
 		}
+	}
+}
+
+// sleep waits for d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(max(d, time.Microsecond))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }

@@ -491,3 +491,59 @@ func TestHoldRestoresLeases(t *testing.T) {
 	}
 	mustAdmit(t, l.admitSubmit(t, "b:3:0"), nil, true, "")
 }
+
+// TestWaitersTakeTokensInTurn makes many status reads wait for a slow
+// bucket at once: each must take a token of its own ahead of time and
+// wait for it, so the rate holds and the waiters do not all ask again
+// whenever a token comes due.
+func TestWaitersTakeTokensInTurn(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	l, rs := newLimiter(t, Config{RequestsPerMinute: 1200, Burst: 1, PollReserve: 0, MaxInFlight: 10}) // 20 a second
+	const waiters = 30
+	calls := func() int64 {
+		if rs.Mini != nil {
+			return 0
+		}
+		info, _ := rs.Client.Info(ctx, "commandstats").Result()
+		for _, line := range strings.Split(info, "\n") {
+			if strings.HasPrefix(line, "cmdstat_evalsha:") {
+				var n int64
+				fmt.Sscanf(strings.TrimPrefix(line, "cmdstat_evalsha:"), "calls=%d", &n)
+				return n
+			}
+		}
+		return 0
+	}
+	before := calls()
+	start := time.Now()
+	times := make(chan time.Duration, waiters)
+	var wg sync.WaitGroup
+	for range waiters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := l.WaitRequest(ctx, "", 10*time.Second)
+			if err != nil || !res.Allowed {
+				t.Errorf("WaitRequest = %+v, %v", res, err)
+			}
+			times <- time.Since(start)
+		}()
+	}
+	wg.Wait()
+	close(times)
+	var last time.Duration
+	for d := range times {
+		last = max(last, d)
+	}
+	// 30 tokens at 20 a second, the first one at once: about 1.45 s.
+	if last < 1300*time.Millisecond || last > 4*time.Second {
+		t.Errorf("the last of %d waiters was let in after %v, want about 1.45 s", waiters, last)
+	}
+	if rs.Mini == nil {
+		// Other tests share the server: allow some of their calls.
+		if n := calls() - before; n > 3*waiters {
+			t.Errorf("%d admissions for %d waiters: they asked again together", n, waiters)
+		}
+	}
+}

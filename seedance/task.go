@@ -27,6 +27,10 @@ const (
 	StateFailed State = "failed"
 )
 
+// Ended reports whether a task in state s will not change again: it
+// succeeded or failed.
+func (s State) Ended() bool { return s == StateSuccess || s == StateFailed }
+
 // valid reports whether s is one of the four provider states.
 func (s State) valid() bool {
 	switch s {

@@ -34,6 +34,7 @@ type measures struct {
 	busy   float64
 	window time.Duration // simulated time
 	lag    LagStats
+	refill LagStats
 }
 
 // measure derives the busy utilization of maxInFlight slots and the
@@ -76,7 +77,38 @@ func measure(spans []span, maxInFlight int, now int64, scale float64) measures {
 		m.lag.P50 = providerSeconds(percentile(lags, 0.50), scale)
 		m.lag.P99 = providerSeconds(percentile(lags, 0.99), scale)
 	}
+	m.refill = refillLags(spans, maxInFlight, scale)
 	return m
+}
+
+// refillLags measures how soon a client fills a slot it learned was free.
+// Once maxInFlight tasks were created, every further create takes the slot
+// of a task that ended: the k-th create after the ramp the k-th slot the
+// client noticed free. The lag is the time between the two.
+func refillLags(spans []span, maxInFlight int, scale float64) LagStats {
+	if maxInFlight <= 0 || len(spans) <= maxInFlight {
+		return LagStats{}
+	}
+	var noticed []int64
+	for _, sp := range spans {
+		if sp.noticed != 0 {
+			noticed = append(noticed, sp.noticed)
+		}
+	}
+	slices.Sort(noticed)
+	var lags []int64
+	for k, sp := range spans[maxInFlight:] {
+		if k >= len(noticed) {
+			break
+		}
+		lags = append(lags, max(0, sp.created-noticed[k]))
+	}
+	if len(lags) == 0 {
+		return LagStats{}
+	}
+	slices.Sort(lags)
+	return LagStats{P50: providerSeconds(percentile(lags, 0.50), scale), P99: providerSeconds(percentile(lags, 0.99), scale),
+		Noticed: len(lags)}
 }
 
 // percentile returns the nearest-rank p-th percentile (0 < p ≤ 1) of

@@ -68,6 +68,11 @@ type Stats struct {
 	// status read answered 200 that shows success or failed, or the first
 	// callback delivery answered 200, whichever came first.
 	DetectionLag LagStats `json:"detection_lag"`
+	// RefillLag is, once MaxInFlight tasks were created, the time from the
+	// client noticing that a slot is free (a task ended) to its next create
+	// filling it: the k-th create after the start-up ramp is paired with
+	// the k-th task noticed ended. Noticed counts the pairs.
+	RefillLag LagStats `json:"refill_lag"`
 	// RequestsPerJob is the number of creates and status reads, whatever
 	// their answer, per task created (0 before any).
 	RequestsPerJob float64 `json:"requests_per_job"`
@@ -107,6 +112,7 @@ func (st *Stats) derive(spans []span, maxInFlight int, now time.Time, scale floa
 	st.BusyUtilization = m.busy
 	st.BusyWindow = providerSeconds(int64(m.window), scale)
 	st.DetectionLag = m.lag
+	st.RefillLag = m.refill
 	st.RequestsPerJob = 0
 	if st.Created > 0 {
 		n := 0

@@ -3,6 +3,7 @@ package worker
 import (
 	"cmp"
 	"context"
+	"hash/fnv"
 	"math"
 	"slices"
 	"strconv"
@@ -47,9 +48,11 @@ type readPlan struct {
 }
 
 // at returns the time of the first planned read after now, for a task
-// created at created.
-func (p readPlan) at(created, now time.Time) time.Time {
-	first := created.Add(p.first)
+// created at created. phase, in [0, 1), shifts the task's reads by that
+// part of the spacing: tasks created together (a burst of creates) are read
+// at spread times rather than all at once.
+func (p readPlan) at(created, now time.Time, phase float64) time.Time {
+	first := created.Add(p.first + time.Duration(phase*float64(p.every)))
 	if now.Before(first) {
 		return first
 	}
@@ -217,6 +220,14 @@ func planCost(samples []time.Duration, first, every time.Duration) (reads, lag f
 	}
 	k := float64(len(samples))
 	return reads / k, lag / k
+}
+
+// phase spreads the reads of tasks planned alike: a fraction in [0, 1)
+// fixed for each job attempt.
+func phase(holder string) float64 {
+	h := fnv.New32a()
+	h.Write([]byte(holder))
+	return float64(h.Sum32()) / (1 << 32)
 }
 
 // slowest is the longest generation time the provider documents for a

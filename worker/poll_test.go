@@ -90,8 +90,15 @@ func TestReadPlanAt(t *testing.T) {
 	for _, tt := range []struct{ now, want int }{
 		{1000, 1040}, {1039, 1040}, {1040, 1042}, {1041, 1042}, {1045, 1046}, {1200, 1202},
 	} {
-		if got := p.at(created, time.Unix(int64(tt.now), 0)); !got.Equal(time.Unix(int64(tt.want), 0)) {
+		if got := p.at(created, time.Unix(int64(tt.now), 0), 0); !got.Equal(time.Unix(int64(tt.want), 0)) {
 			t.Errorf("at(%d) = %d, want %d", tt.now, got.Unix(), tt.want)
 		}
+	}
+	// A phase shifts the whole grid by that part of the spacing.
+	if got := p.at(created, time.Unix(1000, 0), 0.5); !got.Equal(time.Unix(1041, 0)) {
+		t.Errorf("at with phase 0.5 = %d, want 1041", got.Unix())
+	}
+	if got := p.at(created, time.Unix(1041, 0), 0.5); !got.Equal(time.Unix(1043, 0)) {
+		t.Errorf("at with phase 0.5 = %d, want 1043", got.Unix())
 	}
 }

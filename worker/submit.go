@@ -164,7 +164,8 @@ func (w *Worker) firstPoll(ctx context.Context, job batch.Job, callback bool) ti
 	if callback {
 		return w.cfg.safetyPoll(job.Spec.Duration)
 	}
-	return w.plans.plan(ctx, job.Spec.Duration).first
+	p := w.plans.plan(ctx, job.Spec.Duration)
+	return p.first + time.Duration(phase(job.Holder())*float64(p.every))
 }
 
 // afterCreate records a create's outcome; hctx is the handler's context,

@@ -25,7 +25,7 @@ import (
 // Defaults of Config.
 const (
 	SubmitConcurrencyDefault = 20
-	PollConcurrencyDefault   = 200
+	PollConcurrencyDefault   = 1000
 	PollIntervalDefault      = time.Second
 	MaxRetryDefault          = 10
 	ShutdownTimeoutDefault   = 30 * time.Second
