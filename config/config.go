@@ -114,7 +114,7 @@ type Worker struct {
 	// SubmitConcurrency is the number of submit handlers per process (default 20).
 	SubmitConcurrency int `yaml:"submit_concurrency"`
 	// PollConcurrency is the number of poll handlers per process (default
-	// 200: a poll waits in place for its planned time, to the millisecond).
+	// 1000: a poll waits in place for its planned reads, to the millisecond).
 	PollConcurrency int `yaml:"poll_concurrency"`
 	// FirstPoll4s, FirstPoll8s and FirstPoll12s: the fastest generation
 	// time to expect, by video duration, until enough have been observed
