@@ -162,8 +162,8 @@ func TestWriteMarkdown(t *testing.T) {
 	for _, want := range []string{
 		"Test CPU, 2 CPUs, GOMAXPROCS 2, go1.26",
 		"Load average (1, 5, 15 min): 0.50 0.40 0.30 at the start, 1.50 0.80 0.40 at the end",
-		"| baseline | – | 3000 | 0.912 | 3.46 | 2.2 / 9.5 (2 never) | 1000 | 0 | 0 | – | – | – | 90.0 s |",
-		"| polling | 3 | 3000 | n/a | 2.00 | 0.0 / 0.0 | 0 | 0 | 0 | 2.00 | 100.0 | 10000 | 50.0 s |",
+		"| baseline | – | 3000 | 0.912 | 3.46 | 2.2 / 9.5 (2 never) | 0.0 / 0.0 | 1000 | 0 | 0 | – | – | – | 90.0 s |",
+		"| polling | 3 | 3000 | n/a | 2.00 | 0.0 / 0.0 | 0.0 / 0.0 | 0 | 0 | 0 | 2.00 | 100.0 | 10000 | 50.0 s |",
 		"| callback | 1 | 3000 | error: worker 1 exited: bad / thing | – |",
 		"500 rows/s", "max RSS 64 MiB", "1000 tasks/s", "seedbatch / asynq = 0.50",
 	} {

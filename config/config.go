@@ -38,6 +38,7 @@ import (
 
 	"github.com/seedbatch/seedbatch/fetch"
 	"github.com/seedbatch/seedbatch/internal/hostcheck"
+	"github.com/seedbatch/seedbatch/ratelimit"
 	"github.com/seedbatch/seedbatch/tasks"
 	"github.com/seedbatch/seedbatch/worker"
 )
@@ -100,8 +101,9 @@ type Limits struct {
 	RequestsPerMinute int `yaml:"requests_per_minute"`
 	// Burst is the depth of the request bucket (default 50).
 	Burst int `yaml:"burst"`
-	// PollReserve is the part of the burst only status reads may use (default 10).
-	PollReserve int `yaml:"poll_reserve"`
+	// CreateReserve is the part of the burst only creates may use (default
+	// 20): a freed slot is refilled before other tasks' status reads.
+	CreateReserve int `yaml:"create_reserve"`
 	// MaxInFlight is the number of provider tasks created and not yet ended
 	// (default 1000).
 	MaxInFlight int `yaml:"max_in_flight"`
@@ -300,7 +302,7 @@ func Default() Config {
 		Redis:    Redis{Prefix: "seedbatch"},
 		Provider: Provider{BaseURL: "https://api.apixo.ai", Timeout: 60 * time.Second},
 		Limits: Limits{
-			RequestsPerMinute: 9500, Burst: 50, PollReserve: 10,
+			RequestsPerMinute: ratelimit.RequestsPerMinuteDefault, Burst: ratelimit.BurstDefault, CreateReserve: ratelimit.CreateReserveDefault,
 			MaxInFlight: 1000, LeaseTTL: 10 * time.Minute,
 		},
 		Worker: Worker{
@@ -515,7 +517,7 @@ func (c Config) Validate() error {
 			"must list error codes (at least 400)"},
 		{"limits.requests_per_minute", c.Limits.RequestsPerMinute <= 0, "must be positive"},
 		{"limits.burst", c.Limits.Burst <= 0, "must be positive"},
-		{"limits.poll_reserve", c.Limits.PollReserve < 0 || c.Limits.PollReserve >= c.Limits.Burst, "must be at least 0 and less than limits.burst"},
+		{"limits.create_reserve", c.Limits.CreateReserve < 0 || c.Limits.CreateReserve >= c.Limits.Burst, "must be at least 0 and less than limits.burst"},
 		{"limits.max_in_flight", c.Limits.MaxInFlight <= 0, "must be positive"},
 		{"limits.lease_ttl", c.Limits.LeaseTTL < time.Second, "must be at least 1s"},
 		{"worker.submit_concurrency", c.Worker.SubmitConcurrency <= 0, "must be positive"},

@@ -84,7 +84,7 @@ func TestLoadErrorsNameTheField(t *testing.T) {
 		want string
 	}{
 		{"negative limit", Options{Set: []string{"limits.max_in_flight=-1"}}, "limits.max_in_flight"},
-		{"reserve above burst", Options{Set: []string{"limits.poll_reserve=60"}}, "limits.poll_reserve"},
+		{"reserve above burst", Options{Set: []string{"limits.create_reserve=60"}}, "limits.create_reserve"},
 		{"bad redis url", Options{Env: envOf(map[string]string{"REDIS_URL": "localhost:6379"})}, "redis.url"},
 		{"bad env value", Options{Env: envOf(map[string]string{"SEEDBATCH_WORKER_POLL_INTERVAL": "soon"})}, "SEEDBATCH_WORKER_POLL_INTERVAL"},
 		{"unknown setting", Options{Set: []string{"limits.nope=1"}}, "limits.nope"},

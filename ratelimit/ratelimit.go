@@ -15,6 +15,7 @@
 //	<prefix>:{<scope>}:paused    the reason submitting is paused, if it is
 //	<prefix>:{<scope>}:readded   count of expired leases a status read put back
 //	<prefix>:{<scope>}:free      free-slot tokens: one pushed per lease released
+//	<prefix>:{<scope>}:started   ZSET holder -> when its lease was taken (ms)
 //
 // The limits are the account's, not a process's: the first process to
 // Register stores them, every script reads them from Redis, and a process
@@ -35,9 +36,10 @@
 // the truth: a token only says "look again", a woken submit that loses the
 // race waits again, and a lost token costs at most SlotPoll.
 //
-// A part of the bucket's burst (PollReserve) is kept for status reads, which
-// free the slots that submits wait for; a burst of submits can never starve
-// them.
+// A part of the bucket's burst (CreateReserve) is kept for creates: a slot
+// freed is refilled before the status reads of other tasks, which can only
+// wait. Creates can never crowd out reads for long, since each needs a
+// slot that a read freed.
 package ratelimit
 
 import (
@@ -45,6 +47,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -58,7 +61,7 @@ const (
 	// a full burst on top of a full minute still fits.
 	RequestsPerMinuteDefault = 9500
 	BurstDefault             = 50
-	PollReserveDefault       = 10
+	CreateReserveDefault     = 20
 	MaxInFlightDefault       = 1000
 	LeaseTTLDefault          = 10 * time.Minute
 )
@@ -74,8 +77,8 @@ type Config struct {
 	RequestsPerMinute int
 	// Burst is how many requests may go at once after a quiet spell.
 	Burst int
-	// PollReserve is the part of Burst that only status reads may use.
-	PollReserve int
+	// CreateReserve is the part of Burst that only creates may use.
+	CreateReserve int
 	// MaxInFlight is the number of leases.
 	MaxInFlight int
 	// LeaseTTL is how long a lease lives without being renewed.
@@ -86,7 +89,7 @@ type Config struct {
 func (c Config) WithDefaults() Config {
 	c.RequestsPerMinute = cmp.Or(c.RequestsPerMinute, RequestsPerMinuteDefault)
 	c.Burst = cmp.Or(c.Burst, BurstDefault)
-	c.PollReserve = cmp.Or(c.PollReserve, min(PollReserveDefault, c.Burst/2))
+	c.CreateReserve = cmp.Or(c.CreateReserve, min(CreateReserveDefault, c.Burst/2))
 	c.MaxInFlight = cmp.Or(c.MaxInFlight, MaxInFlightDefault)
 	c.LeaseTTL = cmp.Or(c.LeaseTTL, LeaseTTLDefault)
 	return c
@@ -100,8 +103,8 @@ func (c Config) validate() error {
 		return errors.New("ratelimit: RequestsPerMinute must be positive")
 	case c.Burst <= 0:
 		return errors.New("ratelimit: Burst must be positive")
-	case c.PollReserve < 0 || c.PollReserve >= c.Burst:
-		return errors.New("ratelimit: PollReserve must be at least 0 and less than Burst")
+	case c.CreateReserve < 0 || c.CreateReserve >= c.Burst:
+		return errors.New("ratelimit: CreateReserve must be at least 0 and less than Burst")
 	case c.MaxInFlight <= 0:
 		return errors.New("ratelimit: MaxInFlight must be positive")
 	case c.LeaseTTL < time.Second:
@@ -164,6 +167,7 @@ const (
 	keyPaused
 	keyReadded
 	keyFree
+	keyStarted
 )
 
 // New returns a Limiter for cfg on rdb.
@@ -175,7 +179,7 @@ func New(rdb redis.UniversalClient, cfg Config) (*Limiter, error) {
 	base := fmt.Sprintf("%s:{%s}:", cfg.Prefix, cfg.Scope)
 	return &Limiter{rdb: rdb, cfg: cfg, keys: []string{
 		base + "limits", base + "rate", base + "leases", base + "cooldown", base + "paused", base + "readded",
-		base + "free",
+		base + "free", base + "started",
 	}}, nil
 }
 
@@ -188,11 +192,11 @@ const inFlightRetry = 500 * time.Millisecond
 
 // Fields of the limits hash.
 const (
-	fieldRPM         = "requests_per_minute"
-	fieldBurst       = "burst"
-	fieldPollReserve = "poll_reserve"
-	fieldMaxInFlight = "max_in_flight"
-	fieldLeaseTTL    = "lease_ttl_ms"
+	fieldRPM           = "requests_per_minute"
+	fieldBurst         = "burst"
+	fieldCreateReserve = "create_reserve"
+	fieldMaxInFlight   = "max_in_flight"
+	fieldLeaseTTL      = "lease_ttl_ms"
 )
 
 // registerScript stores the limits unless some are stored (or replace is
@@ -203,9 +207,9 @@ const (
 var registerScript = redis.NewScript(`
 if ARGV[6] == '1' or redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1], '` + fieldRPM + `', ARGV[1], '` + fieldBurst + `', ARGV[2],
-    '` + fieldPollReserve + `', ARGV[3], '` + fieldMaxInFlight + `', ARGV[4], '` + fieldLeaseTTL + `', ARGV[5])
+    '` + fieldCreateReserve + `', ARGV[3], '` + fieldMaxInFlight + `', ARGV[4], '` + fieldLeaseTTL + `', ARGV[5])
 end
-return redis.call('HMGET', KEYS[1], '` + fieldRPM + `', '` + fieldBurst + `', '` + fieldPollReserve + `',
+return redis.call('HMGET', KEYS[1], '` + fieldRPM + `', '` + fieldBurst + `', '` + fieldCreateReserve + `',
   '` + fieldMaxInFlight + `', '` + fieldLeaseTTL + `')
 `)
 
@@ -225,7 +229,7 @@ func (e *MismatchError) Error() string {
 	}
 	add("requests per minute", e.Stored.RequestsPerMinute, e.Wanted.RequestsPerMinute)
 	add("burst", e.Stored.Burst, e.Wanted.Burst)
-	add("poll reserve", e.Stored.PollReserve, e.Wanted.PollReserve)
+	add("create reserve", e.Stored.CreateReserve, e.Wanted.CreateReserve)
 	add("max in flight", e.Stored.MaxInFlight, e.Wanted.MaxInFlight)
 	add("lease ttl", e.Stored.LeaseTTL, e.Wanted.LeaseTTL)
 	return "the account's limits in Redis differ from this process's configuration (" + strings.Join(diffs, "; ") +
@@ -257,7 +261,7 @@ func (l *Limiter) Replace(ctx context.Context) error {
 // Stored returns the account's limits as stored in Redis, and false when
 // none are stored yet.
 func (l *Limiter) Stored(ctx context.Context) (Config, bool, error) {
-	v, err := l.rdb.HMGet(ctx, l.keys[keyLimits], fieldRPM, fieldBurst, fieldPollReserve, fieldMaxInFlight, fieldLeaseTTL).Result()
+	v, err := l.rdb.HMGet(ctx, l.keys[keyLimits], fieldRPM, fieldBurst, fieldCreateReserve, fieldMaxInFlight, fieldLeaseTTL).Result()
 	if err != nil {
 		return Config{}, false, fmt.Errorf("ratelimit limits: %w", err)
 	}
@@ -270,7 +274,7 @@ func (l *Limiter) Stored(ctx context.Context) (Config, bool, error) {
 
 func (l *Limiter) register(ctx context.Context, replace bool) (Config, error) {
 	c := l.cfg
-	v, err := registerScript.Run(ctx, l.rdb, l.keys[keyLimits:keyLimits+1], c.RequestsPerMinute, c.Burst, c.PollReserve,
+	v, err := registerScript.Run(ctx, l.rdb, l.keys[keyLimits:keyLimits+1], c.RequestsPerMinute, c.Burst, c.CreateReserve,
 		c.MaxInFlight, c.LeaseTTL.Milliseconds(), boolArg(replace)).Slice()
 	if err != nil {
 		return Config{}, fmt.Errorf("ratelimit register: %w", err)
@@ -280,7 +284,7 @@ func (l *Limiter) register(ctx context.Context, replace bool) (Config, error) {
 
 // limits is the part of the config that Register stores.
 func (l *Limiter) limits() Config {
-	return Config{RequestsPerMinute: l.cfg.RequestsPerMinute, Burst: l.cfg.Burst, PollReserve: l.cfg.PollReserve,
+	return Config{RequestsPerMinute: l.cfg.RequestsPerMinute, Burst: l.cfg.Burst, CreateReserve: l.cfg.CreateReserve,
 		MaxInFlight: l.cfg.MaxInFlight, LeaseTTL: l.cfg.LeaseTTL}
 }
 
@@ -293,7 +297,7 @@ func (l *Limiter) parseLimits(v []any) (Config, error) {
 			return Config{}, fmt.Errorf("ratelimit limits: field %d: %q is not a number", i, s)
 		}
 	}
-	return Config{RequestsPerMinute: int(n[0]), Burst: int(n[1]), PollReserve: int(n[2]), MaxInFlight: int(n[3]),
+	return Config{RequestsPerMinute: int(n[0]), Burst: int(n[1]), CreateReserve: int(n[2]), MaxInFlight: int(n[3]),
 		LeaseTTL: time.Duration(n[4]) * time.Millisecond}, nil
 }
 
@@ -303,11 +307,13 @@ const errNoLimits = "NOLIMITS"
 
 // admit is shared by both admissions; the limits come from the limits hash.
 //
-//	KEYS: limits, rate, leases, cooldown, paused, readded, free.
+//	KEYS: limits, rate, leases, cooldown, paused, readded, free, started.
 //	ARGV: holder, mode ("1" = submit: check pause and leases and take a
 //	lease; "0" = request: renew the holder's lease if holder is set),
 //	reserve (µs: a token that comes due within it is taken now, to be
-//	used that much later; 0 takes only a token due now).
+//	used that much later; 0 takes only a token due now; a read takes one
+//	at most create_reserve-1 tokens ahead, so that it never delays a
+//	create). A refusal for the rate says when asking again may succeed.
 //
 // Returns {allowed, µs or flag, reason, pause reason[, delay µs]}. For an
 // allowed submit the second value is 1 when the holder had a lease
@@ -317,7 +323,7 @@ const errNoLimits = "NOLIMITS"
 // many waiters each get a time of their own instead of all asking again
 // at once.
 var admit = redis.NewScript(`
-local lim = redis.call('HMGET', KEYS[1], '` + fieldRPM + `', '` + fieldBurst + `', '` + fieldPollReserve + `',
+local lim = redis.call('HMGET', KEYS[1], '` + fieldRPM + `', '` + fieldBurst + `', '` + fieldCreateReserve + `',
   '` + fieldMaxInFlight + `', '` + fieldLeaseTTL + `')
 if not lim[1] then return redis.error_reply('` + errNoLimits + ` account limits are not stored') end
 local t = redis.call('TIME')
@@ -329,9 +335,9 @@ local maxn = tonumber(lim[4])
 local ttl = tonumber(lim[5])
 local holder = ARGV[1]
 local submit = ARGV[2] == '1'
-local tolerance = interval * burst
+local tolerance = interval * (burst - tonumber(lim[3]))
 if submit then
-  tolerance = interval * (burst - tonumber(lim[3]))
+  tolerance = interval * burst
   local reason = redis.call('GET', KEYS[5])
   if reason then return {0, 0, 'paused', reason} end
 end
@@ -339,9 +345,15 @@ local cool = redis.call('PTTL', KEYS[4])
 if cool > 0 then return {0, cool * 1000, 'cooldown', ''} end
 local flag = 0
 if submit then
-  local expired = redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', nowms)
-  for i = 1, math.min(expired, maxn) do redis.call('LPUSH', KEYS[7], '1') end
-  if expired > 0 then redis.call('LTRIM', KEYS[7], 0, maxn - 1) end
+  local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', nowms)
+  if #expired > 0 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', nowms)
+    for i = 1, #expired, 1000 do
+      redis.call('ZREM', KEYS[8], unpack(expired, i, math.min(i + 999, #expired)))
+    end
+    for i = 1, math.min(#expired, maxn) do redis.call('LPUSH', KEYS[7], '1') end
+    redis.call('LTRIM', KEYS[7], 0, maxn - 1)
+  end
   if redis.call('ZSCORE', KEYS[3], holder) then
     flag = 1
   elseif redis.call('ZCARD', KEYS[3]) >= maxn then
@@ -352,7 +364,13 @@ local tat = tonumber(redis.call('GET', KEYS[2]) or '0')
 if tat < now then tat = now end
 local newtat = tat + interval
 local over = newtat - now - tolerance
-if over > tonumber(ARGV[3]) then return {0, over, 'rate', ''} end
+local reserve = tonumber(ARGV[3])
+if not submit then
+  -- A read may take a token ahead only as far as leaves the create
+  -- reserve whole: a create right after it is still let in at once.
+  reserve = math.min(reserve, math.max(0, (tonumber(lim[3]) - 1) * interval))
+end
+if over > reserve then return {0, over - reserve, 'rate', ''} end
 redis.call('SET', KEYS[2], newtat, 'PX', math.floor((newtat - now) / 1000) + 1000)
 if holder ~= '' then
   if not submit then
@@ -363,12 +381,13 @@ if holder ~= '' then
     end
   end
   redis.call('ZADD', KEYS[3], nowms + ttl, holder)
+  redis.call('ZADD', KEYS[8], 'NX', nowms, holder)
 end
 return {1, flag, '', '', math.max(over, 0)}
 `)
 
 // AdmitSubmit asks to send one create for holder: it takes a request token
-// (never from the poll reserve) and an in-flight lease together, or
+// (the create reserve included) and an in-flight lease together, or
 // neither. Pauses and cool-downs refuse it.
 func (l *Limiter) AdmitSubmit(ctx context.Context, holder string) (Result, error) {
 	if holder == "" {
@@ -377,8 +396,9 @@ func (l *Limiter) AdmitSubmit(ctx context.Context, holder string) (Result, error
 	return l.run(ctx, "submit", holder, true, 0)
 }
 
-// AdmitRequest asks to send one status read: it takes a request token (the
-// poll reserve included) and, when holder is set, renews holder's lease.
+// AdmitRequest asks to send one status read: it takes a request token
+// (never from the create reserve) and, when holder is set, renews holder's
+// lease.
 // Only a cool-down refuses it, never a pause: polls must go on.
 //
 // A holder whose lease had expired gets it back, since its task still runs
@@ -434,8 +454,9 @@ func boolArg(b bool) string {
 // releaseScript frees a lease and, if there was one, pushes a free-slot
 // token for a waiting submit.
 //
-//	KEYS: limits, leases, free. ARGV: holder.
+//	KEYS: limits, leases, free, started. ARGV: holder.
 var releaseScript = redis.NewScript(`
+redis.call('ZREM', KEYS[4], ARGV[1])
 if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
 local maxn = tonumber(redis.call('HGET', KEYS[1], '` + fieldMaxInFlight + `') or '1000')
 redis.call('LPUSH', KEYS[3], '1')
@@ -446,7 +467,7 @@ return 1
 // Release frees holder's lease, if it has one, and wakes a submit waiting
 // for a slot in any process.
 func (l *Limiter) Release(ctx context.Context, holder string) error {
-	keys := []string{l.keys[keyLimits], l.keys[keyLeases], l.keys[keyFree]}
+	keys := []string{l.keys[keyLimits], l.keys[keyLeases], l.keys[keyFree], l.keys[keyStarted]}
 	if err := releaseScript.Run(ctx, l.rdb, keys, holder).Err(); err != nil {
 		return fmt.Errorf("ratelimit release: %w", err)
 	}
@@ -456,7 +477,7 @@ func (l *Limiter) Release(ctx context.Context, holder string) error {
 // holdScript gives each holder a lease that expires one lease TTL from
 // now, whatever the limit: the tasks they hold run at the provider.
 //
-//	KEYS: limits, leases. ARGV: holders.
+//	KEYS: limits, leases, started. ARGV: holders.
 var holdScript = redis.NewScript(`
 local ttl = tonumber(redis.call('HGET', KEYS[1], '` + fieldLeaseTTL + `') or '0')
 if ttl == 0 then return redis.error_reply('` + errNoLimits + ` account limits are not stored') end
@@ -464,6 +485,7 @@ local t = redis.call('TIME')
 local nowms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 for i = 1, #ARGV do
   redis.call('ZADD', KEYS[2], nowms + ttl, ARGV[i])
+  redis.call('ZADD', KEYS[3], 'NX', nowms, ARGV[i])
 end
 return #ARGV
 `)
@@ -480,7 +502,7 @@ func (l *Limiter) Hold(ctx context.Context, holders ...string) error {
 	for i, h := range holders {
 		args[i] = h
 	}
-	keys := []string{l.keys[keyLimits], l.keys[keyLeases]}
+	keys := []string{l.keys[keyLimits], l.keys[keyLeases], l.keys[keyStarted]}
 	err := holdScript.Run(ctx, l.rdb, keys, args...).Err()
 	if err != nil && strings.Contains(err.Error(), errNoLimits) {
 		if _, err = l.register(ctx, false); err == nil {
@@ -491,6 +513,29 @@ func (l *Limiter) Hold(ctx context.Context, holders ...string) error {
 		return fmt.Errorf("ratelimit hold: %w", err)
 	}
 	return nil
+}
+
+// startedScript counts the leases taken more than ARGV[1] ms ago that are
+// still held, and those taken within the last ARGV[2] ms.
+//
+//	KEYS: started.
+var startedScript = redis.NewScript(`
+local t = redis.call('TIME')
+local nowms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return {redis.call('ZCOUNT', KEYS[1], '-inf', nowms - tonumber(ARGV[1])),
+  redis.call('ZCOUNT', KEYS[1], '(' .. (nowms - tonumber(ARGV[2])), '+inf')}
+`)
+
+// Started counts the leases still held that were taken more than age ago,
+// the tasks in flight that have run at least that long, and those taken
+// within the last recent, the pace of creates. Poll planning uses them to
+// count the tasks read now and the rate their reads can have.
+func (l *Limiter) Started(ctx context.Context, age, recent time.Duration) (old, new int, err error) {
+	v, err := startedScript.Run(ctx, l.rdb, l.keys[keyStarted:keyStarted+1], age.Milliseconds(), recent.Milliseconds()).Int64Slice()
+	if err != nil {
+		return 0, 0, fmt.Errorf("ratelimit started: %w", err)
+	}
+	return int(v[0]), int(v[1]), nil
 }
 
 // Readded counts the expired leases that status reads have put back since
@@ -597,13 +642,14 @@ func (l *Limiter) WaitRequest(ctx context.Context, holder string, maxWait time.D
 }
 
 // wait admits a submit or a request as WaitSubmit and WaitRequest say. A
-// request token that comes due within the time left is taken at once and
-// waited for, so that waiters queue in order instead of asking again all
-// together.
+// token that comes due within the time left (for a read: within the
+// create reserve) is taken at once and waited for, so that waiters queue
+// in order; a read refused for the rate asks again after a jittered wait.
 func (l *Limiter) wait(ctx context.Context, maxWait time.Duration, holder string, submit bool) (Result, error) {
 	start := time.Now()
 	deadline := start.Add(maxWait)
 	var waitedFor Reason
+	refusals := 0
 	done := func(res Result, err error) (Result, error) {
 		res.Waited, res.WaitedFor = time.Since(start), waitedFor
 		return res, err
@@ -613,6 +659,8 @@ func (l *Limiter) wait(ctx context.Context, maxWait time.Duration, holder string
 		op = "submit"
 	}
 	for {
+		// Take a token ahead of time and wait for it (a read only as far as
+		// the create reserve allows: see the admit script).
 		res, err := l.run(ctx, op, holder, submit, max(time.Until(deadline), 0))
 		if err != nil || res.Reason == ReasonPaused {
 			return done(res, err)
@@ -650,11 +698,20 @@ func (l *Limiter) wait(ctx context.Context, maxWait time.Duration, holder string
 		if res.RetryAfter > left {
 			return done(res, nil)
 		}
-		if err := sleep(ctx, res.RetryAfter); err != nil {
+		// Waiters refused together spread out, and further each time they
+		// are refused again: many reads waiting for a busy bucket must not
+		// all ask again whenever a token comes due.
+		refusals++
+		backoff := min(time.Millisecond<<min(refusals, 8), maxBackoff)
+		if err := sleep(ctx, res.RetryAfter+rand.N(backoff)); err != nil {
 			return done(res, err)
 		}
 	}
 }
+
+// maxBackoff caps the random part of the wait of a read refused for the
+// rate again and again.
+const maxBackoff = 250 * time.Millisecond
 
 // sleep waits for d or until ctx is done.
 func sleep(ctx context.Context, d time.Duration) error {

@@ -41,7 +41,7 @@ func mustAdmit(t *testing.T, res Result, err error, want bool, reason Reason) {
 func TestConfigValidation(t *testing.T) {
 	tests := []Config{
 		{Scope: "a"},
-		{Prefix: "p", Scope: "a", Burst: 5, PollReserve: 5},
+		{Prefix: "p", Scope: "a", Burst: 5, CreateReserve: 5},
 		{Prefix: "p", Scope: "a", RequestsPerMinute: -1},
 		{Prefix: "p", Scope: "a", LeaseTTL: time.Millisecond},
 	}
@@ -52,29 +52,29 @@ func TestConfigValidation(t *testing.T) {
 	}
 }
 
-func TestBurstAndPollReserve(t *testing.T) {
+func TestBurstAndCreateReserve(t *testing.T) {
 	ctx := context.Background()
 	// 60/min is one token a second: nothing refills during the test.
-	l, _ := newLimiter(t, Config{RequestsPerMinute: 60, Burst: 5, PollReserve: 2, MaxInFlight: 100})
-	for i := range 3 {
-		res, err := l.AdmitSubmit(ctx, fmt.Sprintf("job-%d", i))
+	l, _ := newLimiter(t, Config{RequestsPerMinute: 60, Burst: 5, CreateReserve: 2, MaxInFlight: 100})
+	for range 3 {
+		res, err := l.AdmitRequest(ctx, "")
 		mustAdmit(t, res, err, true, "")
 	}
-	res, err := l.AdmitSubmit(ctx, "job-3")
+	res, err := l.AdmitRequest(ctx, "")
 	mustAdmit(t, res, err, false, ReasonRate)
 	if res.RetryAfter <= 0 || res.RetryAfter > time.Second {
 		t.Errorf("retry after %v, want (0, 1s]", res.RetryAfter)
 	}
-	if n, _ := l.InFlight(ctx); n != 3 {
-		t.Errorf("in flight = %d after a refused submit, want 3 (all or nothing)", n)
-	}
-	// The reserve is still there for status reads.
-	for range 2 {
-		res, err := l.AdmitRequest(ctx, "")
+	// The reserve is still there for creates, which refill freed slots.
+	for i := range 2 {
+		res, err := l.AdmitSubmit(ctx, fmt.Sprintf("job-%d", i))
 		mustAdmit(t, res, err, true, "")
 	}
-	res, err = l.AdmitRequest(ctx, "")
+	res, err = l.AdmitSubmit(ctx, "job-2")
 	mustAdmit(t, res, err, false, ReasonRate)
+	if n, _ := l.InFlight(ctx); n != 2 {
+		t.Errorf("in flight = %d after a refused submit, want 2 (all or nothing)", n)
+	}
 }
 
 func TestInFlightLeases(t *testing.T) {
@@ -166,7 +166,7 @@ func TestConcurrentClients(t *testing.T) {
 		burst = 10
 		slots = 7
 	)
-	l, rs := newLimiter(t, Config{RequestsPerMinute: rpm, Burst: burst, PollReserve: 1, MaxInFlight: slots})
+	l, rs := newLimiter(t, Config{RequestsPerMinute: rpm, Burst: burst, CreateReserve: 1, MaxInFlight: slots})
 	var admitted, maxHeld, held atomic.Int64
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -234,7 +234,7 @@ func TestWaitGivesUpOnALongRefusal(t *testing.T) {
 		t.Errorf("WaitRequest during a long cool-down = %+v, %v after %v; want an immediate refusal", res, err, time.Since(start))
 	}
 	// A short wait for a token is waited out in place.
-	l2, _ := newLimiter(t, Config{RequestsPerMinute: 600, Burst: 1, PollReserve: 0, MaxInFlight: 10})
+	l2, _ := newLimiter(t, Config{RequestsPerMinute: 600, Burst: 1, CreateReserve: 0, MaxInFlight: 10})
 	mustAdmit(t, l2.admitSubmit(t, "a"), nil, true, "")
 	res, err = l2.WaitSubmit(ctx, "b", 2*time.Second)
 	if err != nil || !res.Allowed || res.WaitedFor != ReasonRate || res.Waited < 50*time.Millisecond {
@@ -492,40 +492,41 @@ func TestHoldRestoresLeases(t *testing.T) {
 	mustAdmit(t, l.admitSubmit(t, "b:3:0"), nil, true, "")
 }
 
-// TestWaitersTakeTokensInTurn makes many status reads wait for a slow
-// bucket at once: each must take a token of its own ahead of time and
-// wait for it, so the rate holds and the waiters do not all ask again
-// whenever a token comes due.
+// TestWaitersTakeTokensInTurn makes many creates wait for a slow bucket at
+// once: each must take a token of its own ahead of time and wait for it,
+// so the rate holds and the waiters do not all ask again whenever a token
+// comes due.
 func TestWaitersTakeTokensInTurn(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	l, rs := newLimiter(t, Config{RequestsPerMinute: 1200, Burst: 1, PollReserve: 0, MaxInFlight: 10}) // 20 a second
-	const waiters = 30
-	calls := func() int64 {
-		if rs.Mini != nil {
-			return 0
-		}
-		info, _ := rs.Client.Info(ctx, "commandstats").Result()
-		for _, line := range strings.Split(info, "\n") {
-			if strings.HasPrefix(line, "cmdstat_evalsha:") {
-				var n int64
-				fmt.Sscanf(strings.TrimPrefix(line, "cmdstat_evalsha:"), "calls=%d", &n)
-				return n
-			}
-		}
-		return 0
+	_, rs := newLimiter(t, Config{})
+	opt, err := redis.ParseURL(rs.URL)
+	if err != nil {
+		t.Fatal(err)
 	}
-	before := calls()
+	c := redis.NewClient(opt)
+	defer c.Close()
+	var calls atomic.Int64
+	c.AddHook(countHook{&calls})
+	l, err := New(c, Config{Prefix: rs.Prefix, Scope: "acct-turn", RequestsPerMinute: 1200, Burst: 1, CreateReserve: 0, MaxInFlight: 100}) // 20 a second
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	calls.Store(0)
+	const waiters = 30
 	start := time.Now()
 	times := make(chan time.Duration, waiters)
 	var wg sync.WaitGroup
-	for range waiters {
+	for i := range waiters {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := l.WaitRequest(ctx, "", 10*time.Second)
+			res, err := l.WaitSubmit(ctx, fmt.Sprintf("b:%d:0", i), 10*time.Second)
 			if err != nil || !res.Allowed {
-				t.Errorf("WaitRequest = %+v, %v", res, err)
+				t.Errorf("WaitSubmit = %+v, %v", res, err)
 			}
 			times <- time.Since(start)
 		}()
@@ -540,10 +541,52 @@ func TestWaitersTakeTokensInTurn(t *testing.T) {
 	if last < 1300*time.Millisecond || last > 4*time.Second {
 		t.Errorf("the last of %d waiters was let in after %v, want about 1.45 s", waiters, last)
 	}
-	if rs.Mini == nil {
-		// Other tests share the server: allow some of their calls.
-		if n := calls() - before; n > 3*waiters {
-			t.Errorf("%d admissions for %d waiters: they asked again together", n, waiters)
+	if n := calls.Load(); n > waiters+5 {
+		t.Errorf("%d admissions for %d waiters: they asked again together", n, waiters)
+	}
+}
+
+// countHook counts the scripts a client runs.
+type countHook struct{ n *atomic.Int64 }
+
+func (countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == "evalsha" {
+			h.n.Add(1)
 		}
+		return next(ctx, cmd)
+	}
+}
+
+func (countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// TestStartedCountsLongRunningLeases checks that Started counts the leases
+// held longer than an age, and forgets released and expired ones.
+func TestStartedCountsLongRunningLeases(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	l, rs := newLimiter(t, Config{RequestsPerMinute: 600000, Burst: 100, MaxInFlight: 10, LeaseTTL: time.Second})
+	mustAdmit(t, l.admitSubmit(t, "old:0:0"), nil, true, "")
+	mustAdmit(t, l.admitSubmit(t, "lost:0:0"), nil, true, "")
+	time.Sleep(300 * time.Millisecond)
+	mustAdmit(t, l.admitSubmit(t, "new:0:0"), nil, true, "")
+	if n, recent, err := l.Started(ctx, 200*time.Millisecond, 200*time.Millisecond); err != nil || n != 2 || recent != 1 {
+		t.Errorf("Started(200ms, 200ms) = %d, %d, %v; want 2 older and 1 recent", n, recent, err)
+	}
+	if err := l.Release(ctx, "old:0:0"); err != nil {
+		t.Fatal(err)
+	}
+	// "lost" expires; the next submit's admission clears it.
+	rs.Client.ZAdd(ctx, l.keys[keyLeases], redis.Z{Score: 1, Member: "lost:0:0"})
+	mustAdmit(t, l.admitSubmit(t, "next:0:0"), nil, true, "")
+	if n, _, err := l.Started(ctx, 200*time.Millisecond, 0); err != nil || n != 0 {
+		t.Errorf("Started(200ms) after a release and an expiry = %d, %v; want 0", n, err)
+	}
+	if n, _, _ := l.Started(ctx, 0, 0); n != 2 {
+		t.Errorf("Started(0) = %d, want 2 (new and next)", n)
 	}
 }

@@ -288,3 +288,24 @@ func TestGenerationTime(t *testing.T) {
 		t.Error("GenerationTime(5) is ok")
 	}
 }
+
+// TestRefillLags pairs the k-th create after the ramp with the k-th task
+// noticed ended.
+func TestRefillLags(t *testing.T) {
+	t.Parallel()
+	s := int64(time.Second)
+	spans := []span{
+		{created: 0, complete: 10 * s, noticed: 11 * s},
+		{created: 0, complete: 12 * s, noticed: 12 * s},
+		// The creates that refill: 1 s after the first notice, at once after the second.
+		{created: 12 * s, complete: 30 * s, noticed: 30 * s},
+		{created: 12 * s, complete: 31 * s},
+	}
+	got := refillLags(spans, 2, 1)
+	if got.Noticed != 2 || got.P50 != 0 || got.P99 != 1 {
+		t.Errorf("refill lags %+v, want 2 pairs, p50 0 s, p99 1 s", got)
+	}
+	if got := refillLags(spans[:2], 2, 1); got.Noticed != 0 {
+		t.Errorf("no create after the ramp: %+v", got)
+	}
+}

@@ -37,6 +37,10 @@ const (
 	// planRefresh is how often a process reads the samples and the tasks in
 	// flight again.
 	planRefresh = 2 * time.Second
+	// paceRefresh is how often a process counts again the tasks being read.
+	paceRefresh = 250 * time.Millisecond
+	// paceWindow is the span over which the pace of creates is counted.
+	paceWindow = time.Second
 	// planMaxReads caps the reads per task a plan may count on.
 	planMaxReads = 50
 )
@@ -45,6 +49,16 @@ const (
 // it, then every every until it ends.
 type readPlan struct {
 	first, every time.Duration
+	// spread is the span over which the first reads of tasks created now
+	// are spread (see firstRead).
+	spread time.Duration
+}
+
+// firstRead is when a task created now is read first: at first, later by
+// its phase of the spread, so that tasks created faster than their reads
+// can be served (a batch's start) are not all read at once.
+func (p readPlan) firstRead(phase float64) time.Duration {
+	return p.first + time.Duration(phase*float64(max(p.spread, p.every)))
 }
 
 // at returns the time of the first planned read after now, for a task
@@ -75,7 +89,13 @@ type planner struct {
 
 type cachedPlan struct {
 	plan readPlan
+	mean time.Duration // of the samples the plan was made from
 	at   time.Time
+	// reading counts the tasks in flight past the plan's first read: the
+	// tasks being read now; creating counts the tasks created within the
+	// last paceWindow (both as of readingAt).
+	reading, creating int
+	readingAt         time.Time
 }
 
 func newPlanner(rdb redis.UniversalClient, prefix string, cfg Config, lim Limiter) *planner {
@@ -94,22 +114,64 @@ func (p *planner) observe(ctx context.Context, seconds int, gen time.Duration) {
 	_, _ = pipe.Exec(ctx) // a lost sample only makes the plan a little older
 }
 
-// plan returns the read plan for tasks of the given video duration.
+// plan returns the read plan for tasks of the given video duration: the
+// one the budget allows in steady state, with reads spaced wider while more
+// tasks are being read than the request rate can serve at that spacing.
+// That happens when many tasks were created together (a batch's start):
+// they end together, and their reads, spread over as many of them as the
+// rate allows, would otherwise queue for tokens and delay the creates that
+// refill their slots.
 func (p *planner) plan(ctx context.Context, seconds int) readPlan {
 	now := time.Now()
 	p.mu.Lock()
 	c, ok := p.plans[seconds]
 	p.mu.Unlock()
-	if ok && now.Sub(c.at) < planRefresh {
-		return c.plan
+	if !ok || now.Sub(c.at) >= planRefresh {
+		samples := p.samples(ctx, seconds)
+		c.plan = planReads(samples, p.budget(ctx, samples), p.cfg.scaled(p.cfg.PollInterval))
+		c.mean, c.at = mean(samples), now
 	}
-	samples := p.samples(ctx, seconds)
-	budget := p.budget(ctx, samples)
-	plan := planReads(samples, budget, p.cfg.scaled(p.cfg.PollInterval))
+	if now.Sub(c.readingAt) >= paceRefresh {
+		if n, created, err := p.lim.Started(ctx, c.plan.first, paceWindow); err == nil {
+			c.reading, c.creating, c.readingAt = n, created, now
+		}
+	}
 	p.mu.Lock()
-	p.plans[seconds] = cachedPlan{plan: plan, at: now}
+	p.plans[seconds] = c
+	inFlight := p.inFlight
 	p.mu.Unlock()
+	plan := c.plan
+	if rate := p.readRate(inFlight, c.creating, c.mean); rate > 0 {
+		plan.every = max(plan.every, time.Duration(float64(c.reading)/rate*float64(time.Second)))
+		// First reads come as fast as tasks are created now, a first read
+		// later: no faster than reads can be served then.
+		plan.spread = time.Duration(float64(c.creating) / p.readRate(inFlight, 0, c.mean) * float64(paceWindow))
+	}
 	return plan
+}
+
+// readRate is how many status reads a second the account's rate leaves
+// after creates: planShare of it, less the creates, which are at least one
+// for each task ending (inFlight tasks ending every mean) and as many as
+// were made in the last paceWindow; at least a tenth of it.
+func (p *planner) readRate(inFlight, created int, mean time.Duration) float64 {
+	perSecond := float64(p.lim.Config().RequestsPerMinute) / 60 * planShare
+	creates := float64(created) / paceWindow.Seconds()
+	if mean > 0 {
+		creates = max(creates, float64(inFlight)/mean.Seconds())
+	}
+	return max(perSecond-creates, perSecond/10)
+}
+
+func mean(samples []time.Duration) time.Duration {
+	if len(samples) == 0 {
+		return 0
+	}
+	var sum time.Duration
+	for _, s := range samples {
+		sum += s
+	}
+	return sum / time.Duration(len(samples))
 }
 
 // samples returns the sorted generation times observed for a duration, or

@@ -164,8 +164,7 @@ func (w *Worker) firstPoll(ctx context.Context, job batch.Job, callback bool) ti
 	if callback {
 		return w.cfg.safetyPoll(job.Spec.Duration)
 	}
-	p := w.plans.plan(ctx, job.Spec.Duration)
-	return p.first + time.Duration(phase(job.Holder())*float64(p.every))
+	return w.plans.plan(ctx, job.Spec.Duration).firstRead(phase(job.Holder()))
 }
 
 // afterCreate records a create's outcome; hctx is the handler's context,

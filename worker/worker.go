@@ -208,6 +208,7 @@ type Limiter interface {
 	Cooldown(ctx context.Context, d time.Duration) error
 	Pause(ctx context.Context, reason string) error
 	InFlight(ctx context.Context) (int, error)
+	Started(ctx context.Context, age, recent time.Duration) (old, new int, err error)
 	Register(ctx context.Context) error
 	Config() ratelimit.Config
 }

@@ -363,7 +363,7 @@ func (m *Main) open(ctx context.Context, cfg config.Config, embedded bool) (*sta
 		Scope:             ratelimit.AccountScope(cfg.Provider.APIKey.Reveal()),
 		RequestsPerMinute: int(float64(cfg.Limits.RequestsPerMinute) * cfg.Worker.TimeScale),
 		Burst:             cfg.Limits.Burst,
-		PollReserve:       cfg.Limits.PollReserve,
+		CreateReserve:     cfg.Limits.CreateReserve,
 		MaxInFlight:       cfg.Limits.MaxInFlight,
 		LeaseTTL:          cfg.Limits.LeaseTTL,
 	})

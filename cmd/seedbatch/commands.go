@@ -375,7 +375,7 @@ func (m *Main) limitsCmd(ctx context.Context, args []string) error {
 	}
 	inFlight, _ := s.limiter.InFlight(ctx)
 	readded, _ := s.limiter.Readded(ctx)
-	fmt.Fprintf(m.Stdout, "requests per minute: %d (burst %d, %d of it kept for status reads)\n", stored.RequestsPerMinute, stored.Burst, stored.PollReserve)
+	fmt.Fprintf(m.Stdout, "requests per minute: %d (burst %d, %d of it kept for creates)\n", stored.RequestsPerMinute, stored.Burst, stored.CreateReserve)
 	fmt.Fprintf(m.Stdout, "tasks in flight: %d of %d (leases live %s without a status read; %d expired leases put back by a read)\n",
 		inFlight, stored.MaxInFlight, stored.LeaseTTL, readded)
 	return nil
