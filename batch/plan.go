@@ -2,6 +2,7 @@ package batch
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -136,13 +137,15 @@ func PlanFile(path string, opts PlanOptions) (*Plan, error) {
 }
 
 // eachRow streams the rows of r to fn, with the earlier identical row of a
-// duplicate. It keeps only one fingerprint per distinct row in memory.
+// duplicate. It keeps only 64 bits of one fingerprint per distinct row in
+// memory, about 18 bytes with its line (two rows of a million share them with a
+// probability near 3·10^-8: the later would be reported a duplicate).
 func eachRow(r io.Reader, opts PlanOptions, fn func(tasks.Row, *Duplicate) error) error {
 	rd, err := tasks.NewReader(r, opts.Reader)
 	if err != nil {
 		return err
 	}
-	seen := map[string]int{}
+	var seen tasks.LineIndex
 	for {
 		row, err := rd.Next()
 		if errors.Is(err, io.EOF) {
@@ -153,11 +156,12 @@ func eachRow(r io.Reader, opts PlanOptions, fn func(tasks.Row, *Duplicate) error
 		}
 		var dup *Duplicate
 		if row.Err == nil {
-			fp := row.Spec.Fingerprint()
-			if first, ok := seen[fp]; ok {
+			sum := row.Spec.Fingerprint()
+			fp := binary.LittleEndian.Uint64(sum[:8])
+			if first, ok := seen.Get(fp); ok {
 				dup = &Duplicate{Line: row.Line, FirstLine: first}
 			} else {
-				seen[fp] = row.Line
+				seen.Put(fp, row.Line)
 			}
 		}
 		if err := fn(row, dup); err != nil {

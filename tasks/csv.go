@@ -7,6 +7,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"slices"
 	"strconv"
@@ -78,7 +79,7 @@ func (e *FileError) Error() string {
 func (e *FileError) Unwrap() error { return e.Err }
 
 // Reader streams rows from a CSV file in constant memory, except for one
-// entry per distinct id (to refuse repeated ids).
+// 64-bit hash per distinct id (to refuse repeated ids; see idSet).
 type Reader struct {
 	csv     *csv.Reader
 	src     *countingReader
@@ -86,7 +87,7 @@ type Reader struct {
 	col     map[string]int
 	width   int
 	index   int
-	ids     map[string]int
+	ids     idSet
 	lastEnd int64
 	// nextLine is where the record after the last one read starts, at the
 	// earliest (blank lines may follow).
@@ -103,7 +104,7 @@ func NewReader(r io.Reader, opts ReaderOptions) (*Reader, error) {
 	if bom, err := br.Peek(3); err == nil && bytes.Equal(bom, []byte("\xEF\xBB\xBF")) {
 		_, _ = br.Discard(3)
 	}
-	rd := &Reader{opts: opts, ids: map[string]int{}}
+	rd := &Reader{opts: opts, ids: newIDSet()}
 	rd.src = &countingReader{r: br, limit: func(read int64) bool {
 		return read-rd.lastEnd > int64(opts.MaxRecordBytes)+64<<10
 	}}
@@ -247,7 +248,7 @@ func (rd *Reader) spec(rec []string, line int) (Spec, error) {
 	if s.ID == "" {
 		// A generated id never collides with one the file gives.
 		s.ID = fmt.Sprintf("row-%d", line)
-		for _, taken := rd.ids[s.ID]; taken; _, taken = rd.ids[s.ID] {
+		for _, taken := rd.ids.line(s.ID); taken; _, taken = rd.ids.line(s.ID) {
 			s.ID += "_"
 		}
 	}
@@ -282,10 +283,10 @@ func (rd *Reader) spec(rec []string, line int) (Spec, error) {
 			errs = append(errs, err)
 		}
 	}
-	if first, dup := rd.ids[s.ID]; dup && len(errs) == 0 {
+	if first, dup := rd.ids.line(s.ID); dup && len(errs) == 0 {
 		errs = append(errs, &FieldError{Field: "id", Reason: fmt.Sprintf("%q is already used on line %d", s.ID, first)})
 	} else if !dup {
-		rd.ids[s.ID] = line
+		rd.ids.add(s.ID, line)
 	}
 	return s, errors.Join(errs...)
 }
@@ -338,3 +339,21 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.read += int64(n)
 	return n, err
 }
+
+// idSet maps the ids a file used to the line of each. It keeps a 64-bit
+// hash of an id under a random seed rather than the id, which would keep
+// the whole record it was read from. Two ids of a million-row file share a
+// hash with a probability near 3·10^-8; the later row would be refused as a
+// repeated id.
+type idSet struct {
+	seed  maphash.Seed
+	lines *LineIndex
+}
+
+func newIDSet() idSet { return idSet{seed: maphash.MakeSeed(), lines: &LineIndex{}} }
+
+// line returns the line that used id, if one did.
+func (s idSet) line(id string) (int, bool) { return s.lines.Get(maphash.String(s.seed, id)) }
+
+// add records that line used id.
+func (s idSet) add(id string, line int) { s.lines.Put(maphash.String(s.seed, id), line) }

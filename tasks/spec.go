@@ -3,8 +3,8 @@ package tasks
 import (
 	"cmp"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -151,13 +151,35 @@ func (s Spec) Validate() error {
 // Seconds is the video length the provider bills for this spec.
 func (s Spec) Seconds() int { return s.Duration }
 
-// Fingerprint identifies what the provider would generate: every field but
-// the id. Two rows with the same fingerprint cost twice for the same video.
-func (s Spec) Fingerprint() string {
-	s.ID = ""
-	b, _ := json.Marshal(s) // cannot fail: plain fields
+// Fingerprint identifies what the provider would generate: 128 bits of
+// the SHA-256 of every field but the id. Two rows with the same fingerprint
+// cost twice for the same video.
+func (s Spec) Fingerprint() [16]byte {
+	b := make([]byte, 0, 64+len(s.Prompt))
+	field := func(v string) {
+		b = binary.LittleEndian.AppendUint64(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	field(s.Mode)
+	field(s.Prompt)
+	b = binary.LittleEndian.AppendUint64(b, uint64(len(s.ImageURLs)))
+	for _, u := range s.ImageURLs {
+		field(u)
+	}
+	b = binary.LittleEndian.AppendUint64(b, uint64(s.Duration))
+	field(s.Resolution)
+	field(s.AspectRatio)
+	b = append(b, boolByte(s.Sound), boolByte(s.FixedLens))
+	field(s.Provider)
 	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:16])
+	return [16]byte(sum[:16])
+}
+
+func boolByte(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
 }
 
 // FileNameIndexSep may follow a name returned by SafeFileName to number
