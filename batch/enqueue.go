@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/seedbatch/seedbatch/tasks"
 )
@@ -13,6 +16,23 @@ import (
 // one backed by asynq; a task that already exists is not an error.
 type Submitter interface {
 	Submit(ctx context.Context, batch string, row, attempt int) error
+}
+
+// RowAttempt names one submit attempt of a row.
+type RowAttempt struct {
+	Row, Attempt int
+}
+
+// PipelineSubmitter is a Submitter that can also add the submit tasks of
+// many rows to a Redis pipeline, so that Enqueue writes a chunk of rows and
+// their tasks in one round trip. The worker package's queue is one; it must
+// use the store's Redis.
+type PipelineSubmitter interface {
+	Submitter
+	// SubmitPipelined adds the submit tasks of rows of batch to pipe,
+	// leaving alone any that exist; once pipe has run, the command holds
+	// the number of tasks added.
+	SubmitPipelined(ctx context.Context, pipe redis.Pipeliner, batch string, rows []RowAttempt) *redis.Cmd
 }
 
 // EnqueueResult says what Enqueue did.
@@ -65,15 +85,21 @@ func (s *Store) claimFile(ctx context.Context, hash, id string) (string, error) 
 }
 
 // enqueueChunk is how many rows are written to Redis per round trip.
-const enqueueChunk = 500
+const enqueueChunk = 1000
 
 // Enqueue reads the planned file again and records every row as a job:
 // valid rows as queued, with a submit task; bad rows and unwanted duplicates
 // as rejected, so the results list every row. Rows recorded by an earlier
 // enqueue are left alone, except that a row still queued gets its submit
 // task again (a no-op if it exists), so an interrupted enqueue can simply be
-// repeated.
+// repeated. With a PipelineSubmitter, each chunk of rows and their submit
+// tasks reach Redis in one round trip (two when the batch existed before,
+// the first reading the chunk's rows).
 func (s *Store) Enqueue(ctx context.Context, sub Submitter, plan *Plan, opts PlanOptions) (EnqueueResult, error) {
+	return s.enqueue(ctx, sub, plan, opts, nil)
+}
+
+func (s *Store) enqueue(ctx context.Context, sub Submitter, plan *Plan, opts PlanOptions, bopts *BatchOptions) (EnqueueResult, error) {
 	var res EnqueueResult
 	if h, err := hashFile(plan.Path); err != nil || h != plan.Hash {
 		return res, fmt.Errorf("%w: enqueue %s: %s changed since it was read; run again", ErrBatchMismatch, plan.ID, plan.Path)
@@ -83,8 +109,18 @@ func (s *Store) Enqueue(ctx context.Context, sub Submitter, plan *Plan, opts Pla
 	} else if earlier != "" && !opts.AllowDuplicates {
 		return res, &SameFileError{Earlier: earlier}
 	}
-	if _, err := s.CreateBatch(ctx, Meta{ID: plan.ID, Source: plan.Path, Rows: plan.Rows, Hash: plan.Hash}); err != nil {
+	m := Meta{ID: plan.ID, Source: plan.Path, Rows: plan.Rows, Hash: plan.Hash}
+	if bopts != nil {
+		m.RequestType = bopts.RequestType
+	}
+	created, err := s.CreateBatch(ctx, m)
+	if err != nil {
 		return res, err
+	}
+	if bopts != nil {
+		if err := s.setBudgets(ctx, plan.ID, *bopts); err != nil {
+			return res, err
+		}
 	}
 	meta, _, err := s.Batch(ctx, plan.ID)
 	if err != nil {
@@ -98,41 +134,42 @@ func (s *Store) Enqueue(ctx context.Context, sub Submitter, plan *Plan, opts Pla
 		return res, fmt.Errorf("enqueue %s: %w", plan.ID, err)
 	}
 	defer f.Close()
-	var chunk []Job
-	flush := func() error {
+	// One goroutine reads and checks rows while another writes the chunk
+	// before, so Redis and this process work at the same time; two chunks
+	// at most are held.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	full, free := make(chan []Job, 1), make(chan []Job, 2)
+	free <- make([]Job, 0, enqueueChunk)
+	free <- make([]Job, 0, enqueueChunk)
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		for c := range full {
+			if ctx.Err() == nil {
+				if err := s.enqueueChunk(ctx, sub, c, !created, &res); err != nil {
+					cancel(err)
+				}
+			}
+			free <- c[:0]
+		}
+	}()
+	chunk := <-free
+	send := func() error {
 		if len(chunk) == 0 {
 			return nil
 		}
-		added, err := s.AddJobs(ctx, chunk)
-		if err != nil {
-			return err
+		full <- chunk
+		select {
+		case chunk = <-free:
+			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx)
 		}
-		for i, j := range chunk {
-			if added[i] {
-				res.Added++
-				if j.State == tasks.StateRejected {
-					res.Rejected++
-				}
-			} else {
-				res.Existing++
-				cur, err := s.Job(ctx, j.Batch, j.Row)
-				if err != nil {
-					return err
-				}
-				j.State = cur.State
-			}
-			if j.State == tasks.StateQueued {
-				if err := sub.Submit(ctx, j.Batch, j.Row, 0); err != nil {
-					return fmt.Errorf("enqueue %s row %d: %w", j.Batch, j.Row, err)
-				}
-				res.Queued++
-			}
-		}
-		chunk = chunk[:0]
-		return nil
 	}
+	now := s.now()
 	err = eachRow(f, opts, func(r tasks.Row, dup *Duplicate) error {
-		j := Job{Batch: plan.ID, Row: r.Index, Line: r.Line, Spec: r.Spec, State: tasks.StateQueued}
+		j := Job{Batch: plan.ID, Row: r.Index, Line: r.Line, Spec: r.Spec, State: tasks.StateQueued, Enqueued: now}
 		switch {
 		case r.Err != nil:
 			j.State, j.FailCode, j.FailMsg = tasks.StateRejected, "INVALID_ROW", r.Err.Error()
@@ -141,18 +178,104 @@ func (s *Store) Enqueue(ctx context.Context, sub Submitter, plan *Plan, opts Pla
 			j.FailMsg = fmt.Sprintf("line %d: identical to line %d; enqueue with --allow-duplicates to pay for both", dup.Line, dup.FirstLine)
 		}
 		chunk = append(chunk, j)
-		if len(chunk) >= enqueueChunk {
-			return flush()
+		if len(chunk) == enqueueChunk {
+			return send()
 		}
 		return nil
 	})
+	if err == nil {
+		err = send()
+	}
+	close(full)
+	<-written
+	if cause := context.Cause(ctx); cause != nil {
+		return res, cause // the writer's error, or the caller's cancel
+	}
 	if err != nil {
 		return res, fmt.Errorf("enqueue %s: %w", plan.ID, err)
 	}
-	if err := flush(); err != nil {
-		return res, err
-	}
 	return res, nil
+}
+
+// enqueueChunk records a chunk of jobs of one batch and queues the submit
+// tasks of those that are queued, adding to res. When the batch existed
+// before (existed), it first reads which of the rows are recorded already,
+// in one round trip: those are left as they are, and the ones still queued
+// get their current attempt's submit task again.
+func (s *Store) enqueueChunk(ctx context.Context, sub Submitter, chunk []Job, existed bool, res *EnqueueResult) error {
+	b := chunk[0].Batch
+	add := chunk
+	var submits []RowAttempt
+	if existed {
+		pipe := s.rdb.Pipeline()
+		cmds := make([]*redis.SliceCmd, len(chunk))
+		for i, j := range chunk {
+			cmds[i] = pipe.HMGet(ctx, s.jobKey(b, j.Row), fState, fAttempt)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return fmt.Errorf("enqueue %s: read rows: %w", b, err)
+		}
+		add = make([]Job, 0, len(chunk))
+		for i, j := range chunk {
+			v := cmds[i].Val()
+			state, _ := v[0].(string)
+			if state == "" {
+				add = append(add, j)
+				continue
+			}
+			res.Existing++
+			if tasks.State(state) == tasks.StateQueued {
+				str, _ := v[1].(string)
+				attempt, _ := strconv.Atoi(str)
+				submits = append(submits, RowAttempt{Row: j.Row, Attempt: attempt})
+			}
+		}
+	}
+	for _, j := range add {
+		if j.State == tasks.StateQueued {
+			submits = append(submits, RowAttempt{Row: j.Row, Attempt: j.Attempt})
+		}
+	}
+	ps, pipelined := sub.(PipelineSubmitter)
+	pipe := s.rdb.Pipeline()
+	var addCmd *redis.Cmd
+	if len(add) > 0 {
+		addCmd = s.addJobs(ctx, pipe, add)
+	}
+	if pipelined && len(submits) > 0 {
+		ps.SubmitPipelined(ctx, pipe, b, submits)
+	}
+	if pipe.Len() > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return fmt.Errorf("enqueue %s: %w", b, err)
+		}
+	}
+	if addCmd != nil {
+		added, err := addedJobs(addCmd, len(add))
+		if err != nil {
+			return fmt.Errorf("enqueue %s: %w", b, err)
+		}
+		for i, j := range add {
+			switch {
+			case !added[i]:
+				res.Existing++ // recorded meanwhile by another enqueue
+			case j.State == tasks.StateRejected:
+				res.Added++
+				res.Rejected++
+			default:
+				res.Added++
+			}
+		}
+	}
+	if !pipelined {
+		for _, r := range submits {
+			if err := sub.Submit(ctx, b, r.Row, r.Attempt); err != nil {
+				return fmt.Errorf("enqueue %s row %d: %w", b, r.Row, err)
+			}
+		}
+	}
+	res.Queued += len(submits)
+	return nil
 }
 
 // BatchOptions are the batch-wide settings of EnqueueBatch.
@@ -169,24 +292,20 @@ type BatchOptions struct {
 // EnqueueBatch records a planned batch with its request type and budgets,
 // then enqueues its rows (see Enqueue).
 func (s *Store) EnqueueBatch(ctx context.Context, sub Submitter, plan *Plan, popts PlanOptions, bopts BatchOptions) (EnqueueResult, error) {
-	if earlier, err := s.claimFile(ctx, plan.Hash, plan.ID); err != nil {
-		return EnqueueResult{}, err
-	} else if earlier != "" && !popts.AllowDuplicates {
-		return EnqueueResult{}, &SameFileError{Earlier: earlier}
-	}
-	if _, err := s.CreateBatch(ctx, Meta{ID: plan.ID, Source: plan.Path, Rows: plan.Rows,
-		RequestType: bopts.RequestType, Hash: plan.Hash}); err != nil {
-		return EnqueueResult{}, err
-	}
+	return s.enqueue(ctx, sub, plan, popts, &bopts)
+}
+
+// setBudgets applies the budgets of bopts to batch id and the total.
+func (s *Store) setBudgets(ctx context.Context, id string, bopts BatchOptions) error {
 	if bopts.BudgetSeconds >= 0 {
-		if err := s.SetBudget(ctx, plan.ID, bopts.BudgetSeconds); err != nil {
-			return EnqueueResult{}, err
+		if err := s.SetBudget(ctx, id, bopts.BudgetSeconds); err != nil {
+			return err
 		}
 	}
 	if bopts.TotalBudgetSeconds > 0 {
 		if err := s.SetBudget(ctx, "", bopts.TotalBudgetSeconds); err != nil {
-			return EnqueueResult{}, err
+			return err
 		}
 	}
-	return s.Enqueue(ctx, sub, plan, popts)
+	return nil
 }

@@ -227,9 +227,12 @@ func (j Job) Holder() string {
 	return j.Batch + ":" + strconv.Itoa(j.Row) + ":" + strconv.Itoa(j.Attempt)
 }
 
-// Job field names in the Redis hash.
+// Job field names in the Redis hash. The spec is stored in pieces named
+// fSpecPiece and a number (see specFields); fSpec holds it whole in jobs
+// recorded by earlier versions.
 const (
 	fSpec      = "spec"
+	fSpecPiece = "s"
 	fLine      = "line"
 	fState     = "state"
 	fAttempt   = "attempt"
@@ -246,50 +249,97 @@ const (
 	fDownload  = "dl_ms"
 )
 
-// addJobScript creates a job unless it exists and counts it.
+// addJobsScript creates the jobs that do not exist yet and counts them.
 //
-//	KEYS[1] job hash, KEYS[2] batch counts hash
-//	ARGV[1] state, ARGV[2..] field/value pairs
-var addJobScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'state', ARGV[1], unpack(ARGV, 2))
-redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
-return 1
+//	KEYS[1] batch counts hash, KEYS[2..] job hashes
+//	ARGV, for each job hash in turn: its state, the number n of its other
+//	fields, then n field/value pairs
+//
+// Returns, for each job, 1 if it was added and 0 if it existed.
+var addJobsScript = redis.NewScript(`
+local added, counts, a = {}, {}, 1
+for i = 2, #KEYS do
+  local state, n = ARGV[a], tonumber(ARGV[a+1])
+  if redis.call('EXISTS', KEYS[i]) == 0 then
+    redis.call('HSET', KEYS[i], 'state', state, unpack(ARGV, a+2, a+1+2*n))
+    counts[state] = (counts[state] or 0) + 1
+    added[i-1] = 1
+  else
+    added[i-1] = 0
+  end
+  a = a + 2 + 2*n
+end
+for state, n in pairs(counts) do redis.call('HINCRBY', KEYS[1], state, n) end
+return added
 `)
 
 // AddJobs records new jobs, skipping any that exist already, and returns
-// which ones were added.
+// which ones were added. The jobs must belong to one batch.
 func (s *Store) AddJobs(ctx context.Context, jobs []Job) ([]bool, error) {
 	if len(jobs) == 0 {
 		return nil, nil
 	}
-	// A pipeline cannot fall back from EVALSHA to EVAL, so load the script first.
-	if err := addJobScript.Load(ctx, s.rdb).Err(); err != nil {
-		return nil, fmt.Errorf("add jobs: %w", err)
-	}
 	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.Cmd, len(jobs))
-	for i, j := range jobs {
-		spec, err := json.Marshal(j.Spec)
-		if err != nil {
-			return nil, fmt.Errorf("add job %d: %w", j.Row, err)
-		}
-		if j.Enqueued.IsZero() {
-			j.Enqueued = s.now()
-		}
-		args := []any{string(j.State), fSpec, string(spec), fLine, j.Line, fAttempt, j.Attempt,
-			fEnqueued, j.Enqueued.UnixMilli(), fFailCode, j.FailCode, fFailMsg, s.clean(j.FailMsg)}
-		cmds[i] = addJobScript.EvalSha(ctx, pipe, []string{s.jobKey(j.Batch, j.Row), s.countsKey(j.Batch)}, args...)
-	}
+	cmd := s.addJobs(ctx, pipe, jobs)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("add jobs: %w", err)
 	}
-	added := make([]bool, len(jobs))
-	for i, c := range cmds {
-		n, _ := c.Int()
-		added[i] = n == 1
+	return addedJobs(cmd, len(jobs))
+}
+
+// addJobs adds to pipe the creation of the jobs (of one batch) that do not
+// exist yet; addedJobs reads its answer.
+func (s *Store) addJobs(ctx context.Context, pipe redis.Pipeliner, jobs []Job) *redis.Cmd {
+	keys := make([]string, 1, len(jobs)+1)
+	keys[0] = s.countsKey(jobs[0].Batch)
+	args := make([]any, 0, len(jobs)*16)
+	for _, j := range jobs {
+		if j.Enqueued.IsZero() {
+			j.Enqueued = s.now()
+		}
+		keys = append(keys, s.jobKey(j.Batch, j.Row))
+		fields := s.newJobFields(j)
+		args = append(args, string(j.State), len(fields)/2)
+		args = append(args, fields...)
+	}
+	return addJobsScript.Eval(ctx, pipe, keys, args...)
+}
+
+// addedJobs reads which of n jobs addJobs added.
+func addedJobs(cmd *redis.Cmd, n int) ([]bool, error) {
+	v, err := cmd.Slice()
+	if err != nil {
+		return nil, fmt.Errorf("add jobs: %w", err)
+	}
+	if len(v) != n {
+		return nil, fmt.Errorf("add jobs: %d answers for %d jobs", len(v), n)
+	}
+	added := make([]bool, n)
+	for i, x := range v {
+		added[i] = x == int64(1)
 	}
 	return added, nil
+}
+
+// newJobFields are the fields of a new job's hash but its state: only
+// those that are not empty, and its spec compacted and cut into pieces
+// (see specFields).
+func (s *Store) newJobFields(j Job) []any {
+	f := make([]any, 0, 16)
+	if j.Line != 0 {
+		f = append(f, fLine, j.Line)
+	}
+	if j.Attempt != 0 {
+		f = append(f, fAttempt, j.Attempt)
+	}
+	f = append(f, fEnqueued, j.Enqueued.UnixMilli())
+	if j.FailCode != "" {
+		f = append(f, fFailCode, j.FailCode)
+	}
+	if msg := s.clean(j.FailMsg); msg != "" {
+		f = append(f, fFailMsg, msg)
+	}
+	return appendSpecFields(f, j.Spec, j.Line)
 }
 
 // Job reads one job.
@@ -309,9 +359,11 @@ func decodeJob(batch string, row int, v map[string]string) (Job, error) {
 		FailCode: v[fFailCode], FailMsg: v[fFailMsg], LastError: v[fLastErr]}
 	j.Line, _ = strconv.Atoi(v[fLine])
 	j.Attempt, _ = strconv.Atoi(v[fAttempt])
-	if err := json.Unmarshal([]byte(v[fSpec]), &j.Spec); err != nil {
+	spec, err := decodeSpec(v, j.Line)
+	if err != nil {
 		return j, fmt.Errorf("job %s:%d: spec: %w", batch, row, err)
 	}
+	j.Spec = spec
 	if u := v[fURLs]; u != "" {
 		if err := json.Unmarshal([]byte(u), &j.ResultURLs); err != nil {
 			return j, fmt.Errorf("job %s:%d: urls: %w", batch, row, err)

@@ -71,7 +71,7 @@ type Queue struct {
 // Config.MaxRetry.
 const taskMaxRetry = 1 << 20
 
-var _ batch.Submitter = (*Queue)(nil)
+var _ batch.PipelineSubmitter = (*Queue)(nil)
 
 // NewQueue returns a Queue on rdb; Close it when done.
 func NewQueue(rdb redis.UniversalClient, queues Queues) *Queue {
@@ -91,6 +91,32 @@ func (q *Queue) Submit(ctx context.Context, b string, row, attempt int) error {
 		return fmt.Errorf("enqueue submit %s:%d: %w", b, row, err)
 	}
 	return nil
+}
+
+// SubmitPipelined adds to pipe the submit tasks of rows of batch b (one
+// per row attempt), so that a chunk of rows and their tasks reach Redis in
+// one round trip. Each task is what Submit would enqueue, written as
+// asynq's own client writes it: the same task id, type, payload, queue,
+// retry limit and timeout, the same encoding and keys. A task whose id
+// exists already is left alone. Once pipe has run, the returned command
+// holds the number of tasks added. pipe must run on the Redis the queue
+// uses.
+func (q *Queue) SubmitPipelined(ctx context.Context, pipe redis.Pipeliner, b string, rows []batch.RowAttempt) *redis.Cmd {
+	queue := q.queues.Submit
+	keys := make([]string, 1, len(rows)+1)
+	keys[0] = asynqPendingKey(queue)
+	args := make([]any, 1, 2*len(rows)+1)
+	args[0] = time.Now().UnixNano()
+	for _, r := range rows {
+		id := tasks.SubmitTaskID(b, r.Row, r.Attempt)
+		msg := appendTaskMessage(nil, taskMessage{Type: tasks.TypeSubmit, ID: id, Queue: queue,
+			Payload: tasks.JobPayload{Batch: b, Row: r.Row, Attempt: r.Attempt}.Marshal(),
+			Retry:   taskMaxRetry, Timeout: submitTimeout})
+		keys = append(keys, asynqTaskKey(queue, id))
+		args = append(args, id, msg)
+	}
+	pipe.SAdd(ctx, asynqAllQueues, queue)
+	return enqueueTasksScript.Eval(ctx, pipe, keys, args...)
 }
 
 // pollTimeout bounds one poll execution.
