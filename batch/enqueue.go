@@ -84,7 +84,7 @@ func (s *Store) claimFile(ctx context.Context, hash, id string) (string, error) 
 	return owner, nil
 }
 
-// enqueueChunk is how many rows are written to Redis per round trip.
+// enqueueChunk is how many rows Enqueue writes to Redis per round trip.
 const enqueueChunk = 1000
 
 // Enqueue reads the planned file again and records every row as a job:
@@ -140,8 +140,8 @@ func (s *Store) enqueue(ctx context.Context, sub Submitter, plan *Plan, opts Pla
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	full, free := make(chan []Job, 1), make(chan []Job, 2)
-	free <- make([]Job, 0, enqueueChunk)
-	free <- make([]Job, 0, enqueueChunk)
+	free <- make([]Job, 0, s.chunk)
+	free <- make([]Job, 0, s.chunk)
 	written := make(chan struct{})
 	go func() {
 		defer close(written)
@@ -178,7 +178,7 @@ func (s *Store) enqueue(ctx context.Context, sub Submitter, plan *Plan, opts Pla
 			j.FailMsg = fmt.Sprintf("line %d: identical to line %d; enqueue with --allow-duplicates to pay for both", dup.Line, dup.FirstLine)
 		}
 		chunk = append(chunk, j)
-		if len(chunk) == enqueueChunk {
+		if len(chunk) == s.chunk {
 			return send()
 		}
 		return nil

@@ -25,6 +25,8 @@ type Store struct {
 	now     func() time.Time
 	journal Journal
 	redact  func(string) string
+	// chunk is how many rows Enqueue writes per round trip.
+	chunk int
 }
 
 // SetRedactor makes the store pass every failure message and last error
@@ -42,7 +44,7 @@ func (s *Store) clean(msg string) string {
 
 // NewStore returns a Store whose keys start with prefix.
 func NewStore(rdb redis.UniversalClient, prefix string) *Store {
-	return &Store{rdb: rdb, prefix: prefix, now: time.Now}
+	return &Store{rdb: rdb, prefix: prefix, now: time.Now, chunk: enqueueChunk}
 }
 
 func (s *Store) batchesKey() string        { return s.prefix + ":batches" }
