@@ -66,24 +66,6 @@ func (e *SameFileError) Error() string {
 // Unwrap makes errors.Is(err, ErrBatchMismatch) true.
 func (e *SameFileError) Unwrap() error { return ErrBatchMismatch }
 
-func (s *Store) filesKey() string { return s.prefix + ":files" }
-
-// claimFile records that the content with sha256 hash is batch id, unless
-// another batch has it; it returns that other batch, or "".
-func (s *Store) claimFile(ctx context.Context, hash, id string) (string, error) {
-	if _, err := s.rdb.HSetNX(ctx, s.filesKey(), hash, id).Result(); err != nil {
-		return "", fmt.Errorf("enqueue %s: %w", id, err)
-	}
-	owner, err := s.rdb.HGet(ctx, s.filesKey(), hash).Result()
-	if err != nil {
-		return "", fmt.Errorf("enqueue %s: %w", id, err)
-	}
-	if owner == id {
-		return "", nil
-	}
-	return owner, nil
-}
-
 // enqueueChunk is how many rows Enqueue writes to Redis per round trip.
 const enqueueChunk = 1000
 
@@ -193,6 +175,10 @@ func (s *Store) enqueue(ctx context.Context, sub Submitter, plan *Plan, opts Pla
 	}
 	if err != nil {
 		return res, fmt.Errorf("enqueue %s: %w", plan.ID, err)
+	}
+	// A batch of rejected rows only is finished at once.
+	if _, err := s.Retire(ctx, plan.ID); err != nil {
+		return res, err
 	}
 	return res, nil
 }

@@ -27,6 +27,8 @@ type Store struct {
 	redact  func(string) string
 	// chunk is how many rows Enqueue writes per round trip.
 	chunk int
+	// retention is how long a finished batch's records are kept (0: forever).
+	retention time.Duration
 }
 
 // SetRedactor makes the store pass every failure message and last error
@@ -44,7 +46,7 @@ func (s *Store) clean(msg string) string {
 
 // NewStore returns a Store whose keys start with prefix.
 func NewStore(rdb redis.UniversalClient, prefix string) *Store {
-	return &Store{rdb: rdb, prefix: prefix, now: time.Now, chunk: enqueueChunk}
+	return &Store{rdb: rdb, prefix: prefix, now: time.Now, chunk: enqueueChunk, retention: RetentionDefault}
 }
 
 func (s *Store) batchesKey() string        { return s.prefix + ":batches" }
@@ -165,13 +167,32 @@ func decodeMeta(id string, mv map[string]string) (Meta, error) {
 		RequestType: mv["request_type"], Hash: mv["hash"], Epoch: mv["epoch"]}, nil
 }
 
-// Batches lists batch ids, oldest first.
+// Batches lists batch ids, oldest first. A batch whose records expired
+// (see Retire) is left out, and taken off the list.
 func (s *Store) Batches(ctx context.Context) ([]string, error) {
 	ids, err := s.rdb.ZRange(ctx, s.batchesKey(), 0, -1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("list batches: %w", err)
 	}
-	return ids, nil
+	pipe := s.rdb.Pipeline()
+	exists := make([]*redis.IntCmd, len(ids))
+	for i, id := range ids {
+		exists[i] = pipe.Exists(ctx, s.metaKey(id))
+	}
+	if len(ids) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, fmt.Errorf("list batches: %w", err)
+		}
+	}
+	live := ids[:0]
+	for i, id := range ids {
+		if exists[i].Val() == 1 {
+			live = append(live, id)
+		} else if err := s.rdb.ZRem(ctx, s.batchesKey(), id).Err(); err != nil {
+			return nil, fmt.Errorf("list batches: %w", err)
+		}
+	}
+	return live, nil
 }
 
 // SetCanceled marks a batch canceled: its queued rows are not submitted.
@@ -606,7 +627,7 @@ func (s *Store) Transition(ctx context.Context, batch string, row int, c Change)
 		if err := s.record(Record{Kind: RecordTransition, Batch: batch, Row: row, Change: &c, Sync: c.Sync}); err != nil {
 			return tasks.State(prev), err
 		}
-		return tasks.State(prev), nil
+		return tasks.State(prev), s.afterTransition(ctx, batch, tasks.State(prev), c.To)
 	case -1:
 		return "", fmt.Errorf("transition %s:%d: %w", batch, row, ErrNotFound)
 	}
@@ -777,28 +798,4 @@ func (s *Store) Cancel(ctx context.Context, id string) (int, error) {
 		}
 	}
 	return n, nil
-}
-
-func (s *Store) tasksKey() string { return s.prefix + ":tasks" }
-
-// IndexTask records which row (its holder, "batch:row") a provider task
-// belongs to.
-func (s *Store) IndexTask(ctx context.Context, taskID, holder string) error {
-	if err := s.rdb.HSet(ctx, s.tasksKey(), taskID, holder).Err(); err != nil {
-		return fmt.Errorf("index task %s: %w", taskID, err)
-	}
-	return nil
-}
-
-// TaskOwner returns the holder of the row a provider task belongs to, or ""
-// if no row has claimed it.
-func (s *Store) TaskOwner(ctx context.Context, taskID string) (string, error) {
-	v, err := s.rdb.HGet(ctx, s.tasksKey(), taskID).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("task owner %s: %w", taskID, err)
-	}
-	return v, nil
 }

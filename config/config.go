@@ -36,6 +36,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/fetch"
 	"github.com/seedbatch/seedbatch/internal/hostcheck"
 	"github.com/seedbatch/seedbatch/ratelimit"
@@ -64,7 +65,11 @@ type Config struct {
 	Prices map[string]float64 `yaml:"prices"`
 	// OutDir is where run writes results and files (default "out").
 	OutDir string `yaml:"out_dir"`
-	Log    Log    `yaml:"log"`
+	// Retention is how long the records of a finished batch (every row
+	// terminal) are kept in Redis (default 720h, batch.RetentionDefault); 0
+	// keeps them forever.
+	Retention time.Duration `yaml:"retention"`
+	Log       Log           `yaml:"log"`
 }
 
 // Redis says where the queue and the records live.
@@ -319,6 +324,7 @@ func Default() Config {
 		Dashboard: Dashboard{Listen: "127.0.0.1:8080"},
 		Schedule:  Schedule{Inbox: "inbox", SyncInterval: 10 * time.Second, ImportSettle: 10 * time.Second, GiveUpAfter: 6 * time.Hour},
 		OutDir:    "out",
+		Retention: batch.RetentionDefault,
 		Log:       Log{Level: "info", Format: "auto"},
 	}
 }
@@ -552,6 +558,7 @@ func (c Config) Validate() error {
 		{"schedule.import_settle", c.Schedule.ImportSettle < 0, "must not be negative"},
 		{"schedule.give_up_after", c.Schedule.GiveUpAfter < time.Minute, "must be at least 1m"},
 		{"out_dir", c.OutDir == "", "must not be empty"},
+		{"retention", c.Retention < 0, "must not be negative (0 keeps finished batches forever)"},
 		{"log.level", !oneOf(c.Log.Level, "debug", "info", "warn", "error"), "must be debug, info, warn or error"},
 		{"log.format", !oneOf(c.Log.Format, "auto", "text", "json"), "must be auto, text or json"},
 	}

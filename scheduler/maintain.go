@@ -67,6 +67,8 @@ type Report struct {
 	Ended   int `json:"ended,omitempty"`
 	Scanned int `json:"scanned,omitempty"`
 	Orphans int `json:"orphans,omitempty"`
+	// Retired counts finished batches given their retention by reconcile.
+	Retired int `json:"retired,omitempty"`
 	// Redownloads counts downloads queued again; Lost files whose URLs
 	// have expired.
 	Redownloads int `json:"redownloads,omitempty"`
@@ -79,8 +81,8 @@ func (r Report) String() string {
 		return fmt.Sprintf("import: %d files enqueued %v, %d refused %v, %d waiting to settle %v",
 			len(r.Imported), r.Imported, len(r.Failed), r.Failed, len(r.Waiting), r.Waiting)
 	case TaskReconcile:
-		return fmt.Sprintf("reconcile: %d unfinished batches scanned, %d jobs re-armed, %d given up, %d orphaned tasks handed back",
-			r.Scanned, r.Rearmed, r.Ended, r.Orphans)
+		return fmt.Sprintf("reconcile: %d unfinished batches scanned, %d jobs re-armed, %d given up, %d orphaned tasks handed back, %d finished batches retired",
+			r.Scanned, r.Rearmed, r.Ended, r.Orphans, r.Retired)
 	default:
 		return fmt.Sprintf("expiry: %d downloads queued again, %d files lost with their expired URLs", r.Redownloads, r.Lost)
 	}
@@ -270,11 +272,16 @@ func (m *Maintainer) eachJob(ctx context.Context, unsettled bool, fn func(meta b
 }
 
 // Reconcile finds jobs waiting for a task that no longer exists and queues
-// it again, and ends jobs submitted longer ago than GiveUpAfter.
+// it again, ends jobs submitted longer ago than GiveUpAfter, and gives
+// finished batches their retention when the transition that finished them
+// did not (see batch.Store.Retire).
 func (m *Maintainer) Reconcile(ctx context.Context) (Report, error) {
 	r := Report{Task: TaskReconcile}
 	now := m.now()
 	var err error
+	if r.Retired, err = m.retire(ctx); err != nil {
+		return r, err
+	}
 	if r.Orphans, err = m.handBackOrphans(ctx); err != nil {
 		return r, err
 	}
@@ -325,6 +332,30 @@ func (m *Maintainer) Reconcile(ctx context.Context) (Report, error) {
 		return nil
 	})
 	return r, err
+}
+
+// retire gives every finished batch without one its retention, and makes
+// the records of a retired batch that is not finished permanent again.
+func (m *Maintainer) retire(ctx context.Context) (int, error) {
+	ids, err := m.Store.Batches(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		retired, err := m.Store.Retire(ctx, id)
+		if err != nil {
+			return n, err
+		}
+		if retired {
+			n++
+			continue
+		}
+		if _, err := m.Store.Reopen(ctx, id); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // handBackOrphans gives every task that asynq lists as active in one of

@@ -369,3 +369,43 @@ func TestScheduleFollowsTheFile(t *testing.T) {
 		return slices.Equal(entries(), []string{"*/5 * * * * maintain:reconcile", "@every 1h maintain:import"})
 	})
 }
+
+// TestReconcileRetiresFinishedBatches: a batch finished while no retention
+// was applied (a process stopped in between) is retired by reconcile; an
+// unfinished one is not.
+func TestReconcileRetiresFinishedBatches(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	write(t, filepath.Join(e.m.Inbox, "done.csv"), "prompt\na finished scene\n")
+	write(t, filepath.Join(e.m.Inbox, "open.csv"), "prompt\nan open scene\n")
+	if _, err := e.m.Import(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ids, _ := e.m.Store.Batches(ctx)
+	// Finished by a store that retires nothing.
+	quiet := batch.NewStore(e.rs.Client, e.rs.Prefix)
+	quiet.SetRetention(0)
+	var done string
+	for _, id := range ids {
+		if strings.HasPrefix(id, "done-") {
+			done = id
+			if _, err := quiet.Cancel(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	e.m.Store.SetRetention(time.Hour)
+	for i, want := range []int{1, 0} { // the second run finds nothing more to do
+		r, err := e.m.Reconcile(ctx)
+		if err != nil || r.Retired != want {
+			t.Fatalf("reconcile %d: %+v, %v", i, r, err)
+		}
+	}
+	for _, id := range ids {
+		d, err := e.rs.Client.PTTL(ctx, e.rs.Prefix+":b:{"+id+"}:job:0").Result()
+		if err != nil || (id == done) != (d > 0) {
+			t.Errorf("%s: job time to live %v, %v", id, d, err)
+		}
+	}
+}

@@ -71,12 +71,13 @@ func commands() []command {
 		{"results", "BATCH", "write every row of a batch with its outcome, as CSV or JSONL", (*Main).resultsCmd},
 		{"retry", "BATCH", "resubmit a batch's ambiguous, failed or budget-held rows, on purpose", (*Main).retryCmd},
 		{"cancel", "BATCH", "stop submitting a batch's remaining rows (tasks in flight finish)", (*Main).cancelCmd},
+		{"purge", "BATCH", "delete a finished batch's records now (--force: one still running)", (*Main).purgeCmd},
 		{"resume", "", "resume submitting after the provider refused the key (once fixed)", (*Main).resumeCmd},
 		{"limits", "", "show the account's limits stored in Redis, or replace them", (*Main).limitsCmd},
 		{"dashboard", "", "serve the web dashboard: batches, asynq monitor, /metrics, /healthz", (*Main).dashboardCmd},
 		{"scheduler", "", "run the cron entries of the config file (import, reconcile, expiry)", (*Main).schedulerCmd},
 		{"import", "[INBOX]", "enqueue every CSV file in the inbox once, then move it away", housekeepingCmd("import")},
-		{"reconcile", "", "re-arm jobs whose task was lost, end jobs stuck too long", housekeepingCmd("reconcile")},
+		{"reconcile", "", "re-arm lost tasks, end stuck jobs, retire finished batches", housekeepingCmd("reconcile")},
 		{"expiry", "", "download again missing videos, before their URLs expire", housekeepingCmd("expiry")},
 		{"sim", "", "serve the provider simulator over HTTP", (*Main).simCmd},
 		{"bench", "", "measure slot use and enqueue speed next to a naive client", (*Main).benchCmd},
@@ -355,6 +356,7 @@ func (m *Main) open(ctx context.Context, cfg config.Config, embedded bool) (*sta
 	}
 	s.store = batch.NewStore(client, cfg.Redis.Prefix)
 	s.store.SetRedactor(redactor(cfg).String)
+	s.store.SetRetention(cfg.Retention)
 	s.queues = worker.QueuesFor(cfg.Redis.Prefix)
 	s.limiter, err = ratelimit.New(client, ratelimit.Config{
 		// Limits belong to the API key, whatever the namespace: every

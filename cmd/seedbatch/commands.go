@@ -520,3 +520,35 @@ func (m *Main) cancelCmd(ctx context.Context, args []string) error {
 	fmt.Fprintf(m.Stdout, "batch %s: canceled %d rows not yet submitted; tasks in flight still finish and download\n", fs.Arg(0), n)
 	return nil
 }
+
+func (m *Main) purgeCmd(ctx context.Context, args []string) error {
+	var force *bool
+	fs, s, err := m.connect(ctx, "purge", "BATCH", args, func(fs *flag.FlagSet) {
+		force = fs.Bool("force", false, "purge a batch with rows still queued, submitting, submitted or succeeded too")
+	}, func(fs *flag.FlagSet, _ *config.Config) error {
+		return oneArg(fs, "batch id")
+	})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	id := fs.Arg(0)
+	res, err := s.store.Purge(ctx, id, *force)
+	switch {
+	case errors.Is(err, batch.ErrNotFound), errors.Is(err, batch.ErrBatchActive):
+		return fail(exitUsage, "%v", err)
+	case err != nil:
+		return fail(exitUnreachable, "%v", err)
+	}
+	claim := "no file claim"
+	if res.FileClaim {
+		claim = "the claim of its file's content (the same file may be enqueued again, and billed again)"
+	}
+	fmt.Fprintf(m.Stdout, "batch %s purged: %d job records, %d provider task index entries, %s, %d budget reservations "+
+		"(%d video seconds never sent given back to the total), its budget, counts and meta; %d Redis keys in all\n",
+		id, res.Jobs, res.TaskIndex, claim, res.Reservations, res.Refunded, res.Keys)
+	if res.InProgress > 0 {
+		fmt.Fprintf(m.Stdout, "batch %s: %d rows were still in progress; their queued tasks find no job and end\n", id, res.InProgress)
+	}
+	return nil
+}

@@ -1,0 +1,392 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/seedbatch/seedbatch/tasks"
+)
+
+// Retention: a batch is finished when every row is terminal. Its records
+// (meta, counts, jobs, the index entries of its provider tasks, the claim of
+// its file's content) then get the store's retention as their time to live,
+// so Redis forgets finished batches by itself. The transition that makes
+// the last row terminal retires the batch (Transition does it, in whichever
+// process made it: a worker, cancel, reconcile); reconcile retires any
+// finished batch that still has no time to live (a process that stopped
+// in between, batches finished before this version), and Enqueue a batch
+// whose rows are all rejected. A transition that takes a row of a retired
+// batch out of a terminal state (retry, a download made again) makes its
+// records permanent again. Batches and Batch skip a batch whose records are
+// gone. Budget reservations are not retired: a row of a finished batch may
+// still be refunded; Purge removes them.
+
+// RetentionDefault is how long the records of a finished batch are kept:
+// longer than the provider keeps a task's result (15 days).
+const RetentionDefault = 30 * 24 * time.Hour
+
+// SetRetention sets how long the records of a finished batch are kept
+// (RetentionDefault unless set); 0 or less keeps them forever.
+func (s *Store) SetRetention(d time.Duration) { s.retention = d }
+
+func (s *Store) taskKey(taskID string) string      { return s.prefix + ":task:" + taskID }
+func (s *Store) batchTasksKey(b string) string     { return s.prefix + ":b:{" + b + "}:tasks" }
+func (s *Store) fileKey(hash string) string        { return s.prefix + ":file:" + hash }
+func (s *Store) legacyTasksKey() string            { return s.prefix + ":tasks" }
+func (s *Store) legacyFilesKey() string            { return s.prefix + ":files" }
+func (s *Store) budgetHeldPattern(b string) string { return b + ":*" }
+
+// IndexTask records which row (its holder, Job.Holder: "batch:row:attempt")
+// a provider task belongs to. The entry lives as long as the row's batch.
+func (s *Store) IndexTask(ctx context.Context, taskID, holder string) error {
+	b, _, _ := strings.Cut(holder, ":")
+	pipe := s.rdb.Pipeline()
+	pipe.Set(ctx, s.taskKey(taskID), holder, 0)
+	pipe.SAdd(ctx, s.batchTasksKey(b), taskID)
+	ttl := pipe.PTTL(ctx, s.metaKey(b))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("index task %s: %w", taskID, err)
+	}
+	// A batch retired meanwhile: the entry expires with it. (Retiring
+	// expires the entries listed before it; this one may have come after.)
+	if d := ttl.Val(); d > 0 {
+		pipe := s.rdb.Pipeline()
+		pipe.PExpire(ctx, s.taskKey(taskID), d)
+		pipe.PExpire(ctx, s.batchTasksKey(b), d)
+		if _, err := pipe.Exec(ctx); err != nil {
+			return fmt.Errorf("index task %s: %w", taskID, err)
+		}
+	}
+	return nil
+}
+
+// TaskOwner returns the holder of the row a provider task belongs to, or ""
+// if no row has claimed it.
+func (s *Store) TaskOwner(ctx context.Context, taskID string) (string, error) {
+	v, err := s.rdb.Get(ctx, s.taskKey(taskID)).Result()
+	if errors.Is(err, redis.Nil) {
+		// Recorded by an earlier version, in one hash.
+		v, err = s.rdb.HGet(ctx, s.legacyTasksKey(), taskID).Result()
+	}
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("task owner %s: %w", taskID, err)
+	}
+	return v, nil
+}
+
+// claimFile records that the content with sha256 hash is batch id, unless
+// another batch has it; it returns that other batch, or "".
+func (s *Store) claimFile(ctx context.Context, hash, id string) (string, error) {
+	if legacy, err := s.rdb.HGet(ctx, s.legacyFilesKey(), hash).Result(); err == nil && legacy != id {
+		return legacy, nil
+	}
+	pipe := s.rdb.Pipeline()
+	pipe.SetNX(ctx, s.fileKey(hash), id, 0)
+	owner := pipe.Get(ctx, s.fileKey(hash))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return "", fmt.Errorf("enqueue %s: %w", id, err)
+	}
+	if owner.Val() == id {
+		return "", nil
+	}
+	return owner.Val(), nil
+}
+
+// finished reports whether every row of a batch is terminal.
+func finished(m Meta, c Counts) bool { return c.Terminal() >= m.Rows }
+
+// Retire gives the records of batch id the store's retention as their time
+// to live if the batch is finished and has none yet; it reports whether it
+// did. It is safe to repeat.
+func (s *Store) Retire(ctx context.Context, id string) (bool, error) {
+	if s.retention <= 0 {
+		return false, nil
+	}
+	meta, counts, err := s.Batch(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil || !finished(meta, counts) {
+		return false, err
+	}
+	if ttl, err := s.rdb.PTTL(ctx, s.metaKey(id)).Result(); err != nil || ttl > 0 {
+		return false, err
+	}
+	if err := s.expire(ctx, meta, s.retention); err != nil {
+		return false, fmt.Errorf("retire batch %s: %w", id, err)
+	}
+	return true, nil
+}
+
+// Reopen makes the records of a retired batch that is no longer finished
+// (a row was taken out of a terminal state) permanent again; it reports
+// whether it did. It is safe to repeat.
+func (s *Store) Reopen(ctx context.Context, id string) (bool, error) {
+	if ttl, err := s.rdb.PTTL(ctx, s.metaKey(id)).Result(); err != nil || ttl <= 0 {
+		return false, err
+	}
+	meta, counts, err := s.Batch(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil || finished(meta, counts) {
+		return false, err
+	}
+	if err := s.expire(ctx, meta, 0); err != nil {
+		return false, fmt.Errorf("reopen batch %s: %w", id, err)
+	}
+	return true, nil
+}
+
+// expire gives every record of a batch the time to live d, or removes it
+// when d is 0. The meta goes last when retiring, first when reopening, so
+// that a batch whose meta has a time to live has it on all its records.
+func (s *Store) expire(ctx context.Context, meta Meta, d time.Duration) error {
+	id := meta.ID
+	set := func(pipe redis.Pipeliner, key string) {
+		if d > 0 {
+			pipe.PExpire(ctx, key, d)
+		} else {
+			pipe.Persist(ctx, key)
+		}
+	}
+	if d == 0 {
+		if err := s.rdb.Persist(ctx, s.metaKey(id)).Err(); err != nil {
+			return err
+		}
+	}
+	taskIDs, err := s.rdb.SMembers(ctx, s.batchTasksKey(id)).Result()
+	if err != nil {
+		return err
+	}
+	pipe := s.rdb.Pipeline()
+	set(pipe, s.countsKey(id))
+	set(pipe, s.batchTasksKey(id))
+	if meta.Hash != "" {
+		set(pipe, s.fileKey(meta.Hash))
+	}
+	for _, t := range taskIDs {
+		set(pipe, s.taskKey(t))
+		if pipe.Len() >= resultPage {
+			if _, err := pipe.Exec(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	for row := range meta.Rows {
+		set(pipe, s.jobKey(id, row))
+		if pipe.Len() >= resultPage {
+			if _, err := pipe.Exec(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	if d > 0 {
+		set(pipe, s.metaKey(id))
+	}
+	_, err = pipe.Exec(ctx)
+	return err
+}
+
+// afterTransition retires a batch its transition finished, or reopens a
+// retired one it took a row of out of a terminal state.
+func (s *Store) afterTransition(ctx context.Context, batch string, from, to tasks.State) error {
+	switch {
+	case !from.Terminal() && to.Terminal():
+		_, err := s.Retire(ctx, batch)
+		return err
+	case from.Terminal() && !to.Terminal():
+		_, err := s.Reopen(ctx, batch)
+		return err
+	}
+	return nil
+}
+
+// ErrBatchActive is returned by Purge for a batch with rows that may still
+// be created or running at the provider, unless forced.
+var ErrBatchActive = errors.New("batch has rows in progress")
+
+// PurgeResult says what Purge deleted.
+type PurgeResult struct {
+	// Jobs counts the job records deleted; Keys every key deleted.
+	Jobs, Keys int
+	// TaskIndex counts the provider task index entries removed.
+	TaskIndex int
+	// FileClaim is set when the claim of the batch's file content was removed.
+	FileClaim bool
+	// Reservations counts the budget reservations removed; Refunded the
+	// video seconds of those whose create was never sent, given back to the
+	// total budget (the others were created and stay counted).
+	Reservations, Refunded int
+	// InProgress counts the rows that were queued, submitting, submitted
+	// or succeeded (purged only when forced).
+	InProgress int
+}
+
+// Purge deletes the records of batch id now: its meta, counts, jobs, the
+// index entries of its provider tasks, the claim of its file's content, its
+// budget and its reservations, and its place in the batch list. Other
+// batches are not touched. A batch with rows queued, submitting, submitted
+// or succeeded is refused with ErrBatchActive unless force is set (its
+// queued tasks then find no job and end).
+func (s *Store) Purge(ctx context.Context, id string, force bool) (PurgeResult, error) {
+	var res PurgeResult
+	meta, counts, err := s.Batch(ctx, id)
+	if err != nil {
+		return res, err
+	}
+	for _, st := range []tasks.State{tasks.StateQueued, tasks.StateSubmitting, tasks.StateSubmitted, tasks.StateSucceeded} {
+		res.InProgress += counts[st]
+	}
+	if res.InProgress > 0 && !force {
+		return res, fmt.Errorf("purge %s: %w: %d rows are queued, submitting, submitted or succeeded; "+
+			"cancel it and wait, or purge with --force", id, ErrBatchActive, res.InProgress)
+	}
+	// Reservations of rows whose current attempt was never sent.
+	unsent := map[string]int{}
+	for j, err := range s.All(ctx, id) {
+		if err != nil {
+			return res, err
+		}
+		if j.State == tasks.StateQueued || j.State == tasks.StateBudget || j.State == tasks.StateCanceled {
+			unsent[member(id, j.Row, j.Attempt)] = j.Spec.Seconds()
+		}
+	}
+	if err := s.purgeBudget(ctx, id, unsent, &res); err != nil {
+		return res, fmt.Errorf("purge %s: %w", id, err)
+	}
+	if err := s.purgeTaskIndex(ctx, id, &res); err != nil {
+		return res, fmt.Errorf("purge %s: %w", id, err)
+	}
+	if meta.Hash != "" {
+		pipe := s.rdb.Pipeline()
+		owner := pipe.Get(ctx, s.fileKey(meta.Hash))
+		legacy := pipe.HGet(ctx, s.legacyFilesKey(), meta.Hash)
+		_, _ = pipe.Exec(ctx)
+		if owner.Val() == id {
+			res.FileClaim = true
+			res.Keys++
+			if err := s.rdb.Del(ctx, s.fileKey(meta.Hash)).Err(); err != nil {
+				return res, fmt.Errorf("purge %s: %w", id, err)
+			}
+		}
+		if legacy.Val() == id {
+			res.FileClaim = true
+			if err := s.rdb.HDel(ctx, s.legacyFilesKey(), meta.Hash).Err(); err != nil {
+				return res, fmt.Errorf("purge %s: %w", id, err)
+			}
+		}
+	}
+	pipe := s.rdb.Pipeline()
+	var dels []*redis.IntCmd
+	for row := range meta.Rows {
+		dels = append(dels, pipe.Unlink(ctx, s.jobKey(id, row)))
+		if pipe.Len() >= resultPage {
+			if _, err := pipe.Exec(ctx); err != nil {
+				return res, fmt.Errorf("purge %s: %w", id, err)
+			}
+		}
+	}
+	n := pipe.Unlink(ctx, s.countsKey(id), s.batchTasksKey(id), s.metaKey(id))
+	pipe.ZRem(ctx, s.batchesKey(), id)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return res, fmt.Errorf("purge %s: %w", id, err)
+	}
+	for _, d := range dels {
+		res.Jobs += int(d.Val())
+	}
+	res.Keys += res.Jobs + int(n.Val())
+	return res, nil
+}
+
+// purgeTaskIndex removes the index entries of a batch's provider tasks,
+// including those an earlier version kept in one hash.
+func (s *Store) purgeTaskIndex(ctx context.Context, id string, res *PurgeResult) error {
+	ids, err := s.rdb.SMembers(ctx, s.batchTasksKey(id)).Result()
+	if err != nil {
+		return err
+	}
+	for _, t := range ids {
+		// Only an entry that still names this batch.
+		owner, err := s.rdb.Get(ctx, s.taskKey(t)).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if b, _, _ := strings.Cut(owner, ":"); b == id {
+			if err := s.rdb.Del(ctx, s.taskKey(t)).Err(); err != nil {
+				return err
+			}
+			res.TaskIndex++
+			res.Keys++
+		}
+	}
+	it := s.rdb.HScan(ctx, s.legacyTasksKey(), 0, "", 1000).Iterator()
+	var field string
+	for i := 0; it.Next(ctx); i++ {
+		if i%2 == 0 {
+			field = it.Val()
+			continue
+		}
+		if b, _, _ := strings.Cut(it.Val(), ":"); b == id {
+			if err := s.rdb.HDel(ctx, s.legacyTasksKey(), field).Err(); err != nil {
+				return err
+			}
+			res.TaskIndex++
+		}
+	}
+	return it.Err()
+}
+
+// purgeBudget removes a batch's budget and reservations; the seconds of
+// those in unsent (member -> seconds) go back to the total.
+func (s *Store) purgeBudget(ctx context.Context, id string, unsent map[string]int, res *PurgeResult) error {
+	k := s.budgetKeys()
+	it := s.rdb.SScan(ctx, k[2], 0, s.budgetHeldPattern(id), 1000).Iterator()
+	var members []string
+	for it.Next(ctx) {
+		// The pattern also matches a batch whose id starts with this one's and a colon: none can.
+		if b, rest, _ := strings.Cut(it.Val(), ":"); b == id && strings.Count(rest, ":") == 1 {
+			members = append(members, it.Val())
+		}
+	}
+	if err := it.Err(); err != nil {
+		return err
+	}
+	refund := 0
+	for _, m := range members {
+		refund += unsent[m]
+	}
+	pipe := s.rdb.TxPipeline()
+	if len(members) > 0 {
+		pipe.SRem(ctx, k[2], toAny(members)...)
+	}
+	if refund > 0 {
+		pipe.HIncrBy(ctx, k[1], BudgetTotal, -int64(refund))
+	}
+	pipe.HDel(ctx, k[0], budgetField(id))
+	pipe.HDel(ctx, k[1], budgetField(id))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return err
+	}
+	res.Reservations, res.Refunded = len(members), refund
+	return nil
+}
+
+func toAny(v []string) []any {
+	out := make([]any, len(v))
+	for i, s := range v {
+		out[i] = s
+	}
+	return out
+}
