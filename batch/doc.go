@@ -9,8 +9,13 @@
 //	P:batches                 ZSET  batch id -> creation time (ms)
 //	P:b:{ID}:meta             HASH  source file, row count, creation time, canceled flag
 //	P:b:{ID}:counts           HASH  state -> number of jobs in it
-//	P:b:{ID}:job:<row>        HASH  spec, state, attempt, provider task id, outcome, times
+//	P:b:{ID}:job:<row>        HASH  state, line, attempt, spec (in pieces s0, s1, ...),
+//	                                provider task id, outcome, times
+//	P:b:{ID}:tasks            SET   the provider task ids indexed for the batch
+//	P:task:<provider task id> STRING the holder (batch:row:attempt) that owns the task
+//	P:file:<sha256>           STRING the batch a file's content was enqueued as
 //
+// A finished batch's keys expire after the store's retention (see Retire).
 // It also plans a CSV file into a batch (validation pass, batch id, video
 // seconds) and exports a batch's results.
 package batch

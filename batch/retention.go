@@ -197,17 +197,17 @@ func (s *Store) expire(ctx context.Context, meta Meta, d time.Duration) error {
 }
 
 // afterTransition retires a batch its transition finished, or reopens a
-// retired one it took a row of out of a terminal state.
-func (s *Store) afterTransition(ctx context.Context, batch string, from, to tasks.State) error {
-	switch {
-	case !from.Terminal() && to.Terminal():
-		_, err := s.Retire(ctx, batch)
-		return err
-	case from.Terminal() && !to.Terminal():
-		_, err := s.Reopen(ctx, batch)
-		return err
+// retired one it took a row of out of a terminal state, as transitionScript
+// reported (change).
+func (s *Store) afterTransition(ctx context.Context, batch string, change any) error {
+	var err error
+	switch change {
+	case "finished":
+		_, err = s.Retire(ctx, batch)
+	case "reopened":
+		_, err = s.Reopen(ctx, batch)
 	}
-	return nil
+	return err
 }
 
 // ErrBatchActive is returned by Purge for a batch with rows that may still

@@ -481,30 +481,57 @@ func (s *Store) Running(ctx context.Context, batch string) ([]string, error) {
 
 // transitionScript moves a job to a new state if it is in one of the
 // allowed states (and, when given, at the expected attempt), setting fields
-// and moving the batch counters in the same step.
+// and moving the batch counters in the same step. It also says what the
+// move means for the batch's retention: whether it made the last row
+// terminal, or took a row of a retired batch out of a terminal state.
 //
-//	KEYS[1] job hash, KEYS[2] batch counts hash
+//	KEYS[1] job hash, KEYS[2] batch counts hash, KEYS[3] batch meta hash
 //	ARGV[1] new state, ARGV[2] allowed states as ",a,b,", ARGV[3] attempt or "",
-//	ARGV[4..] field/value pairs
+//	ARGV[4] terminal states as ",a,b,", ARGV[5..] field/value pairs
 //
-// Returns {1, previous state} when moved, {0, current state} when not, and
-// {-1, ""} when the job does not exist.
+// Returns {1, previous state, batch} when moved, where batch is "finished",
+// "reopened" or "", {0, current state} when not, and {-1, ""} when the job
+// does not exist.
 var transitionScript = redis.NewScript(`
 local cur = redis.call('HGET', KEYS[1], 'state')
 if not cur then return {-1, ''} end
 if not string.find(ARGV[2], ',' .. cur .. ',', 1, true) then return {0, cur} end
 if ARGV[3] ~= '' and (redis.call('HGET', KEYS[1], 'attempt') or '0') ~= ARGV[3] then return {0, cur} end
-if #ARGV > 3 then
-  redis.call('HSET', KEYS[1], 'state', ARGV[1], unpack(ARGV, 4))
+if #ARGV > 4 then
+  redis.call('HSET', KEYS[1], 'state', ARGV[1], unpack(ARGV, 5))
 else
   redis.call('HSET', KEYS[1], 'state', ARGV[1])
 end
+local batch = ''
 if cur ~= ARGV[1] then
   redis.call('HINCRBY', KEYS[2], cur, -1)
   redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+  local was = string.find(ARGV[4], ',' .. cur .. ',', 1, true)
+  local is = string.find(ARGV[4], ',' .. ARGV[1] .. ',', 1, true)
+  if is and not was then
+    local n, counts = 0, redis.call('HGETALL', KEYS[2])
+    for i = 1, #counts, 2 do
+      if string.find(ARGV[4], ',' .. counts[i] .. ',', 1, true) then n = n + tonumber(counts[i+1]) end
+    end
+    if n >= tonumber(redis.call('HGET', KEYS[3], 'rows') or '0') then batch = 'finished' end
+  elseif was and not is and redis.call('PTTL', KEYS[3]) > 0 then
+    batch = 'reopened'
+  end
 end
-return {1, cur}
+return {1, cur, batch}
 `)
+
+// terminalStates lists the terminal states as transitionScript reads them.
+var terminalStates = func() string {
+	var b strings.Builder
+	b.WriteString(",")
+	for _, st := range tasks.States {
+		if st.Terminal() {
+			b.WriteString(string(st) + ",")
+		}
+	}
+	return b.String()
+}()
 
 // Change is one requested state transition.
 type Change struct {
@@ -576,7 +603,7 @@ func (s *Store) Transition(ctx context.Context, batch string, row int, c Change)
 	if c.Attempt != nil {
 		attempt = strconv.Itoa(*c.Attempt)
 	}
-	args := []any{string(c.To), from.String(), attempt}
+	args := []any{string(c.To), from.String(), attempt, terminalStates}
 	if c.ClearOutcome {
 		args = append(args, fTaskID, "", fFailCode, "", fFailMsg, "", fURLs, "", fSubmitted, "", fCompleted, "", fCost, "",
 			fFiles, "", fDownload, "")
@@ -616,7 +643,7 @@ func (s *Store) Transition(ctx context.Context, batch string, row int, c Change)
 	if !c.Downloaded.IsZero() {
 		args = append(args, fDownload, c.Downloaded.UnixMilli())
 	}
-	res, err := transitionScript.Run(ctx, s.rdb, []string{s.jobKey(batch, row), s.countsKey(batch)}, args...).Slice()
+	res, err := transitionScript.Run(ctx, s.rdb, []string{s.jobKey(batch, row), s.countsKey(batch), s.metaKey(batch)}, args...).Slice()
 	if err != nil {
 		return "", fmt.Errorf("transition %s:%d to %s: %w", batch, row, c.To, err)
 	}
@@ -627,7 +654,7 @@ func (s *Store) Transition(ctx context.Context, batch string, row int, c Change)
 		if err := s.record(Record{Kind: RecordTransition, Batch: batch, Row: row, Change: &c, Sync: c.Sync}); err != nil {
 			return tasks.State(prev), err
 		}
-		return tasks.State(prev), s.afterTransition(ctx, batch, tasks.State(prev), c.To)
+		return tasks.State(prev), s.afterTransition(ctx, batch, res[2])
 	case -1:
 		return "", fmt.Errorf("transition %s:%d: %w", batch, row, ErrNotFound)
 	}
