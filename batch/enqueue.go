@@ -99,17 +99,17 @@ func (s *Store) enqueue(ctx context.Context, sub Submitter, plan *Plan, opts Pla
 	if err != nil {
 		return res, err
 	}
-	if bopts != nil {
-		if err := s.setBudgets(ctx, plan.ID, *bopts); err != nil {
-			return res, err
-		}
-	}
 	meta, _, err := s.Batch(ctx, plan.ID)
 	if err != nil {
 		return res, err
 	}
 	if meta.Hash != "" && meta.Hash != plan.Hash {
 		return res, fmt.Errorf("%w: batch %s was enqueued from a different file; choose another --batch", ErrBatchMismatch, plan.ID)
+	}
+	if bopts != nil {
+		if err := s.setBudgets(ctx, plan.ID, *bopts); err != nil {
+			return res, err
+		}
 	}
 	f, err := os.Open(plan.Path)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -16,8 +17,8 @@ import (
 // (meta, counts, jobs, the index entries of its provider tasks, the claim of
 // its file's content) then get the store's retention as their time to live,
 // so Redis forgets finished batches by itself. The transition that makes
-// the last row terminal retires the batch (Transition does it, in whichever
-// process made it: a worker, cancel, reconcile); reconcile retires any
+// the last row terminal retires the batch (Transition starts it, apart, in
+// whichever process made it: a worker, cancel, reconcile); reconcile retires any
 // finished batch that still has no time to live (a process that stopped
 // in between, batches finished before this version), and Enqueue a batch
 // whose rows are all rejected. A transition that takes a row of a retired
@@ -163,23 +164,23 @@ func (s *Store) expire(ctx context.Context, meta Meta, d time.Duration) error {
 			return err
 		}
 	}
-	taskIDs, err := s.rdb.SMembers(ctx, s.batchTasksKey(id)).Result()
-	if err != nil {
-		return err
-	}
 	pipe := s.rdb.Pipeline()
 	set(pipe, s.countsKey(id))
 	set(pipe, s.batchTasksKey(id))
 	if meta.Hash != "" {
 		set(pipe, s.fileKey(meta.Hash))
 	}
-	for _, t := range taskIDs {
-		set(pipe, s.taskKey(t))
+	it := s.rdb.SScan(ctx, s.batchTasksKey(id), 0, "", resultPage).Iterator()
+	for it.Next(ctx) {
+		set(pipe, s.taskKey(it.Val()))
 		if pipe.Len() >= resultPage {
 			if _, err := pipe.Exec(ctx); err != nil {
 				return err
 			}
 		}
+	}
+	if err := it.Err(); err != nil {
+		return err
 	}
 	for row := range meta.Rows {
 		set(pipe, s.jobKey(id, row))
@@ -192,23 +193,45 @@ func (s *Store) expire(ctx context.Context, meta Meta, d time.Duration) error {
 	if d > 0 {
 		set(pipe, s.metaKey(id))
 	}
-	_, err = pipe.Exec(ctx)
+	_, err := pipe.Exec(ctx)
 	return err
 }
 
+// retireTimeout bounds the retirement of one batch after its last row's
+// transition.
+const retireTimeout = 10 * time.Minute
+
 // afterTransition retires a batch its transition finished, or reopens a
 // retired one it took a row of out of a terminal state, as transitionScript
-// reported (change).
+// reported (change). Retiring touches every key of the batch, so it runs
+// apart, and the caller goes on with its own work (freeing the row's
+// in-flight slot, say); a retirement cut short by the process stopping is
+// done again by reconcile, since the batch's meta gets its time to live
+// last. Reopening is done before Transition returns.
 func (s *Store) afterTransition(ctx context.Context, batch string, change any) error {
-	var err error
 	switch change {
 	case "finished":
-		_, err = s.Retire(ctx, batch)
+		s.retiring.Go(func() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), retireTimeout)
+			defer cancel()
+			if _, err := s.Retire(ctx, batch); err != nil {
+				s.log.Warn("retire_failed", "batch", batch, "err", err, "note", "reconcile retires it later")
+			}
+		})
 	case "reopened":
-		_, err = s.Reopen(ctx, batch)
+		_, err := s.Reopen(ctx, batch)
+		return err
 	}
-	return err
+	return nil
 }
+
+// WaitRetired waits until the batches being retired after their last
+// row's transition are.
+func (s *Store) WaitRetired() { s.retiring.Wait() }
+
+// SetLogger sets where the store logs what it cannot return as an error
+// (a retirement that failed).
+func (s *Store) SetLogger(l *slog.Logger) { s.log = l }
 
 // ErrBatchActive is returned by Purge for a batch with rows that may still
 // be created or running at the provider, unless forced.

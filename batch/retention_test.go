@@ -113,6 +113,7 @@ func TestRetention(t *testing.T) {
 			s.SetRetention(tc.retention)
 			id := enqueueThree(t, r, s, "ret")
 			tc.steps(t, s, id)
+			s.WaitRetired()
 			keys := keysOf(t, r, id, "task-ret")
 			if len(keys) != 3+3+2 { // meta, counts, tasks set, 3 jobs, task entry, file claim
 				t.Fatalf("keys of the batch: %q", keys)

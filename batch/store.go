@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -29,6 +31,9 @@ type Store struct {
 	chunk int
 	// retention is how long a finished batch's records are kept (0: forever).
 	retention time.Duration
+	// retiring tracks the retirements running apart (see afterTransition).
+	retiring *sync.WaitGroup
+	log      *slog.Logger
 }
 
 // SetRedactor makes the store pass every failure message and last error
@@ -46,7 +51,8 @@ func (s *Store) clean(msg string) string {
 
 // NewStore returns a Store whose keys start with prefix.
 func NewStore(rdb redis.UniversalClient, prefix string) *Store {
-	return &Store{rdb: rdb, prefix: prefix, now: time.Now, chunk: enqueueChunk, retention: RetentionDefault}
+	return &Store{rdb: rdb, prefix: prefix, now: time.Now, chunk: enqueueChunk, retention: RetentionDefault,
+		retiring: &sync.WaitGroup{}, log: slog.New(slog.DiscardHandler)}
 }
 
 func (s *Store) batchesKey() string        { return s.prefix + ":batches" }
