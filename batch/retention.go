@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -106,11 +107,15 @@ func finished(m Meta, c Counts) bool { return c.Terminal() >= m.Rows }
 
 // Retire gives the records of batch id the store's retention as their time
 // to live if the batch is finished and has none yet; it reports whether it
-// did. It is safe to repeat.
+// did. It is safe to repeat, and to race with a transition that takes a row
+// out of a terminal state: the meta gets its time to live last, only if the
+// batch is still finished then (else every record is made permanent again),
+// and a transition after that sees it and reopens the batch.
 func (s *Store) Retire(ctx context.Context, id string) (bool, error) {
 	if s.retention <= 0 {
 		return false, nil
 	}
+	defer s.lockBatch(id)()
 	meta, counts, err := s.Batch(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
@@ -121,16 +126,44 @@ func (s *Store) Retire(ctx context.Context, id string) (bool, error) {
 	if ttl, err := s.rdb.PTTL(ctx, s.metaKey(id)).Result(); err != nil || ttl > 0 {
 		return false, err
 	}
-	if err := s.expire(ctx, meta, s.retention); err != nil {
+	done, err := s.expire(ctx, meta, s.retention)
+	if err != nil {
 		return false, fmt.Errorf("retire batch %s: %w", id, err)
 	}
-	return true, nil
+	return done, nil
 }
+
+// lockBatch serializes the retiring and reopening of one batch in this
+// process, and returns the unlock.
+func (s *Store) lockBatch(id string) func() {
+	v, _ := s.batchLocks.LoadOrStore(id, &sync.Mutex{})
+	mu := v.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+
+// retireMetaScript gives a batch's meta its time to live if the batch is
+// finished.
+//
+//	KEYS[1] counts hash, KEYS[2] meta hash
+//	ARGV[1] terminal states as ",a,b,", ARGV[2] time to live in ms
+//
+// Returns 1 if it did, 0 if a row is not terminal.
+var retireMetaScript = redis.NewScript(`
+local n, counts = 0, redis.call('HGETALL', KEYS[1])
+for i = 1, #counts, 2 do
+  if string.find(ARGV[1], ',' .. counts[i] .. ',', 1, true) then n = n + tonumber(counts[i+1]) end
+end
+if n < tonumber(redis.call('HGET', KEYS[2], 'rows') or '0') then return 0 end
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return 1
+`)
 
 // Reopen makes the records of a retired batch that is no longer finished
 // (a row was taken out of a terminal state) permanent again; it reports
 // whether it did. It is safe to repeat.
 func (s *Store) Reopen(ctx context.Context, id string) (bool, error) {
+	defer s.lockBatch(id)()
 	if ttl, err := s.rdb.PTTL(ctx, s.metaKey(id)).Result(); err != nil || ttl <= 0 {
 		return false, err
 	}
@@ -141,16 +174,18 @@ func (s *Store) Reopen(ctx context.Context, id string) (bool, error) {
 	if err != nil || finished(meta, counts) {
 		return false, err
 	}
-	if err := s.expire(ctx, meta, 0); err != nil {
+	if _, err := s.expire(ctx, meta, 0); err != nil {
 		return false, fmt.Errorf("reopen batch %s: %w", id, err)
 	}
 	return true, nil
 }
 
 // expire gives every record of a batch the time to live d, or removes it
-// when d is 0. The meta goes last when retiring, first when reopening, so
-// that a batch whose meta has a time to live has it on all its records.
-func (s *Store) expire(ctx context.Context, meta Meta, d time.Duration) error {
+// when d is 0. The meta goes last when retiring, and only while the batch is
+// finished (it reports whether it was; if not, every record is made
+// permanent again); it goes first when reopening. So a batch whose meta has
+// a time to live has it on all its records.
+func (s *Store) expire(ctx context.Context, meta Meta, d time.Duration) (bool, error) {
 	id := meta.ID
 	set := func(pipe redis.Pipeliner, key string) {
 		if d > 0 {
@@ -161,7 +196,7 @@ func (s *Store) expire(ctx context.Context, meta Meta, d time.Duration) error {
 	}
 	if d == 0 {
 		if err := s.rdb.Persist(ctx, s.metaKey(id)).Err(); err != nil {
-			return err
+			return false, err
 		}
 	}
 	pipe := s.rdb.Pipeline()
@@ -175,26 +210,35 @@ func (s *Store) expire(ctx context.Context, meta Meta, d time.Duration) error {
 		set(pipe, s.taskKey(it.Val()))
 		if pipe.Len() >= resultPage {
 			if _, err := pipe.Exec(ctx); err != nil {
-				return err
+				return false, err
 			}
 		}
 	}
 	if err := it.Err(); err != nil {
-		return err
+		return false, err
 	}
 	for row := range meta.Rows {
 		set(pipe, s.jobKey(id, row))
 		if pipe.Len() >= resultPage {
 			if _, err := pipe.Exec(ctx); err != nil {
-				return err
+				return false, err
 			}
 		}
 	}
-	if d > 0 {
-		set(pipe, s.metaKey(id))
+	if d == 0 {
+		_, err := pipe.Exec(ctx)
+		return true, err
 	}
-	_, err := pipe.Exec(ctx)
-	return err
+	done := retireMetaScript.Eval(ctx, pipe, []string{s.countsKey(id), s.metaKey(id)}, terminalStates, d.Milliseconds())
+	if _, err := pipe.Exec(ctx); err != nil {
+		return false, err
+	}
+	if n, _ := done.Int(); n == 1 {
+		return true, nil
+	}
+	// A row left its terminal state meanwhile: the batch is not finished.
+	_, err := s.expire(ctx, meta, 0)
+	return false, err
 }
 
 // retireTimeout bounds the retirement of one batch after its last row's

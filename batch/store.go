@@ -33,7 +33,9 @@ type Store struct {
 	retention time.Duration
 	// retiring tracks the retirements running apart (see afterTransition).
 	retiring *sync.WaitGroup
-	log      *slog.Logger
+	// batchLocks holds a *sync.Mutex per batch being retired or reopened.
+	batchLocks *sync.Map
+	log        *slog.Logger
 }
 
 // SetRedactor makes the store pass every failure message and last error
@@ -52,7 +54,7 @@ func (s *Store) clean(msg string) string {
 // NewStore returns a Store whose keys start with prefix.
 func NewStore(rdb redis.UniversalClient, prefix string) *Store {
 	return &Store{rdb: rdb, prefix: prefix, now: time.Now, chunk: enqueueChunk, retention: RetentionDefault,
-		retiring: &sync.WaitGroup{}, log: slog.New(slog.DiscardHandler)}
+		retiring: &sync.WaitGroup{}, batchLocks: &sync.Map{}, log: slog.New(slog.DiscardHandler)}
 }
 
 func (s *Store) batchesKey() string        { return s.prefix + ":batches" }
