@@ -523,7 +523,7 @@ func (c Config) Validate() error {
 			"must list error codes (at least 400)"},
 		{"limits.requests_per_minute", c.Limits.RequestsPerMinute <= 0, "must be positive"},
 		{"limits.burst", c.Limits.Burst <= 0, "must be positive"},
-		{"limits.create_reserve", c.Limits.CreateReserve < 0 || c.Limits.CreateReserve >= c.Limits.Burst, "must be at least 0 and less than limits.burst"},
+		{"limits.create_reserve", c.Limits.CreateReserve < 0 || c.Limits.CreateReserve >= c.Limits.Burst, "must be at least 0 and less than limits.burst (lower it with a smaller burst)"},
 		{"limits.max_in_flight", c.Limits.MaxInFlight <= 0, "must be positive"},
 		{"limits.lease_ttl", c.Limits.LeaseTTL < time.Second, "must be at least 1s"},
 		{"worker.submit_concurrency", c.Worker.SubmitConcurrency <= 0, "must be positive"},

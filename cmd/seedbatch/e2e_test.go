@@ -202,7 +202,7 @@ func TestThreeWorkerProcesses(t *testing.T) {
 		// 80% of the simulator's 600, leaving its bucket room to refill.
 		"SEEDBATCH_LIMITS_REQUESTS_PER_MINUTE=480",
 		"SEEDBATCH_LIMITS_BURST=5",
-		"SEEDBATCH_LIMITS_POLL_RESERVE=2",
+		"SEEDBATCH_LIMITS_CREATE_RESERVE=2",
 		"SEEDBATCH_LOG_LEVEL=warn",
 		"SEEDBATCH_OUT_DIR=" + t.TempDir(),
 	}
