@@ -58,13 +58,15 @@ func (s *Sim) Close() {
 	s.cfg.CallbackClient.CloseIdleConnections()
 }
 
-// setupCallbackLocked makes t a callback-mode task: it draws the drop and
-// duplicate decisions and arms a timer for the task's end. s.mu is held.
+// setupCallbackLocked makes t a callback-mode task: it draws the drop,
+// duplicate and stale decisions and arms a timer for the task's end (none
+// for a stuck task: Unstick ends it). s.mu is held.
 func (s *Sim) setupCallbackLocked(t *task, now time.Time, url, resultURL string) {
 	t.callbackURL, t.resultURL = url, resultURL
 	t.dropCB = s.cfg.CallbackDropRate > 0 && s.rng.Float64() < s.cfg.CallbackDropRate
 	t.dupCB = s.cfg.CallbackDupRate > 0 && s.rng.Float64() < s.cfg.CallbackDupRate
-	if !s.closed {
+	t.staleCB = s.chanceLocked(s.faults.CallbackStale)
+	if !s.closed && !t.stuck {
 		t.timer = time.AfterFunc(t.complete.Sub(now), func() { s.fire(t) })
 	}
 }
@@ -102,26 +104,62 @@ func (s *Sim) endCallbackLocked(t *task, now time.Time) {
 	if s.closed {
 		return
 	}
-	body, err := json.Marshal(envelope{Code: 200, Message: "success", Data: t.view(now, t.resultURL)})
-	if err != nil { // cannot happen: taskView always encodes
-		return
+	d := delivery{id: t.id, url: t.callbackURL, dup: t.dupCB}
+	var err error
+	if d.body, err = json.Marshal(envelope{Code: 200, Message: "success", Data: t.view(now, t.resultURL)}); err != nil {
+		return // cannot happen: taskView always encodes
+	}
+	if t.staleCB {
+		// What a delivery sent while the task ran would have carried.
+		stale := taskView{TaskID: t.id, State: stateProcessing, CreateTime: t.created.UnixMilli()}
+		if d.stale, err = json.Marshal(envelope{Code: 200, Message: "success", Data: stale}); err != nil {
+			return
+		}
 	}
 	s.deliveries.Add(1)
-	go s.deliver(t.id, t.callbackURL, body, t.dupCB)
+	go s.deliver(d)
 }
 
-// deliver POSTs body to url: after Config.CallbackDelay, then again after
-// each retry delay while attempts fail, then once more (a duplicate) after
-// a successful attempt when dup is set. It ends early when Close is called.
-func (s *Sim) deliver(id, url string, body []byte, dup bool) {
+// delivery is the callback of one task.
+type delivery struct {
+	id, url string
+	body    []byte // the final state
+	dup     bool   // send body again after a successful attempt
+	stale   []byte // if set, sent once after the final state was delivered
+}
+
+// attemptKind tells a first attempt or retry from the extra deliveries.
+type attemptKind int
+
+const (
+	attemptFinal     attemptKind = iota // the final state, first attempt or retry
+	attemptDuplicate                    // the final state again (Config.CallbackDupRate)
+	attemptStale                        // a stale "processing" state (Faults.CallbackStale)
+)
+
+// deliver POSTs d.body to d.url: after Config.CallbackDelay, then again
+// after each retry delay while attempts fail. After a successful attempt it
+// sends, callbackDupDelay apart, the duplicate when d.dup is set and then
+// the stale delivery when d.stale is set. It ends early when Close is
+// called.
+func (s *Sim) deliver(d delivery) {
 	defer s.deliveries.Done()
 	if !s.sleep(s.cfg.CallbackDelay) {
 		return
 	}
+	gap := scaled(callbackDupDelay, s.cfg.TimeScale)
 	for attempt := 0; ; attempt++ {
-		if s.attempt(id, url, body, attempt, false) {
-			if dup && s.sleep(scaled(callbackDupDelay, s.cfg.TimeScale)) {
-				s.attempt(id, url, body, attempt+1, true)
+		if s.attempt(d.id, d.url, d.body, attempt, attemptFinal) {
+			n := attempt + 1
+			if d.dup {
+				if !s.sleep(gap) {
+					return
+				}
+				s.attempt(d.id, d.url, d.body, n, attemptDuplicate)
+				n++
+			}
+			if d.stale != nil && s.sleep(gap) {
+				s.attempt(d.id, d.url, d.stale, n, attemptStale)
 			}
 			return
 		}
@@ -129,7 +167,7 @@ func (s *Sim) deliver(id, url string, body []byte, dup bool) {
 			s.mu.Lock()
 			s.stats.Callbacks.Abandoned++
 			s.mu.Unlock()
-			s.cfg.Logger.Debug("callback_abandoned", slog.String("task_id", id))
+			s.cfg.Logger.Debug("callback_abandoned", slog.String("task_id", d.id))
 			return
 		}
 		if !s.sleep(scaled(callbackRetryDelays[attempt], s.cfg.TimeScale)) {
@@ -138,9 +176,9 @@ func (s *Sim) deliver(id, url string, body []byte, dup bool) {
 	}
 }
 
-// attempt makes one delivery attempt (number n, from 0) and counts it. It
-// reports whether the receiver answered 200 in time.
-func (s *Sim) attempt(id, url string, body []byte, n int, duplicate bool) bool {
+// attempt makes one delivery attempt (number n, from 0) of kind and counts
+// it. It reports whether the receiver answered 200 in time.
+func (s *Sim) attempt(id, url string, body []byte, n int, kind attemptKind) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), callbackTimeout(s.cfg.TimeScale))
 	defer cancel()
 	status := 0
@@ -159,12 +197,21 @@ func (s *Sim) attempt(id, url string, body []byte, n int, duplicate bool) bool {
 	s.mu.Lock()
 	cb := &s.stats.Callbacks
 	cb.Sent++
-	if duplicate {
+	switch kind {
+	case attemptDuplicate:
 		cb.Duplicated++
+	case attemptStale:
+		cb.Stale++
+		prompt := ""
+		if t := s.tasks[id]; t != nil {
+			prompt = t.prompt
+		}
+		s.stats.Faults[FaultCallbackStale]++
+		s.stats.FaultEvents = append(s.stats.FaultEvents, FaultEvent{Kind: FaultCallbackStale, Prompt: prompt, Created: true, TaskID: id})
 	}
 	if ok {
 		cb.Delivered++
-		if t := s.tasks[id]; t != nil {
+		if t := s.tasks[id]; t != nil && kind != attemptStale {
 			s.noticeLocked(t, s.cfg.Now())
 		}
 	} else {
@@ -172,7 +219,8 @@ func (s *Sim) attempt(id, url string, body []byte, n int, duplicate bool) bool {
 	}
 	s.mu.Unlock()
 
-	attrs := []any{slog.String("task_id", id), slog.Int("attempt", n), slog.Bool("duplicate", duplicate), slog.Int("status", status)}
+	attrs := []any{slog.String("task_id", id), slog.Int("attempt", n), slog.Bool("duplicate", kind == attemptDuplicate),
+		slog.Bool("stale", kind == attemptStale), slog.Int("status", status)}
 	if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}

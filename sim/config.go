@@ -74,6 +74,10 @@ type Config struct {
 	// 4-second video). It lets a client that outlived an earlier simulator,
 	// such as a resumed run, finish its tasks. Default off.
 	AdoptUnknown bool
+	// Faults are the rates of random provider faults (see Faults and the
+	// package doc, Faults); change them at run time with Sim.SetFaults or
+	// PUT /sim/faults. Default: none.
+	Faults Faults
 }
 
 // WithDefaults returns a copy of c with every zero field set to its default.
@@ -89,6 +93,7 @@ func (c Config) WithDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	c.Faults = c.Faults.withDefaults()
 	if c.CallbackClient == nil && c.TimeScale >= 1 {
 		c.CallbackClient = &http.Client{Timeout: callbackTimeout(c.TimeScale)}
 	}
@@ -119,5 +124,5 @@ func (c Config) validate() error {
 	case c.CallbackDelay < 0:
 		return errors.New("sim: CallbackDelay must not be negative")
 	}
-	return nil
+	return c.Faults.validate()
 }

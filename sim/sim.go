@@ -97,6 +97,7 @@ type Sim struct {
 	tasks     map[string]*task
 	inflight  taskHeap
 	create500 map[string]int // prompt -> 500 answers given for [sim:create-500]
+	faults    Faults
 	stats     Stats
 	spans     []span // one per created task, in creation order
 	closed    bool   // Close was called: no delivery starts any more
@@ -125,10 +126,12 @@ func New(cfg Config) (*Sim, error) {
 		rng:       mrand.New(mrand.NewPCG(uint64(cfg.Seed), 0x5eedba7c4)),
 		tasks:     make(map[string]*task),
 		create500: make(map[string]int),
+		faults:    cfg.Faults,
 		stats: Stats{
 			Requests:           make(map[string]map[int]int),
 			CreatedPerPrompt:   make(map[string]int),
 			StatusReadsPerTask: make(map[string]int),
+			Faults:             make(map[string]int),
 		},
 		closing: make(chan struct{}),
 	}
@@ -138,10 +141,14 @@ func New(cfg Config) (*Sim, error) {
 	s.mux.HandleFunc("GET /api/v1/statusTask/seedance-1-5-pro", s.handleStatus)
 	s.mux.HandleFunc("GET /files/{file}", s.handleFile)
 	s.mux.HandleFunc("GET /sim/stats", s.handleStats)
+	s.mux.HandleFunc("GET /sim/faults", s.handleGetFaults)
+	s.mux.HandleFunc("PUT /sim/faults", s.handlePutFaults)
+	s.mux.HandleFunc("POST /sim/unstick", s.handleUnstick)
 	return s, nil
 }
 
-// ServeHTTP serves the provider endpoints, the result files and /sim/stats.
+// ServeHTTP serves the provider endpoints, the result files and the /sim/
+// routes.
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
@@ -235,9 +242,32 @@ func (s *Sim) handleCreate(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, envelope{Code: 500, Message: msgInternal})
 		return
 	}
+	fault := ""
+	if !hasCreateMarker(prompt) {
+		fault = s.drawLocked(s.faults.createRates())
+	}
+	switch fault {
+	case FaultCreate500, FaultCreateSlow, FaultCreateDropped:
+		status := http.StatusInternalServerError
+		if fault == FaultCreateDropped {
+			status = StatusLost
+		}
+		s.countLocked(KindCreate, status)
+		s.faultLocked(fault, prompt, nil)
+		delay := s.faults.SlowDelay
+		s.mu.Unlock()
+		switch {
+		case fault == FaultCreateDropped:
+			dropConnection(w)
+		case fault == FaultCreateSlow && !s.hold(r, delay):
+		default:
+			writeJSON(w, http.StatusInternalServerError, envelope{Code: 500, Message: msgInternal})
+		}
+		return
+	}
 	if len(s.inflight) >= s.cfg.MaxInFlight {
 		wait := time.Second
-		if len(s.inflight) > 0 {
+		if len(s.inflight) > 0 && !s.inflight[0].stuck {
 			wait = s.inflight[0].complete.Sub(now)
 		}
 		s.countLocked(KindCreate, http.StatusTooManyRequests)
@@ -249,16 +279,23 @@ func (s *Sim) handleCreate(w http.ResponseWriter, r *http.Request) {
 	t := s.createLocked(now, &req, baseURL(r))
 	status := http.StatusOK
 	switch {
-	case strings.Contains(prompt, MarkerCreateLost):
+	case strings.Contains(prompt, MarkerCreateLost), fault == FaultCreateDroppedCreated:
 		status = StatusLost
-	case strings.Contains(prompt, MarkerCreate502):
+	case strings.Contains(prompt, MarkerCreate502), fault == FaultCreate502Created:
 		status = http.StatusBadGateway
-	case strings.Contains(prompt, MarkerCreate500Created):
+	case strings.Contains(prompt, MarkerCreate500Created), fault == FaultCreate500Created:
 		status = http.StatusInternalServerError
 	}
 	s.countLocked(KindCreate, status)
+	if fault != "" {
+		s.faultLocked(fault, prompt, t)
+	}
+	delay := s.faults.SlowDelay
 	s.mu.Unlock()
 
+	if fault == FaultCreateSlowCreated && !s.hold(r, delay) {
+		return
+	}
 	switch {
 	case status == StatusLost:
 		dropConnection(w)
@@ -315,15 +352,39 @@ func (s *Sim) handleStatus(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, envelope{Code: 500, Message: msgInternal})
 		return
 	}
+	fault := s.drawLocked(s.faults.statusRates())
 	v := t.view(now, fileURL(r, t.id))
-	if v.State == stateSuccess || v.State == stateFailed {
+	if fault == FaultStatusUnknownState {
+		v.State = UnknownState
+	}
+	ended := v.State == stateSuccess || v.State == stateFailed
+	if ended && fault == "" {
 		s.noticeLocked(t, now)
 	}
 	s.countLocked(KindStatus, http.StatusOK)
 	s.stats.StatusReadsPerTask[t.id]++
+	if fault != "" {
+		s.faultLocked(fault, "", nil)
+	}
+	delay := s.faults.SlowDelay
 	s.mu.Unlock()
 
-	writeJSON(w, http.StatusOK, envelope{Code: 200, Message: "success", Data: v})
+	answer := envelope{Code: 200, Message: "success", Data: v}
+	switch fault {
+	case FaultStatusTruncated:
+		writeTruncated(w, answer)
+		return
+	case FaultStatusSlow:
+		if !s.hold(r, delay) {
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, answer)
+	if ended && fault == FaultStatusSlow { // the client learns it only now
+		s.mu.Lock()
+		s.noticeLocked(t, s.cfg.Now())
+		s.mu.Unlock()
+	}
 }
 
 func (s *Sim) handleFile(w http.ResponseWriter, r *http.Request) {
@@ -360,9 +421,18 @@ func (s *Sim) handleStats(w http.ResponseWriter, _ *http.Request) {
 // admit checks the bearer key and takes a request token, answering 401 or
 // 429 itself when the request may not go on.
 func (s *Sim) admit(w http.ResponseWriter, r *http.Request, kind string, now time.Time) bool {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(*s.key.Load())) != 1 {
+	if !s.authorized(r) {
 		s.answer(w, kind, http.StatusUnauthorized, msgUnauthorized)
+		return false
+	}
+	s.mu.Lock()
+	storm, retryAfter := s.stormLocked(kind)
+	s.mu.Unlock()
+	if storm {
+		if retryAfter {
+			w.Header().Set("Retry-After", "1")
+		}
+		writeJSON(w, http.StatusTooManyRequests, envelope{Code: 429, Message: msgRateLimited})
 		return false
 	}
 	if s.limiter.AllowN(now, 1) {
@@ -374,6 +444,24 @@ func (s *Sim) admit(w http.ResponseWriter, r *http.Request, kind string, now tim
 	s.stats.RateLimited++
 	s.mu.Unlock()
 	tooMany(w, msgRateLimited, wait)
+	return false
+}
+
+// authorized reports whether r carries the bearer key.
+func (s *Sim) authorized(r *http.Request) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(*s.key.Load())) == 1
+}
+
+// hasCreateMarker reports whether prompt holds a marker that changes a
+// create's answer; such a create gets no random create fault.
+func hasCreateMarker(prompt string) bool {
+	for _, m := range []string{MarkerCreate500, MarkerCreateLost, MarkerCreate502, MarkerCreateNoID,
+		MarkerCreate500Created, MarkerCreateCode500} {
+		if strings.Contains(prompt, m) {
+			return true
+		}
+	}
 	return false
 }
 
@@ -415,6 +503,12 @@ func (s *Sim) createLocked(now time.Time, req *createRequest, base string) *task
 	case s.cfg.FailRate > 0 && s.rng.Float64() < s.cfg.FailRate:
 		t.failCode, t.failMsg = "GENERATION_FAILED", "video generation failed, please try again"
 	}
+	if s.chanceLocked(s.faults.Stuck) {
+		t.stuck, t.complete = true, neverComplete
+		s.stats.Stuck++
+		s.faultLocked(FaultStuck, in.Prompt, t)
+	}
+	t.prompt = in.Prompt
 	if strings.Contains(in.Prompt, MarkerStatus500) {
 		t.statusErrors = markerErrors
 	}

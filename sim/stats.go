@@ -51,6 +51,20 @@ type Stats struct {
 	StatusReadsPerTask map[string]int `json:"status_reads_per_task"`
 	// Callbacks counts callback deliveries.
 	Callbacks CallbackStats `json:"callbacks"`
+	// Faults counts the faults injected (Config.Faults, Sim.SetFaults) by
+	// kind: every name in FaultKinds is present, 0 when none was injected.
+	// A fault drawn but not injected (an after-create fault for a create
+	// refused by the in-flight limit, a stale callback whose final
+	// delivery never succeeded) is not counted.
+	Faults map[string]int `json:"faults"`
+	// FaultEvents lists, in order, every create fault (with whether the
+	// task was created, and its id), every task drawn stuck and every stale
+	// callback sent: what a client's records can be checked against.
+	// Status faults and extra 429s are only counted.
+	FaultEvents []FaultEvent `json:"fault_events"`
+	// Stuck is the number of tasks stuck now (Faults.Stuck); they are
+	// counted in InFlight until Sim.Unstick ends them.
+	Stuck int `json:"stuck"`
 
 	// BusyUtilization is the share of the provider's MaxInFlight slots that
 	// were generating in steady state: over the window from the creation
@@ -100,6 +114,9 @@ type CallbackStats struct {
 	Duplicated int `json:"duplicated"`
 	// Abandoned counts tasks whose 4 attempts (first and 3 retries) all failed.
 	Abandoned int `json:"abandoned"`
+	// Stale counts stale deliveries (Faults.CallbackStale) sent after a
+	// task's final one; each is also counted in Sent.
+	Stale int `json:"stale"`
 	// DroppedTasks lists, in the order they ended, the ids of the tasks
 	// counted in Dropped: the tasks a client can only learn about by polling.
 	DroppedTasks []string `json:"dropped_tasks"`
@@ -160,5 +177,10 @@ func (st Stats) clone() Stats {
 		c.StatusReadsPerTask = map[string]int{}
 	}
 	c.Callbacks.DroppedTasks = append([]string{}, st.Callbacks.DroppedTasks...)
+	c.Faults = make(map[string]int, len(FaultKinds))
+	for _, kind := range FaultKinds {
+		c.Faults[kind] = st.Faults[kind]
+	}
+	c.FaultEvents = append([]FaultEvent{}, st.FaultEvents...)
 	return c
 }

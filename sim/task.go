@@ -46,6 +46,8 @@ type task struct {
 	echoStatus   bool // the next status read answers 500 with an echo (MarkerEchoStatus)
 	unknownState bool // [sim:status-unknown-state]: reads report UnknownState
 	badResult    bool // [sim:status-bad-result]: a success's resultJson is not JSON
+	stuck        bool // Faults.Stuck: complete is neverComplete until Sim.Unstick
+	prompt       string
 	done         bool // popped from the heap, counted as ended
 	index        int  // position in the heap while in flight
 	span         int  // index in Sim.spans; -1 for an adopted task
@@ -55,6 +57,7 @@ type task struct {
 	resultURL   string      // result file URL on the host the create reached
 	dropCB      bool        // the callback is lost (Config.CallbackDropRate)
 	dupCB       bool        // a successful delivery is sent twice (Config.CallbackDupRate)
+	staleCB     bool        // a stale delivery follows the final one (Faults.CallbackStale)
 	timer       *time.Timer // fires at complete; nil once the task has ended
 }
 
