@@ -9,11 +9,17 @@
 //	GET  /api/v1/statusTask/seedance-1-5-pro?taskId=ID  read a task
 //	GET  /files/ID.mp4                                  the result video of a succeeded task
 //	GET  /sim/stats                                     Stats as JSON
+//	GET  /sim/faults                                    the fault rates (Faults) as JSON
+//	PUT  /sim/faults                                    replace the fault rates
+//	POST /sim/unstick                                   end the stuck tasks: {"unstuck":N}
 //
 // The two provider endpoints answer exactly as the provider does: the same
 // JSON envelope ({"code":...,"message":...,"data":...}), the same fields,
-// the same HTTP statuses. The file and stats routes need no key and do not
-// count against the rate limit. A result file is FileSize bytes of
+// the same HTTP statuses. The file, stats and GET /sim/faults routes need
+// no key; PUT /sim/faults and POST /sim/unstick need the bearer key (401
+// otherwise; PUT answers 400 naming the field for an invalid body). None of
+// these routes counts against the rate limit or in Stats.Requests, and no
+// fault touches them. A result file is FileSize bytes of
 // pseudo-random data derived from the task id, so its content and SHA-256
 // (FileSHA256) are known in advance; result URLs use the Host of the status
 // request that reported them.
@@ -23,11 +29,13 @@
 // Every provider request goes through, in this order:
 //
 //  1. the bearer key: 401 {"code":401,"message":"Invalid or missing API key"};
-//  2. the request limit: each create and each status read takes one token
+//  2. a 429 storm (Faults.RateLimited, see Faults): an extra 429 that takes
+//     no token;
+//  3. the request limit: each create and each status read takes one token
 //     from a token bucket (golang.org/x/time/rate) refilled at
 //     RequestsPerMinute per simulated minute; with no token left the answer
 //     is 429 with a Retry-After header (whole seconds, at least 1);
-//  3. for a create: validation of the body (400, the message names the
+//  4. for a create: validation of the body (400, the message names the
 //     field); then the in-flight limit: with MaxInFlight tasks created and not
 //     yet ended the answer is 429 (with Retry-After) and nothing is created.
 //
@@ -35,8 +43,9 @@
 // input.resolution and input.duration have no default and are required;
 // request_type defaults to async, provider to auto, aspect_ratio to 1:1;
 // unknown fields are ignored. Marker effects on a create come after
-// validation: [sim:reject], then [sim:create-500], then the in-flight limit,
-// then the markers that create the task and answer badly.
+// validation: [sim:reject], then [sim:create-500], then the create faults
+// that create nothing, then the in-flight limit, then the markers and
+// faults that create the task and answer badly.
 //
 // # Stats
 //
@@ -48,7 +57,8 @@
 // (Stats.StatusReadsPerTask: a callback-mode client that does no routine
 // polling leaves it nearly empty) and callback deliveries
 // (Stats.Callbacks, see Callbacks). FileSHA256 gives the expected hash of
-// a task's result file, for checking downloads.
+// a task's result file, for checking downloads. Stats.Faults,
+// Stats.FaultEvents and Stats.Stuck count the faults injected (see Faults).
 //
 // Stats also measures how well a client uses the provider, from the
 // creation and completion time of every task (24 bytes a task, computed on
@@ -124,6 +134,94 @@
 //	Config.CallbackDelay     every first delivery attempt waits this much longer
 //	                         (real time, not divided by TimeScale)
 //
+// Config.Faults adds random provider faults, switchable at run time: see
+// Faults.
+//
+// # Faults
+//
+// Config.Faults injects provider faults at random rates (0 to 1), for
+// reliability drills. Sim.SetFaults and PUT /sim/faults replace the rates
+// at run time (absent JSON fields are 0, unknown ones refused); Sim.Faults
+// and GET /sim/faults read them:
+//
+//	{"create_500":0,"create_500_created":0,"create_502_created":0,
+//	 "create_dropped":0,"create_dropped_created":0,"create_slow":0,
+//	 "create_slow_created":0,"status_slow":0,"status_truncated":0,
+//	 "status_unknown_state":0,"slow_delay":"1m30s","rate_limited":0,
+//	 "retry_after_share":0,"stuck":0,"callback_stale":0}
+//
+// Every decision is drawn from the generator seeded with Config.Seed, under
+// the simulator's lock, and only while its rate is above 0: a simulator
+// without faults draws exactly what it drew before they existed. Each
+// fault injected is counted in Stats.Faults under its kind, the JSON name
+// of its rate (the constants FaultCreate500 and so on, listed in
+// FaultKinds), except the storm's two kinds:
+//
+//	create_500              500 {"code":500,"message":"internal error"},
+//	                        nothing created
+//	create_dropped          the connection is closed unanswered, nothing created
+//	create_slow             nothing created; 500 {"code":500,...} after SlowDelay
+//	create_500_created      the task is created (and billed), then 500
+//	                        {"code":500,"message":"internal error"}
+//	create_502_created      the task is created, then 502 with an HTML gateway page
+//	                        (text/html, "<html>Bad Gateway</html>")
+//	create_dropped_created  the task is created, then the connection is closed
+//	                        unanswered
+//	create_slow_created     the task is created; its normal answer (200 and the
+//	                        task id) is written after SlowDelay
+//	status_slow             a status read's answer, computed when the read
+//	                        arrives, is written after SlowDelay
+//	status_truncated        a status read answers 200 with the first half of
+//	                        its JSON body (Content-Length matching): malformed JSON
+//	status_unknown_state    a status read answers 200 with the state UnknownState
+//	rate_limited_retry_after     an extra 429 {"code":429,"message":"rate limit
+//	                        exceeded"} with Retry-After: 1
+//	rate_limited_no_retry_after  the same 429 without a Retry-After header
+//	stuck                   the task never completes (see below)
+//	callback_stale          after a task's final callback was answered 200, a
+//	                        stale delivery showing it "processing" (see Callbacks)
+//
+// A create kind ending in "_created" always creates the task; the others
+// never do. Each create that passed validation and carries no create
+// marker gets one draw that picks at most one create fault (the create
+// rates are shares of it, summing to at most 1); the faults that create
+// nothing come before the in-flight limit, the others after it: a create
+// the limit refuses answers 429 and gets no fault. Each status read of a
+// known task likewise gets one draw among the status rates (summing to at
+// most 1), after the status markers. Each provider request with the right
+// key gets a storm draw (RateLimited), and a storm 429 a second draw
+// (RetryAfterShare) for its header; the storm answers before the request
+// limit and takes no token from it. Each created task gets a stuck draw,
+// and each callback-mode task a stale draw, when it is created: changing
+// the rates later does not change them.
+//
+// A slow answer is held for SlowDelay in real time (not divided by
+// TimeScale; default 90s: set it past the client's time limit of a
+// request). When the client goes away first, nothing is written; Close
+// ends every hold at once. A slow answer is counted in Stats.Requests, with
+// the status it is written with, when it is decided. A client learns of a
+// task's end from a slow status read when the answer is written, and never
+// from a truncated or unknown-state one (Stats.DetectionLag).
+//
+// A stuck task is pending then processing for ever. It keeps counting in
+// flight, as at the provider: in Stats.InFlight, against MaxInFlight and
+// as busy in Stats.BusyUtilization (an in-flight 429 whose earliest task
+// in flight is stuck carries Retry-After: 1). Stats.Stuck counts the tasks
+// stuck now. Sim.Unstick (POST /sim/unstick) ends every stuck task at
+// once, in success or in the failure drawn when it was created, and
+// starts its callback: a drill turns Stuck off, then unsticks, so that its
+// run can finish.
+//
+// Faults never change the simulator's accounting: only created tasks
+// count in Stats.Created, CreatedPerPrompt, CreatedSeconds and in flight;
+// every storm 429 counts in Stats.RateLimited; a dropped answer counts
+// under StatusLost. Stats.FaultEvents lists, in the order injected, each
+// create fault (its prompt, whether the task was created and its id),
+// each task drawn stuck and each stale callback sent, so that a client's
+// records can be checked against them: a row whose create got
+// create_500_created was billed once, and should end ambiguous (or be
+// resolved by its callback), never created again.
+//
 // # Callbacks
 //
 // A task created with request_type "callback" (callback_url is required and
@@ -152,10 +250,17 @@
 // (see Markers) make deliveries lost, repeated 2 s/TimeScale after the
 // successful attempt, or late, as PROVIDER.md warns they can be.
 //
-// Stats.Callbacks counts attempts sent (duplicates included), delivered
-// (answered 200) and failed, tasks whose callback was dropped (counted when
-// the task ends, with their ids in DroppedTasks), duplicates sent and tasks
-// abandoned.
+// Faults.CallbackStale makes deliveries arrive out of order: once the
+// final state was delivered (answered 200), and after its duplicate if
+// any, a single stale delivery is sent 2 s/TimeScale later, with the body
+// a status read gave while the task was processing (state "processing",
+// no completeTime). It is not retried, and a task whose final state was
+// never delivered gets none.
+//
+// Stats.Callbacks counts attempts sent (duplicates and stale deliveries
+// included), delivered (answered 200) and failed, tasks whose callback was
+// dropped (counted when the task ends, with their ids in DroppedTasks),
+// duplicates and stale deliveries sent, and tasks abandoned.
 //
 // Sim.Close stops the timers of tasks not yet ended and the waits between
 // attempts (and of CallbackDelay), then waits for the attempts in progress
