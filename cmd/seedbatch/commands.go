@@ -432,6 +432,7 @@ func (m *Main) simCmd(ctx context.Context, args []string) error {
 		ln.Addr(), sc.TimeScale, sc.RequestsPerMinute, sc.MaxInFlight, sc.FailRate)
 	go func() {
 		<-ctx.Done()
+		sm.Close() // ends held answers and callback deliveries
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(sctx)
