@@ -7,8 +7,10 @@
 // the hash tag {batch id}, so the scripts run on Redis Cluster too:
 //
 //	P:batches                 ZSET  batch id -> creation time (ms)
-//	P:b:{ID}:meta             HASH  source file, row count, creation time, canceled flag
+//	P:b:{ID}:meta             HASH  source file, row count, creation and finish times, canceled flag
 //	P:b:{ID}:counts           HASH  state -> number of jobs in it
+//	P:b:{ID}:series           HASH  minute (since the epoch) -> "finished peak last": rows that
+//	                                became terminal, most and last rows in flight (see Series)
 //	P:b:{ID}:job:<row>        HASH  state, line, attempt, spec (in pieces s0, s1, ...),
 //	                                provider task id, outcome, times
 //	P:b:{ID}:tasks            SET   the provider task ids indexed for the batch

@@ -255,7 +255,9 @@ func (s *Store) apply(ctx context.Context, rec Record) error {
 		if rec.Change == nil || !rec.Change.To.Valid() {
 			return fmt.Errorf("%w: a transition without a change to a known state", ErrJournalCorrupt)
 		}
-		_, err = s.Transition(ctx, rec.Batch, rec.Row, *rec.Change)
+		c := *rec.Change
+		c.replayed = true
+		_, err = s.Transition(ctx, rec.Batch, rec.Row, c)
 	case RecordCancel:
 		err = s.SetCanceled(ctx, rec.Batch)
 	case RecordReserve:

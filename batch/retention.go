@@ -15,7 +15,7 @@ import (
 )
 
 // Retention: a batch is finished when every row is terminal. Its records
-// (meta, counts, jobs, the index entries of its provider tasks, the claim of
+// (meta, counts, minute series, jobs, the index entries of its provider tasks, the claim of
 // its file's content) then get the store's retention as their time to live,
 // so Redis forgets finished batches by itself. The transition that makes
 // the last row terminal retires the batch (Transition starts it, apart, in
@@ -201,6 +201,7 @@ func (s *Store) expire(ctx context.Context, meta Meta, d time.Duration) (bool, e
 	}
 	pipe := s.rdb.Pipeline()
 	set(pipe, s.countsKey(id))
+	set(pipe, s.seriesKey(id))
 	set(pipe, s.batchTasksKey(id))
 	if meta.Hash != "" {
 		set(pipe, s.fileKey(meta.Hash))
@@ -298,11 +299,11 @@ type PurgeResult struct {
 	InProgress int
 }
 
-// Purge deletes the records of batch id now: its meta, counts, jobs, the
-// index entries of its provider tasks, the claim of its file's content, its
-// budget and its reservations, and its place in the batch list. Other
-// batches are not touched. A batch with rows queued, submitting, submitted
-// or succeeded is refused with ErrBatchActive unless force is set (its
+// Purge deletes the records of batch id now: its meta, counts, minute
+// series, jobs, the index entries of its provider tasks, the claim of its
+// file's content, its budget and its reservations, and its place in the
+// batch list. Other batches are not touched. A batch with rows queued,
+// submitting, submitted or succeeded is refused with ErrBatchActive unless force is set (its
 // queued tasks then find no job and end).
 func (s *Store) Purge(ctx context.Context, id string, force bool) (PurgeResult, error) {
 	var res PurgeResult
@@ -362,7 +363,7 @@ func (s *Store) Purge(ctx context.Context, id string, force bool) (PurgeResult, 
 			}
 		}
 	}
-	n := pipe.Unlink(ctx, s.countsKey(id), s.batchTasksKey(id), s.metaKey(id))
+	n := pipe.Unlink(ctx, s.countsKey(id), s.seriesKey(id), s.batchTasksKey(id), s.metaKey(id))
 	pipe.ZRem(ctx, s.batchesKey(), id)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return res, fmt.Errorf("purge %s: %w", id, err)

@@ -115,7 +115,7 @@ func TestRetention(t *testing.T) {
 			tc.steps(t, s, id)
 			s.WaitRetired()
 			keys := keysOf(t, r, id, "task-ret")
-			if len(keys) != 3+3+2 { // meta, counts, tasks set, 3 jobs, task entry, file claim
+			if len(keys) != 4+3+2 { // meta, counts, series, tasks set, 3 jobs, task entry, file claim
 				t.Fatalf("keys of the batch: %q", keys)
 			}
 			for k, d := range ttls(t, r, keys) {
@@ -212,7 +212,7 @@ func TestPurge(t *testing.T) {
 				t.Fatalf("purge: %v, want %v", err, tc.wantErr)
 			}
 			if tc.wantErr != nil {
-				if keys := keysOf(t, r, id, "task-gone"); len(keys) != 8 {
+				if keys := keysOf(t, r, id, "task-gone"); len(keys) != 9 {
 					t.Fatalf("a refused purge deleted keys: %q left", keys)
 				}
 				return

@@ -60,6 +60,7 @@ func NewStore(rdb redis.UniversalClient, prefix string) *Store {
 func (s *Store) batchesKey() string        { return s.prefix + ":batches" }
 func (s *Store) metaKey(b string) string   { return s.prefix + ":b:{" + b + "}:meta" }
 func (s *Store) countsKey(b string) string { return s.prefix + ":b:{" + b + "}:counts" }
+func (s *Store) seriesKey(b string) string { return s.prefix + ":b:{" + b + "}:series" }
 func (s *Store) jobKey(b string, row int) string {
 	return s.prefix + ":b:{" + b + "}:job:" + strconv.Itoa(row)
 }
@@ -84,6 +85,10 @@ type Meta struct {
 	// Epoch is the id of the Redis epoch the batch was created in (empty
 	// for a batch created by an earlier version).
 	Epoch string `json:"epoch"`
+	// Finished is when the transition that made its last row terminal ran
+	// (zero while a row is not, and for a batch finished by an earlier
+	// version or with no transition: every row rejected).
+	Finished time.Time `json:"finished"`
 }
 
 // Counts is the number of a batch's jobs in each state.
@@ -172,7 +177,7 @@ func decodeMeta(id string, mv map[string]string) (Meta, error) {
 	rows, _ := strconv.Atoi(mv["rows"])
 	ms, _ := strconv.ParseInt(mv["created_ms"], 10, 64)
 	return Meta{ID: id, Source: mv["source"], Rows: rows, Created: time.UnixMilli(ms), Canceled: mv["canceled"] == "1",
-		RequestType: mv["request_type"], Hash: mv["hash"], Epoch: mv["epoch"]}, nil
+		RequestType: mv["request_type"], Hash: mv["hash"], Epoch: mv["epoch"], Finished: msTime(mv["finished_ms"])}, nil
 }
 
 // Batches lists batch ids, oldest first. A batch whose records expired
@@ -491,11 +496,17 @@ func (s *Store) Running(ctx context.Context, batch string) ([]string, error) {
 // allowed states (and, when given, at the expected attempt), setting fields
 // and moving the batch counters in the same step. It also says what the
 // move means for the batch's retention: whether it made the last row
-// terminal, or took a row of a retired batch out of a terminal state.
+// terminal, or took a row of a retired batch out of a terminal state. A
+// move that finishes the batch stamps its meta with the time (finished_ms,
+// removed again when a row leaves its terminal state), and, when asked, the
+// move is counted in the batch's minute series (see Series): a row that
+// became terminal, and the rows in flight after the move.
 //
-//	KEYS[1] job hash, KEYS[2] batch counts hash, KEYS[3] batch meta hash
+//	KEYS[1] job hash, KEYS[2] batch counts hash, KEYS[3] batch meta hash,
+//	KEYS[4] batch series hash
 //	ARGV[1] new state, ARGV[2] allowed states as ",a,b,", ARGV[3] attempt or "",
-//	ARGV[4] terminal states as ",a,b,", ARGV[5..] field/value pairs
+//	ARGV[4] terminal states as ",a,b,", ARGV[5] in-flight states as "a,b",
+//	ARGV[6] "1" to count the move in the series, ARGV[7..] field/value pairs
 //
 // Returns {1, previous state, batch} when moved, where batch is "finished",
 // "reopened" or "", {0, current state} when not, and {-1, ""} when the job
@@ -505,8 +516,8 @@ local cur = redis.call('HGET', KEYS[1], 'state')
 if not cur then return {-1, ''} end
 if not string.find(ARGV[2], ',' .. cur .. ',', 1, true) then return {0, cur} end
 if ARGV[3] ~= '' and (redis.call('HGET', KEYS[1], 'attempt') or '0') ~= ARGV[3] then return {0, cur} end
-if #ARGV > 4 then
-  redis.call('HSET', KEYS[1], 'state', ARGV[1], unpack(ARGV, 5))
+if #ARGV > 6 then
+  redis.call('HSET', KEYS[1], 'state', ARGV[1], unpack(ARGV, 7))
 else
   redis.call('HSET', KEYS[1], 'state', ARGV[1])
 end
@@ -516,14 +527,41 @@ if cur ~= ARGV[1] then
   redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
   local was = string.find(ARGV[4], ',' .. cur .. ',', 1, true)
   local is = string.find(ARGV[4], ',' .. ARGV[1] .. ',', 1, true)
+  local t, live = redis.call('TIME'), redis.call('EXISTS', KEYS[3]) == 1
   if is and not was then
     local n, counts = 0, redis.call('HGETALL', KEYS[2])
     for i = 1, #counts, 2 do
       if string.find(ARGV[4], ',' .. counts[i] .. ',', 1, true) then n = n + tonumber(counts[i+1]) end
     end
-    if n >= tonumber(redis.call('HGET', KEYS[3], 'rows') or '0') then batch = 'finished' end
-  elseif was and not is and redis.call('PTTL', KEYS[3]) > 0 then
-    batch = 'reopened'
+    if n >= tonumber(redis.call('HGET', KEYS[3], 'rows') or '0') then
+      batch = 'finished'
+      if live then
+        redis.call('HSET', KEYS[3], 'finished_ms', string.format('%.0f', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)))
+      end
+    end
+  elseif was and not is then
+    redis.call('HDEL', KEYS[3], 'finished_ms')
+    if redis.call('PTTL', KEYS[3]) > 0 then batch = 'reopened' end
+  end
+  if ARGV[6] == '1' and live then
+    local level = 0
+    for st in string.gmatch(ARGV[5], '[^,]+') do
+      level = level + tonumber(redis.call('HGET', KEYS[2], st) or '0')
+    end
+    local minute = tostring(math.floor(tonumber(t[1]) / 60))
+    local f, p = 0, 0
+    local old = redis.call('HGET', KEYS[4], minute)
+    if old then
+      local a, b = string.match(old, '^(%d+) (%d+)')
+      f, p = tonumber(a), tonumber(b)
+    end
+    if is and not was then f = f + 1 end
+    if level > p then p = level end
+    redis.call('HSET', KEYS[4], minute, f .. ' ' .. p .. ' ' .. level)
+    if not old and redis.call('PTTL', KEYS[4]) == -1 then
+      local ttl = redis.call('PTTL', KEYS[3])
+      if ttl > 0 then redis.call('PEXPIRE', KEYS[4], ttl) end
+    end
   end
 end
 return {1, cur, batch}
@@ -540,6 +578,11 @@ var terminalStates = func() string {
 	}
 	return b.String()
 }()
+
+// inFlightStates lists the states of rows whose provider task is running,
+// as transitionScript reads them: the rows counted as in flight in a
+// batch's series.
+var inFlightStates = string(tasks.StateSubmitting) + "," + string(tasks.StateSubmitted)
 
 // Change is one requested state transition.
 type Change struct {
@@ -571,6 +614,9 @@ type Change struct {
 	// Sync asks the journal, if any, to reach the disk before Transition
 	// returns: set it on the steps that decide whether money is spent.
 	Sync bool `json:"-"`
+	// replayed marks a change a journal replay applies again: it happened
+	// earlier, so it is left out of the batch's minute series.
+	replayed bool
 }
 
 // ErrConflict is returned (wrapped in *ConflictError) when a job was not in
@@ -611,7 +657,11 @@ func (s *Store) Transition(ctx context.Context, batch string, row int, c Change)
 	if c.Attempt != nil {
 		attempt = strconv.Itoa(*c.Attempt)
 	}
-	args := []any{string(c.To), from.String(), attempt, terminalStates}
+	series := "1"
+	if c.replayed {
+		series = ""
+	}
+	args := []any{string(c.To), from.String(), attempt, terminalStates, inFlightStates, series}
 	if c.ClearOutcome {
 		args = append(args, fTaskID, "", fFailCode, "", fFailMsg, "", fURLs, "", fSubmitted, "", fCompleted, "", fCost, "",
 			fFiles, "", fDownload, "")
@@ -651,7 +701,8 @@ func (s *Store) Transition(ctx context.Context, batch string, row int, c Change)
 	if !c.Downloaded.IsZero() {
 		args = append(args, fDownload, c.Downloaded.UnixMilli())
 	}
-	res, err := transitionScript.Run(ctx, s.rdb, []string{s.jobKey(batch, row), s.countsKey(batch), s.metaKey(batch)}, args...).Slice()
+	res, err := transitionScript.Run(ctx, s.rdb,
+		[]string{s.jobKey(batch, row), s.countsKey(batch), s.metaKey(batch), s.seriesKey(batch)}, args...).Slice()
 	if err != nil {
 		return "", fmt.Errorf("transition %s:%d to %s: %w", batch, row, c.To, err)
 	}
