@@ -243,7 +243,11 @@ func (m *Main) statusCmd(ctx context.Context, args []string) error {
 				row = append(row, fmt.Sprint(n))
 			}
 		}
-		rate, eta := rateAndETA(b.meta, b.counts, time.Now())
+		pace, err := s.store.Pace(ctx, b.meta, b.counts, time.Now())
+		if err != nil {
+			return fail(exitUnreachable, "%v", err)
+		}
+		rate, eta := pace.Rate(), pace.ETA()
 		if b.unserved {
 			if rate == "0" {
 				rate = "-"
@@ -286,22 +290,6 @@ func capOf(limit int) string {
 		return " (no budget)"
 	}
 	return fmt.Sprintf(" of a budget of %d", limit)
-}
-
-// rateAndETA estimates a batch's finishing rate since it was created.
-func rateAndETA(meta batch.Meta, c batch.Counts, now time.Time) (string, string) {
-	done := c.Terminal()
-	left := meta.Rows - done
-	if left <= 0 {
-		return "-", "done"
-	}
-	elapsed := now.Sub(meta.Created)
-	if done == 0 || elapsed <= 0 {
-		return "0", "?"
-	}
-	perMin := float64(done) / elapsed.Minutes()
-	eta := time.Duration(float64(left) / perMin * float64(time.Minute)).Round(time.Second)
-	return fmt.Sprintf("%.1f", perMin), eta.String()
 }
 
 func (m *Main) resultsCmd(ctx context.Context, args []string) error {
