@@ -4,7 +4,10 @@
 // downloaded bytes) are counted in Redis by a Recorder, so that the /metrics
 // endpoint of any one process, such as the dashboard, shows the totals of
 // every worker sharing the Redis. At scrape time the Collector adds gauges
-// read from Redis: jobs by state, in-flight leases, and asynq's queue sizes.
+// read from Redis: jobs by state, in-flight leases, whether submitting is
+// paused; Handler adds asynq's own queue metrics (asynq's x/metrics
+// collector) for the namespace's queues. Every series exists from the first
+// scrape, at 0 until its first event.
 //
 // Metric names:
 //
@@ -16,5 +19,7 @@
 //	seedbatch_download_bytes_total                  bytes of videos stored
 //	seedbatch_jobs{state}                           jobs by state, all batches
 //	seedbatch_leases_in_use                         in-flight leases held
-//	seedbatch_queue_tasks{queue,state}              asynq tasks by queue and state
+//	seedbatch_submitting_paused{reason}             1 while submitting is paused, with the reason
+//	seedbatch_redis_up                              1 when the scrape could read Redis
+//	asynq_queue_latency_seconds{queue} and the rest of asynq's x/metrics collector
 package metrics

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,8 +18,25 @@ import (
 
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/ratelimit"
+	"github.com/seedbatch/seedbatch/redact"
 	"github.com/seedbatch/seedbatch/tasks"
 )
+
+// Series shown at 0 before their first event, so that dashboards and
+// alerts see them from the start.
+var (
+	// RequestKinds are the kinds of provider request counted.
+	RequestKinds = []string{"create", "status"}
+	// RequestStatuses are the answers the provider documents (0: no answer);
+	// any other status gets its series when it first comes.
+	RequestStatuses = []int{200, 400, 401, 402, 403, 404, 429, 500, 0}
+	// Limits are the limits handlers wait for, or are deferred by.
+	Limits = []ratelimit.Reason{ratelimit.ReasonRate, ratelimit.ReasonInFlight, ratelimit.ReasonCooldown,
+		ratelimit.ReasonPaused}
+)
+
+// maxPauseReason caps the pause reason label, in runes.
+const maxPauseReason = 120
 
 // GenerationBuckets are the histogram bounds of generation times, in
 // seconds: the provider documents 40 to 120 s.
@@ -176,19 +194,22 @@ func (r *Recorder) Counts(ctx context.Context) (map[string]float64, error) {
 	return out, nil
 }
 
-// Collector is a prometheus.Collector of everything above.
+// Collector is a prometheus.Collector of everything above. Handler serves
+// it with asynq's own queue metrics.
 type Collector struct {
 	rec     *Recorder
 	store   *batch.Store
 	limiter *ratelimit.Limiter
 	insp    *asynq.Inspector
 	queues  []string
+	redact  *redact.Redactor
 }
 
-// NewCollector returns a Collector. insp and queues may be nil/empty to
-// leave out asynq's queue sizes.
+// NewCollector returns a Collector. insp may be nil to leave out asynq's
+// queue metrics; queues names this namespace's queues, whose asynq metrics
+// Handler serves (each at 0 until asynq knows the queue).
 func NewCollector(rec *Recorder, store *batch.Store, limiter *ratelimit.Limiter, insp *asynq.Inspector, queues []string) *Collector {
-	return &Collector{rec: rec, store: store, limiter: limiter, insp: insp, queues: queues}
+	return &Collector{rec: rec, store: store, limiter: limiter, insp: insp, queues: queues, redact: redact.New()}
 }
 
 var (
@@ -200,14 +221,16 @@ var (
 	descDownload    = prometheus.NewDesc("seedbatch_download_bytes_total", "Bytes of videos stored.", nil, nil)
 	descJobs        = prometheus.NewDesc("seedbatch_jobs", "Jobs by state, all batches.", []string{"state"}, nil)
 	descLeases      = prometheus.NewDesc("seedbatch_leases_in_use", "In-flight leases held (provider tasks created and not ended).", nil, nil)
-	descQueue       = prometheus.NewDesc("seedbatch_queue_tasks", "asynq tasks by queue and state.", []string{"queue", "state"}, nil)
 	descUp          = prometheus.NewDesc("seedbatch_redis_up", "1 when the last scrape could read Redis.", nil, nil)
+	descPaused      = prometheus.NewDesc("seedbatch_submitting_paused",
+		"1 while submitting is paused (every worker creates nothing until seedbatch resume), with the reason; 0 otherwise.",
+		[]string{"reason"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descRateLimited, descWait, descDefer, descGeneration,
-		descDownload, descJobs, descLeases, descQueue, descUp} {
+		descDownload, descJobs, descLeases, descUp, descPaused} {
 		ch <- d
 	}
 }
@@ -224,23 +247,42 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, 1)
 	limited := 0.0
 	buckets := map[float64]uint64{}
+	requests := map[[2]string]float64{}
+	waits, defers := map[string]float64{}, map[string]float64{}
+	for _, kind := range RequestKinds {
+		for _, st := range RequestStatuses {
+			requests[[2]string{kind, statusLabel(st)}] = 0
+		}
+	}
+	for _, l := range Limits {
+		waits[string(l)], defers[string(l)] = 0, 0
+	}
 	for k, v := range counts {
 		parts := strings.Split(k, "|")
 		switch {
 		case parts[0] == "req" && len(parts) == 3:
-			ch <- prometheus.MustNewConstMetric(descRequests, prometheus.CounterValue, v, parts[1], parts[2])
+			requests[[2]string{parts[1], parts[2]}] = v
 			if parts[2] == "429" {
 				limited += v
 			}
 		case parts[0] == "wait" && len(parts) == 2:
-			ch <- prometheus.MustNewConstMetric(descWait, prometheus.CounterValue, v, parts[1])
+			waits[parts[1]] = v
 		case parts[0] == "defer" && len(parts) == 2:
-			ch <- prometheus.MustNewConstMetric(descDefer, prometheus.CounterValue, v, parts[1])
+			defers[parts[1]] = v
 		case parts[0] == "gen" && len(parts) == 3 && parts[1] == "le":
 			if b, err := strconv.ParseFloat(parts[2], 64); err == nil {
 				buckets[b] = uint64(v)
 			}
 		}
+	}
+	for k, v := range requests {
+		ch <- prometheus.MustNewConstMetric(descRequests, prometheus.CounterValue, v, k[0], k[1])
+	}
+	for l, v := range waits {
+		ch <- prometheus.MustNewConstMetric(descWait, prometheus.CounterValue, v, l)
+	}
+	for l, v := range defers {
+		ch <- prometheus.MustNewConstMetric(descDefer, prometheus.CounterValue, v, l)
 	}
 	ch <- prometheus.MustNewConstMetric(descRateLimited, prometheus.CounterValue, limited)
 	ch <- prometheus.MustNewConstHistogram(descGeneration, uint64(counts["gen|count"]), counts["gen|sum"], buckets)
@@ -265,25 +307,34 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		if n, err := c.limiter.InFlight(ctx); err == nil {
 			ch <- prometheus.MustNewConstMetric(descLeases, prometheus.GaugeValue, float64(n))
 		}
-	}
-	if c.insp != nil {
-		for _, q := range c.queues {
-			info, err := c.insp.GetQueueInfo(q)
-			if err != nil {
-				continue // a queue that never held a task does not exist yet
+		if reason, paused, err := c.limiter.Paused(ctx); err == nil {
+			v := 0.0
+			if paused {
+				v = 1
 			}
-			for state, n := range map[string]int{"pending": info.Pending, "active": info.Active, "scheduled": info.Scheduled,
-				"retry": info.Retry, "archived": info.Archived, "completed": info.Completed} {
-				ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(n), q, state)
-			}
+			ch <- prometheus.MustNewConstMetric(descPaused, prometheus.GaugeValue, v, c.pauseLabel(reason))
 		}
 	}
 }
 
-// Handler serves c in the Prometheus text format, with the Go runtime's
-// own metrics of this process.
+// pauseLabel is a pause reason as a label value: secrets masked, cut to
+// maxPauseReason runes.
+func (c *Collector) pauseLabel(reason string) string {
+	reason = strings.ToValidUTF8(c.redact.String(reason), "?")
+	if utf8.RuneCountInString(reason) > maxPauseReason {
+		reason = string([]rune(reason)[:maxPauseReason-1]) + "…"
+	}
+	return reason
+}
+
+// Handler serves c in the Prometheus text format, with asynq's queue
+// metrics of c's queues (see asynqQueues) and the Go runtime's own metrics
+// of this process.
 func Handler(c *Collector) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(c, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if c.insp != nil {
+		reg.MustRegister(newAsynqQueues(c.insp, c.queues))
+	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
