@@ -41,20 +41,44 @@ func (s Series) Fill(until time.Time) Series {
 	if len(s) == 0 {
 		return nil
 	}
-	end := until.Truncate(time.Minute)
+	end := until
 	if last := s[len(s)-1].Start; end.Before(last) {
 		end = last
 	}
-	out := make(Series, 0, int(end.Sub(s[0].Start)/time.Minute)+1)
-	i := 0
-	for m := s[0].Start; !m.After(end); m = m.Add(time.Minute) {
-		if i < len(s) && s[i].Start.Equal(m) {
-			out = append(out, s[i])
+	return Combine(s[0].Start, end, s)
+}
+
+// Combine adds up batches' series minute by minute, for every minute from
+// the one of from to the one of to: the rows finished, and the rows in
+// flight (a batch's minute without a move has the rows in flight of its
+// minute before; before its first minute it has none).
+func Combine(from, to time.Time, all ...Series) Series {
+	from, to = from.Truncate(time.Minute), to.Truncate(time.Minute)
+	if to.Before(from) {
+		return nil
+	}
+	out := make(Series, int(to.Sub(from)/time.Minute)+1)
+	for i := range out {
+		out[i].Start = from.Add(time.Duration(i) * time.Minute)
+	}
+	for _, s := range all {
+		i, level := 0, 0
+		for i < len(s) && s[i].Start.Before(from) {
+			level = s[i].InFlight
 			i++
-			continue
 		}
-		level := out[len(out)-1].InFlight
-		out = append(out, Minute{Start: m, PeakInFlight: level, InFlight: level})
+		for k := range out {
+			m := &out[k]
+			if i < len(s) && s[i].Start.Equal(m.Start) {
+				m.Finished += s[i].Finished
+				m.PeakInFlight += s[i].PeakInFlight
+				level = s[i].InFlight
+				i++
+			} else {
+				m.PeakInFlight += level
+			}
+			m.InFlight += level
+		}
 	}
 	return out
 }

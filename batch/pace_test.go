@@ -173,3 +173,71 @@ func TestSeriesFill(t *testing.T) {
 		t.Errorf("Fill = %+v\nwant %+v", got, want)
 	}
 }
+
+// TestCombine: batches' minutes add up, each batch carrying its rows in
+// flight through minutes without a move, from before the window too.
+func TestCombine(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	a := batch.Series{{Start: at(0), Finished: 1, PeakInFlight: 5, InFlight: 4}, {Start: at(2), Finished: 3, PeakInFlight: 4, InFlight: 0}}
+	b := batch.Series{{Start: at(1), Finished: 2, PeakInFlight: 7, InFlight: 6}}
+	got := batch.Combine(at(1), at(3).Add(10*time.Second), a, b)
+	want := batch.Series{
+		{Start: at(1), Finished: 2, PeakInFlight: 4 + 7, InFlight: 4 + 6},
+		{Start: at(2), Finished: 3, PeakInFlight: 4 + 6, InFlight: 0 + 6},
+		{Start: at(3), PeakInFlight: 6, InFlight: 6},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Combine = %+v\nwant %+v", got, want)
+	}
+}
+
+// TestJobsInState: a filtered page reads rows of one state in order, goes
+// on from where it stopped, and looks at no more rows than it may.
+func TestJobsInState(t *testing.T) {
+	t.Parallel()
+	s, ctx := setup(t)
+	const rows = 1200
+	if _, err := s.CreateBatch(ctx, batch.Meta{ID: "f", Rows: rows}); err != nil {
+		t.Fatal(err)
+	}
+	var jobs []batch.Job
+	for i := range rows {
+		jobs = append(jobs, batch.Job{Batch: "f", Row: i, Spec: spec(fmt.Sprintf("row %d", i)), State: tasks.StateQueued})
+	}
+	if _, err := s.AddJobs(ctx, jobs); err != nil {
+		t.Fatal(err)
+	}
+	for row := 0; row < rows; row += 7 {
+		if _, err := s.Transition(ctx, "f", row, batch.Change{From: []tasks.State{tasks.StateQueued}, To: tasks.StateFailed}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name            string
+		from, n, scan   int
+		first, got, nxt int
+	}{
+		{"first page", 0, 10, 10000, 0, 10, 64},
+		{"next page", 64, 10, 10000, 70, 10, 134},
+		{"the rest", 1100, 100, 10000, 1106, 14, -1},
+		{"a page found within the scan", 0, 100, 700, 0, 100, 694},
+		{"scan budget smaller than a page", 0, 200, 650, 0, 93, 650},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, next, err := s.JobsInState(ctx, "f", tasks.StateFailed, tc.from, tc.n, tc.scan)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != tc.got || next != tc.nxt || (len(got) > 0 && got[0].Row != tc.first) {
+				t.Fatalf("%d jobs from row %v, next %d; want %d from %d, next %d", len(got), got[0].Row, next, tc.got, tc.first, tc.nxt)
+			}
+			for _, j := range got {
+				if j.State != tasks.StateFailed || j.Row%7 != 0 {
+					t.Errorf("row %d in state %s", j.Row, j.State)
+				}
+			}
+		})
+	}
+}

@@ -452,6 +452,67 @@ func (s *Store) Jobs(ctx context.Context, batch string, from, n int) ([]Job, err
 	return jobs, nil
 }
 
+// JobsInState reads up to n jobs of a batch in state st, in row order,
+// from row from on, looking at the states of at most scan rows (so a page
+// of a large batch costs a bounded number of reads). It returns them and
+// the row to go on from, or -1 when it looked up to the batch's last row.
+func (s *Store) JobsInState(ctx context.Context, batch string, st tasks.State, from, n, scan int) ([]Job, int, error) {
+	meta, err := s.Meta(ctx, batch)
+	if err != nil {
+		return nil, -1, err
+	}
+	var rows []int
+	next := max(from, 0)
+	for next < meta.Rows && len(rows) < n && scan > 0 {
+		chunk := min(resultPage, meta.Rows-next, scan)
+		pipe := s.rdb.Pipeline()
+		cmds := make([]*redis.StringCmd, chunk)
+		for i := range chunk {
+			cmds[i] = pipe.HGet(ctx, s.jobKey(batch, next+i), fState)
+		}
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, -1, fmt.Errorf("read jobs of %s: %w", batch, err)
+		}
+		scan -= chunk
+		for i, c := range cmds {
+			if c.Val() != string(st) {
+				continue
+			}
+			rows = append(rows, next+i)
+			if len(rows) == n {
+				chunk = i + 1
+				break
+			}
+		}
+		next += chunk
+	}
+	jobs := make([]Job, 0, len(rows))
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(rows))
+	for i, row := range rows {
+		cmds[i] = pipe.HGetAll(ctx, s.jobKey(batch, row))
+	}
+	if len(rows) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, -1, fmt.Errorf("read jobs of %s: %w", batch, err)
+		}
+	}
+	for i, c := range cmds {
+		if len(c.Val()) == 0 {
+			continue
+		}
+		j, err := decodeJob(batch, rows[i], c.Val())
+		if err != nil {
+			return nil, -1, err
+		}
+		jobs = append(jobs, j)
+	}
+	if next >= meta.Rows {
+		next = -1
+	}
+	return jobs, next, nil
+}
+
 // All yields every job of a batch in row order, reading a page per round
 // trip; it stops at the first error, which it yields.
 func (s *Store) All(ctx context.Context, batch string) iter.Seq2[Job, error] {
