@@ -83,6 +83,18 @@ func (s *Server) canWrite(r *http.Request) bool {
 // health probes come by address or service name, and say nothing.
 func open(path string) bool { return path == "/healthz" || path == "/readyz" }
 
+// monitorManifest is the web app manifest asynqmon's page links to, which
+// browsers fetch without credentials.
+const monitorManifest = MonitorPath + "/manifest.json"
+
+// public reports whether r reads the one file served without credentials
+// (to the Host names the dashboard answers to): asynqmon's static web app
+// manifest, which names the app and its icons and nothing else. Otherwise
+// each load of the monitor would be refused and logged as unauthorized.
+func (s *Server) public(r *http.Request) bool {
+	return s.monRO != nil && r.URL.Path == monitorManifest && (r.Method == http.MethodGet || r.Method == http.MethodHead)
+}
+
 // secure sets the headers every response carries, refuses Host names the
 // dashboard does not answer to, enforces the credentials, turns a ?token=
 // login into a cookie, and refuses unsafe cross-origin browser requests.
@@ -98,6 +110,10 @@ func (s *Server) secure(next http.Handler) http.Handler {
 		}
 		if !s.hosts.Allowed(r.Host) {
 			s.hosts.Refuse(w, r)
+			return
+		}
+		if s.public(r) {
+			next.ServeHTTP(w, r)
 			return
 		}
 		a := s.authenticate(r)

@@ -36,6 +36,12 @@ const (
 	// AllowedHostsSetting is the configuration field that lists further Host
 	// names; a refused request is told to add its name there.
 	AllowedHostsSetting = "dashboard.allowed_hosts"
+	// RefreshDefault is how often a page showing a running batch reloads
+	// itself.
+	RefreshDefault = 10 * time.Second
+	// FilterScanDefault is how many rows a page of rows of one state looks
+	// at, at most: a large batch is filtered a page at a time.
+	FilterScanDefault = 20000
 )
 
 // Config configures a Server.
@@ -75,6 +81,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Refresh is how often the list, while a batch on it runs, and the page
+	// of a running batch reload themselves (default RefreshDefault; a
+	// negative value turns it off). A finished batch's page does not.
+	Refresh time.Duration
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -87,6 +97,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Refresh == 0 {
+		c.Refresh = RefreshDefault
 	}
 	return c
 }

@@ -211,7 +211,8 @@ func checkCounts(t *testing.T, store *batch.Store, id string, row map[string]str
 
 func TestPages(t *testing.T) {
 	t.Parallel()
-	b := setup(t, withToken)
+	now := time.Now().Add(30 * time.Second)
+	b := setup(t, func(c *Config) { withToken(c); c.Now = func() time.Time { return now } })
 	b.seed(t, "b1", 250)
 	b.seed(t, "b2", 30)
 
@@ -234,12 +235,24 @@ func TestPages(t *testing.T) {
 				t.Errorf("b1 %s = %q, want %q", k, r[k], v)
 			}
 		}
-		// 17 terminal rows in about 10 minutes.
-		if tp, err := strconv.ParseFloat(r["field:throughput"], 64); err != nil || tp < 1.5 || tp > 1.8 {
-			t.Errorf("throughput = %q, want about 1.7", r["field:throughput"])
+		// 17 rows finished in the last 10 minutes, as batch.Pace (which
+		// status uses too) says.
+		meta, counts, err := b.store.Batch(t.Context(), "b1")
+		if err != nil {
+			t.Fatal(err)
 		}
-		if eta, err := time.ParseDuration(r["field:eta"]); err != nil || eta < 2*time.Hour || eta > 2*time.Hour+30*time.Minute {
-			t.Errorf("eta = %q, want about 2h19m", r["field:eta"])
+		pace, err := b.store.Pace(t.Context(), meta, counts, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r["field:throughput"] != pace.Rate() || r["field:eta"] != pace.ETA() {
+			t.Errorf("throughput %q, ETA %q; batch.Pace says %q, %q", r["field:throughput"], r["field:eta"], pace.Rate(), pace.ETA())
+		}
+		if tp, err := strconv.ParseFloat(r["field:throughput"], 64); err != nil || tp < 1.6 || tp > 2 {
+			t.Errorf("throughput = %q, want about 1.8", r["field:throughput"])
+		}
+		if eta, err := time.ParseDuration(r["field:eta"]); err != nil || eta < 1*time.Hour+50*time.Minute || eta > 2*time.Hour+30*time.Minute {
+			t.Errorf("eta = %q, want about 2h10m", r["field:eta"])
 		}
 		body := w.Body.String()
 		if !strings.Contains(body, `id="inflight" data-inflight="0"`) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"math"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -35,9 +34,21 @@ type page struct {
 	Batch       *summary
 	Jobs        []jobView
 	Pager       pager
-	RetryStates []tasks.State
-	Status      int
-	Error       string
+	// Retry lists the states an operator may resubmit, with their rows;
+	// the first one with rows is chosen.
+	Retry []retryOption
+	// Filter is the state the batch page's rows are filtered by ("" for all).
+	Filter filter
+	// Chart is the page's chart of rows finished and rows in flight.
+	Chart *chart
+	// Refresh is how many seconds until the page reloads itself (0: never),
+	// and RefreshURL what it loads.
+	Refresh    int
+	RefreshURL string
+	// Monitor links to the queues in asynqmon, when it is served.
+	Monitor []link
+	Status  int
+	Error   string
 }
 
 // summary is one batch's line on the list and the head of its page.
@@ -45,11 +56,59 @@ type summary struct {
 	ID, Source, RequestType string
 	Created                 time.Time
 	Rows, Terminal          int
-	ProgressMax, Percent    int
+	Percent                 int
 	States                  []stateCount
-	PerMinute, ETA          string
-	Spent, Limit            int
-	Canceled                bool
+	counts                  batch.Counts
+	// Bar is the progress bar: done, no video (failed, ambiguous),
+	// skipped (rejected, canceled) and running rows, apart.
+	Bar            []segment
+	PerMinute, ETA string
+	Spent, Limit   int
+	Canceled       bool
+	// Finished is set when every row is terminal.
+	Finished bool
+	meta     batch.Meta
+	series   batch.Series
+}
+
+// segment is one part of a progress bar, its X and W in percent.
+type segment struct {
+	Name, Label string
+	N           int
+	X, W        float64
+}
+
+// barParts are the segments of the progress bar, in order.
+var barParts = []struct {
+	name, label string
+	states      []tasks.State
+}{
+	{"done", "done", []tasks.State{tasks.StateDone}},
+	{"failed", "failed or ambiguous", []tasks.State{tasks.StateFailed, tasks.StateAmbiguous}},
+	{"skipped", "rejected or canceled", []tasks.State{tasks.StateRejected, tasks.StateCanceled}},
+	{"running", "submitting, submitted or downloading", []tasks.State{tasks.StateSubmitting, tasks.StateSubmitted,
+		tasks.StateSucceeded}},
+}
+
+// retryOption is one choice of the retry form.
+type retryOption struct {
+	State    tasks.State
+	N        int
+	Selected bool
+}
+
+// filter is the batch page's choice of rows.
+type filter struct {
+	// State is the state shown ("" for every row), From the row the page
+	// starts looking from, Next the row the next page does (-1: none).
+	State      tasks.State
+	From, Next int
+	// Choices are the states with rows, to choose from.
+	Choices []stateCount
+}
+
+type link struct {
+	Href, Text string
 }
 
 type stateCount struct {
@@ -61,15 +120,50 @@ type stateCount struct {
 type jobView struct {
 	Row, Line, Attempt int
 	ID                 string
-	State              tasks.State
-	TaskID             string
-	FailCode, FailMsg  string
-	Files              []fileLink
+	// Prompt is the row's prompt cut to promptShown runes; PromptTitle
+	// longer, for its tooltip.
+	Prompt, PromptTitle string
+	State               tasks.State
+	TaskID              string
+	FailCode, FailMsg   string
+	Files               []fileLink
 }
 
 type fileLink struct {
 	Href, Name string
 	Size       int64
+	// Human is the size for people: 1.2 MB.
+	Human string
+}
+
+// Prompt lengths on the batch page, in runes.
+const (
+	promptShown = 60
+	promptTitle = 500
+)
+
+// shorten cuts s to n runes, marking a cut with an ellipsis.
+func shorten(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}
+
+// humanBytes writes a size in decimal units: 950 B, 1.2 kB, 34.5 MB.
+func humanBytes(n int64) string {
+	if n < 1000 {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	v, unit := float64(n), ""
+	for _, u := range []string{"kB", "MB", "GB", "TB"} {
+		v, unit = v/1000, u
+		if v < 999.95 {
+			break
+		}
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64) + " " + unit
 }
 
 // pager numbers pages from 1; Prev and Next are 0 when there is none.
@@ -110,6 +204,16 @@ type tableData struct {
 var funcs = template.FuncMap{
 	"table": func(states []tasks.State, rows []summary) tableData { return tableData{states, rows} },
 	"one":   func(s *summary) []summary { return []summary{*s} },
+	// base is the last element of a file's path, as written on any system.
+	"base": func(p string) string { return p[strings.LastIndexAny(p, `/\`)+1:] },
+	"hasRows": func(opts []retryOption) bool {
+		for _, o := range opts {
+			if o.N > 0 {
+				return true
+			}
+		}
+		return false
+	},
 	"ts": func(t time.Time) string {
 		if t.IsZero() {
 			return ""
@@ -120,7 +224,7 @@ var funcs = template.FuncMap{
 
 // common fills the fields every page shows.
 func (s *Server) common(ctx context.Context, r *http.Request, title string) (page, error) {
-	p := page{Title: title, CanWrite: s.canWrite(r), States: tasks.States, RetryStates: retryStates,
+	p := page{Title: title, CanWrite: s.canWrite(r), States: tasks.States,
 		MaxInFlight: s.cfg.Limiter.Config().MaxInFlight}
 	reason, paused, err := s.cfg.Limiter.Paused(ctx)
 	if err != nil {
@@ -161,8 +265,9 @@ func notice(q url.Values) string {
 	return ""
 }
 
-// summarize reads one batch's record, counts and budget.
-func (s *Server) summarize(ctx context.Context, id string) (summary, error) {
+// summarize reads one batch's record, counts and budget; with series, also
+// its minute series (for a chart), which its pace is then measured from.
+func (s *Server) summarize(ctx context.Context, id string, series bool) (summary, error) {
 	meta, counts, err := s.cfg.Store.Batch(ctx, id)
 	if err != nil {
 		return summary{}, err
@@ -173,30 +278,49 @@ func (s *Server) summarize(ctx context.Context, id string) (summary, error) {
 	}
 	sum := summary{ID: meta.ID, Source: meta.Source, RequestType: meta.RequestType, Created: meta.Created,
 		Rows: max(meta.Rows, counts.Total()), Terminal: counts.Terminal(), Spent: b.BatchSpent, Limit: b.BatchLimit,
-		Canceled: meta.Canceled}
+		Canceled: meta.Canceled, meta: meta, counts: counts}
+	sum.Finished = sum.Terminal >= sum.Rows
 	for _, st := range tasks.States {
 		sum.States = append(sum.States, stateCount{State: st, N: counts[st]})
 	}
-	sum.ProgressMax = max(sum.Rows, 1)
-	sum.Percent = sum.Terminal * 100 / sum.ProgressMax
-	sum.PerMinute, sum.ETA = pace(sum.Terminal, sum.Rows, s.cfg.Now().Sub(meta.Created))
+	sum.Percent = sum.Terminal * 100 / max(sum.Rows, 1)
+	x := 0.0
+	for _, part := range barParts {
+		n := 0
+		for _, st := range part.states {
+			n += counts[st]
+		}
+		w := float64(n) * 100 / float64(max(sum.Rows, 1))
+		sum.Bar = append(sum.Bar, segment{Name: part.name, Label: part.label, N: n, X: round1(x), W: round1(w)})
+		x += w
+	}
+	now := s.cfg.Now()
+	var pace batch.Pace
+	if series {
+		if sum.series, err = s.cfg.Store.Series(ctx, id); err != nil {
+			return summary{}, err
+		}
+		pace = batch.NewPace(meta, counts, sum.series, now)
+	} else if pace, err = s.cfg.Store.Pace(ctx, meta, counts, now); err != nil {
+		return summary{}, err
+	}
+	sum.PerMinute, sum.ETA = pace.Rate(), pace.ETA()
 	return sum, nil
 }
 
-// pace is the throughput in terminal rows per minute since the batch was
-// created, and the time left at that pace.
-func pace(terminal, rows int, elapsed time.Duration) (perMinute, eta string) {
-	minutes := max(elapsed.Minutes(), 1.0/60)
-	rate := float64(terminal) / minutes
-	perMinute = strconv.FormatFloat(rate, 'f', 1, 64)
-	switch {
-	case terminal >= rows:
-		return perMinute, "done"
-	case terminal == 0:
-		return perMinute, "unknown"
+// refresh makes a page of running batches reload itself, without the
+// notice of an action it was redirected to after.
+func (s *Server) refresh(p *page, r *http.Request) {
+	if s.cfg.Refresh <= 0 {
+		return
 	}
-	left := time.Duration(math.Ceil(float64(rows-terminal)/rate*60)) * time.Second
-	return perMinute, left.String()
+	p.Refresh = max(1, int(s.cfg.Refresh.Round(time.Second)/time.Second))
+	q := r.URL.Query()
+	for _, k := range []string{"did", "n", "skipped", "token"} {
+		q.Del(k)
+	}
+	u := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
+	p.RefreshURL = u.String()
 }
 
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
@@ -217,9 +341,13 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Pager = pg
+	now := s.cfg.Now()
+	since := now.Add(-ListChartSpan)
+	var series []batch.Series
+	running := false
 	// Newest first.
 	for i := len(ids) - 1 - from; i >= 0 && i > len(ids)-1-from-PageSizeDefault; i-- {
-		sum, err := s.summarize(ctx, ids[i])
+		sum, err := s.summarize(ctx, ids[i], true)
 		if errors.Is(err, batch.ErrNotFound) {
 			continue
 		}
@@ -228,8 +356,30 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.Batches = append(p.Batches, sum)
+		running = running || !sum.Finished
+		if !sum.Finished || sum.meta.Finished.After(since) {
+			series = append(series, sum.series)
+		}
+	}
+	if len(p.Batches) > 0 {
+		p.Chart = newChart("chart", fmt.Sprintf("Rows finished a minute and tasks in flight, the batches of this page, last %s",
+			spanText(ListChartSpan)), batch.Combine(since, now, series...), p.MaxInFlight)
+	}
+	if running {
+		s.refresh(&p, r)
 	}
 	s.render(w, r, "list", http.StatusOK, p)
+}
+
+// spanText says a whole number of hours or minutes: "3 hours".
+func spanText(d time.Duration) string {
+	if d%time.Hour == 0 {
+		if d == time.Hour {
+			return "hour"
+		}
+		return fmt.Sprintf("%d hours", d/time.Hour)
+	}
+	return fmt.Sprintf("%d minutes", d/time.Minute)
 }
 
 func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
@@ -240,37 +390,106 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return
 	}
-	sum, err := s.summarize(ctx, id)
+	sum, err := s.summarize(ctx, id, true)
 	if err != nil {
 		s.fail(w, r, statusOf(err), err)
 		return
 	}
 	p.Batch = &sum
-	pg, from, err := newPager(r, sum.Rows)
-	if err != nil {
-		s.fail(w, r, http.StatusBadRequest, err)
-		return
+	end := s.cfg.Now()
+	if sum.Finished && !sum.meta.Finished.IsZero() {
+		end = sum.meta.Finished
 	}
-	p.Pager = pg
-	jobs, err := s.cfg.Store.Jobs(ctx, id, from, min(PageSizeDefault, max(0, sum.Rows-from)))
-	if err != nil {
-		s.fail(w, r, http.StatusInternalServerError, err)
-		return
+	var life batch.Series
+	if len(sum.series) > 0 {
+		// From the batch's creation (its first move, if earlier), over
+		// chartMinSpan at least, so that a few minutes are not drawn as
+		// wide as hours.
+		from := sum.meta.Created
+		if first := sum.series[0].Start; first.Before(from) {
+			from = first
+		}
+		if early := end.Add(-chartMinSpan); early.Before(from) {
+			from = early
+		}
+		life = batch.Combine(from, end, sum.series)
 	}
-	for _, j := range jobs {
-		p.Jobs = append(p.Jobs, viewJob(j))
+	p.Chart = newChart("chart", "Rows finished a minute and tasks in flight, over the batch's life", life, p.MaxInFlight)
+	for _, st := range retryStates {
+		p.Retry = append(p.Retry, retryOption{State: st, N: sum.counts[st]})
+	}
+	for i := range p.Retry {
+		if p.Retry[i].N > 0 {
+			p.Retry[i].Selected = true
+			break
+		}
+	}
+	for _, c := range sum.States {
+		if c.N > 0 {
+			p.Filter.Choices = append(p.Filter.Choices, c)
+		}
+	}
+	if s.monRO != nil {
+		for _, q := range []struct{ name, text string }{{s.cfg.Queues.Submit, "submit"}, {s.cfg.Queues.Poll, "poll"},
+			{s.cfg.Queues.Download, "download"}} {
+			p.Monitor = append(p.Monitor, link{Href: MonitorPath + "/queues/" + url.PathEscape(q.name), Text: q.text})
+		}
+	}
+	q := r.URL.Query()
+	if v := q.Get("state"); v != "" {
+		st := tasks.State(v)
+		if !st.Valid() {
+			s.fail(w, r, http.StatusBadRequest, fmt.Errorf("state %q: not a row state", v))
+			return
+		}
+		from := 0
+		if v := q.Get("from"); v != "" {
+			if from, err = strconv.Atoi(v); err != nil || from < 0 {
+				s.fail(w, r, http.StatusBadRequest, fmt.Errorf("from %q: want a row number from 0", v))
+				return
+			}
+		}
+		jobs, next, err := s.cfg.Store.JobsInState(ctx, id, st, from, PageSizeDefault, FilterScanDefault)
+		if err != nil {
+			s.fail(w, r, http.StatusInternalServerError, err)
+			return
+		}
+		p.Filter.State, p.Filter.From, p.Filter.Next = st, from, next
+		for _, j := range jobs {
+			p.Jobs = append(p.Jobs, viewJob(j))
+		}
+	} else {
+		pg, from, err := newPager(r, sum.Rows)
+		if err != nil {
+			s.fail(w, r, http.StatusBadRequest, err)
+			return
+		}
+		p.Pager = pg
+		jobs, err := s.cfg.Store.Jobs(ctx, id, from, min(PageSizeDefault, max(0, sum.Rows-from)))
+		if err != nil {
+			s.fail(w, r, http.StatusInternalServerError, err)
+			return
+		}
+		for _, j := range jobs {
+			p.Jobs = append(p.Jobs, viewJob(j))
+		}
+	}
+	if !sum.Finished {
+		s.refresh(&p, r)
 	}
 	s.render(w, r, "batch", http.StatusOK, p)
 }
 
 func viewJob(j batch.Job) jobView {
 	v := jobView{Row: j.Row, Line: j.Line, Attempt: j.Attempt, ID: j.Spec.ID, State: j.State, TaskID: j.TaskID,
-		FailCode: j.FailCode, FailMsg: redact(j.FailMsg)}
+		FailCode: j.FailCode, FailMsg: redact(j.FailMsg),
+		Prompt: shorten(j.Spec.Prompt, promptShown), PromptTitle: shorten(j.Spec.Prompt, promptTitle)}
 	for n, f := range j.Files {
 		if !fileName(f.Path) {
 			continue
 		}
-		v.Files = append(v.Files, fileLink{Href: fileHref(j.Batch, j.Row, n), Name: f.Path, Size: f.Size})
+		v.Files = append(v.Files, fileLink{Href: fileHref(j.Batch, j.Row, n), Name: f.Path, Size: f.Size,
+			Human: humanBytes(f.Size)})
 	}
 	return v
 }
