@@ -4,11 +4,15 @@
 //
 // # Routes
 //
-//	GET  /                          batches, newest first (?page=N, 100 per page): progress, counts per
-//	                                state, throughput, ETA, video seconds against the budget; a banner
-//	                                when submitting is paused, and the in-flight leases in use
-//	GET  /batches/{id}              one batch: the same summary, then its rows (?page=N, 100 per page)
-//	                                with state, provider task id, fail code and message, file links
+//	GET  /                          batches, newest first (?page=N, 100 per page): a progress bar
+//	                                (done, failed, skipped and running rows apart), counts per state,
+//	                                rate and ETA (batch.Pace), video seconds against the budget; a chart
+//	                                of the page's batches over the last 3 hours; a banner when
+//	                                submitting is paused, and the in-flight leases in use
+//	GET  /batches/{id}              one batch: the same summary, a chart over its life, links to its
+//	                                queues in the monitor, then its rows (?page=N, 100 per page; or
+//	                                ?state=S[&from=ROW], the rows in state S, found a page at a time)
+//	                                with prompt, state, provider task id, fail code and message, files
 //	POST /batches/{id}/cancel       batch.Store.Cancel
 //	POST /batches/{id}/retry        batch.Store.Resubmit of the rows in form field state
 //	                                (ambiguous, failed or budget); each one is created and billed again
@@ -21,6 +25,17 @@
 //	GET  /readyz                    200 when Redis answers PING within 1s, 503 otherwise
 //
 // Actions answer 303 See Other back to the page they came from.
+//
+// # Pages that follow a batch
+//
+// The list, while a batch on it is not finished, and the page of a batch
+// that is not finished reload themselves every Config.Refresh (10 s) with
+// a <meta http-equiv="refresh">, which needs no script; a finished batch's
+// page does not. Rates and ETAs are batch.Pace's, the same as seedbatch
+// status shows. The charts are SVG drawn on the server from the batches'
+// minute series (batch.Series): bars of rows finished a minute, a line of
+// the most tasks in flight in each minute, and the in-flight limit dashed,
+// so an operator sees whether the provider's limit is in use.
 //
 // # Files
 //
@@ -91,7 +106,10 @@
 // # asynqmon
 //
 // asynqmon has no authentication of its own; it is mounted behind the
-// checks above, as two handlers built with ReadOnly true and false, and each
+// checks above (but for its static web app manifest, which browsers fetch
+// without credentials: GET /monitor/manifest.json is served to any request
+// the Host check lets through, so that loading the monitor logs no
+// refusal), as two handlers built with ReadOnly true and false, and each
 // request goes to the one its credentials allow. Non-GET requests to
 // /monitor/api are refused before asynqmon sees them unless writes are
 // allowed. Its payload formatter shows only the references seedbatch's
