@@ -216,10 +216,24 @@ func (b *bundle) seedWide(t *testing.T, id string) {
 // window: no horizontal scrollbar.
 func fits(t *testing.T, ctx context.Context, where string) {
 	t.Helper()
-	w, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](
-		`[document.documentElement.scrollWidth, window.innerWidth, document.documentElement.clientWidth]`))
-	if err != nil {
-		t.Fatal(err)
+	// Measured once the page and its style sheet have loaded (a page that
+	// reloads itself may be between two loads).
+	var w []int
+	deadline := time.Now().Add(10 * time.Second)
+	for len(w) == 0 {
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](`document.readyState === 'complete' &&
+			[...document.styleSheets].some(s => s.cssRules.length > 0) ? [document.documentElement.scrollWidth,
+			window.innerWidth, document.documentElement.clientWidth] : []`))
+		if err != nil && time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		if len(got) == 0 && time.Now().After(deadline) {
+			t.Fatalf("%s: the page did not load with its style sheet", where)
+		}
+		w = got
+		if len(w) == 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 	if w[1] != 1280 {
 		t.Fatalf("%s: the window is %d px wide, want 1280", where, w[1])
