@@ -31,25 +31,28 @@ const (
 // minute (left axis) and a line of the rows in flight (right axis), with
 // the in-flight limit dashed.
 type chart struct {
-	ID, Title            string
-	Width, Height        int
-	Left, Right, Bottom  float64 // the plot's edges
-	Top                  float64
-	Bars                 []chartBar
-	Line                 string // polyline points of the rows in flight
-	LimitY               float64
-	Limit                int
-	FinishedMax          int // the left axis's top
-	InFlightMax          int // the right axis's top
-	Times                []chartLabel
-	Minutes              int // minutes drawn
-	PerBar               int // minutes a bar stands for
-	TotalFinished        int
-	PeakInFlight         int
-	Empty                bool
-	Start, End           time.Time
+	ID, Title     string
+	Width, Height int
+	// The plot's edges.
+	Left, Right, Top, Bottom float64
+	Bars                     []chartBar
+	// Line is the polyline of the rows in flight.
+	Line string
+	// Limit is the in-flight limit, drawn at LimitY, labelled up to LimitX.
+	Limit          int
+	LimitY, LimitX float64
+	// FinishedMax and InFlightMax top the left and the right axis.
+	FinishedMax, InFlightMax int
+	// AxisRightX and AxisTopY place the right axis's labels.
 	AxisRightX, AxisTopY float64
-	LimitX               float64 // where the limit's label ends
+	Times                []chartLabel
+	// Minutes counts the minutes drawn, PerBar those one bar stands for.
+	Minutes, PerBar int
+	// TotalFinished and PeakInFlight sum up the minutes drawn.
+	TotalFinished, PeakInFlight int
+	Start, End                  time.Time
+	// Empty is set when no row has moved.
+	Empty bool
 }
 
 type chartBar struct {

@@ -266,8 +266,9 @@ func notice(q url.Values) string {
 }
 
 // summarize reads one batch's record, counts and budget; with series, also
-// its minute series (for a chart), which its pace is then measured from.
-func (s *Server) summarize(ctx context.Context, id string, series bool) (summary, error) {
+// its minute series (for a chart), which its pace is then measured from,
+// unless the batch finished before since (no chart from since on shows it).
+func (s *Server) summarize(ctx context.Context, id string, series bool, since time.Time) (summary, error) {
 	meta, counts, err := s.cfg.Store.Batch(ctx, id)
 	if err != nil {
 		return summary{}, err
@@ -296,7 +297,7 @@ func (s *Server) summarize(ctx context.Context, id string, series bool) (summary
 	}
 	now := s.cfg.Now()
 	var pace batch.Pace
-	if series {
+	if series && (!sum.Finished || !meta.Finished.Before(since)) {
 		if sum.series, err = s.cfg.Store.Series(ctx, id); err != nil {
 			return summary{}, err
 		}
@@ -347,7 +348,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	running := false
 	// Newest first.
 	for i := len(ids) - 1 - from; i >= 0 && i > len(ids)-1-from-PageSizeDefault; i-- {
-		sum, err := s.summarize(ctx, ids[i], true)
+		sum, err := s.summarize(ctx, ids[i], true, since)
 		if errors.Is(err, batch.ErrNotFound) {
 			continue
 		}
@@ -357,7 +358,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		}
 		p.Batches = append(p.Batches, sum)
 		running = running || !sum.Finished
-		if !sum.Finished || sum.meta.Finished.After(since) {
+		if sum.series != nil {
 			series = append(series, sum.series)
 		}
 	}
@@ -390,7 +391,7 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return
 	}
-	sum, err := s.summarize(ctx, id, true)
+	sum, err := s.summarize(ctx, id, true, time.Time{})
 	if err != nil {
 		s.fail(w, r, statusOf(err), err)
 		return
