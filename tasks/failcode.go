@@ -3,6 +3,13 @@ package tasks
 // Fail codes seedbatch sets on a row itself; the provider's own codes (such
 // as CONTENT_VIOLATION or GENERATION_FAILED) pass through unchanged.
 const (
+	// CodeInvalidRow: the row is not valid (a bad field, a stray quote, a
+	// wrong number of fields); it was never submitted.
+	CodeInvalidRow = "INVALID_ROW"
+	// CodeDuplicateRow: the row is identical to an earlier row of its file
+	// (every field but the id); it was not submitted, since it would be
+	// billed twice for the same video.
+	CodeDuplicateRow = "DUPLICATE_ROW"
 	// CodeInvalidRequest: the provider refused the create as wrong (400);
 	// nothing was created.
 	CodeInvalidRequest = "INVALID_REQUEST"
