@@ -150,13 +150,13 @@ func (s *Store) enqueue(ctx context.Context, sub Submitter, plan *Plan, opts Pla
 		}
 	}
 	now := s.now()
-	err = eachRow(f, opts, func(r tasks.Row, dup *Duplicate) error {
+	_, err = eachRow(f, opts, func(r tasks.Row, dup *Duplicate) error {
 		j := Job{Batch: plan.ID, Row: r.Index, Line: r.Line, Spec: r.Spec, State: tasks.StateQueued, Enqueued: now}
 		switch {
 		case r.Err != nil:
-			j.State, j.FailCode, j.FailMsg = tasks.StateRejected, "INVALID_ROW", r.Err.Error()
+			j.State, j.FailCode, j.FailMsg, j.Input = tasks.StateRejected, tasks.CodeInvalidRow, r.Err.Error(), r.Input
 		case dup != nil && !opts.AllowDuplicates:
-			j.State, j.FailCode = tasks.StateRejected, "DUPLICATE_ROW"
+			j.State, j.FailCode = tasks.StateRejected, tasks.CodeDuplicateRow
 			j.FailMsg = fmt.Sprintf("line %d: identical to line %d; enqueue with --allow-duplicates to pay for both", dup.Line, dup.FirstLine)
 		}
 		chunk = append(chunk, j)

@@ -16,7 +16,9 @@ import (
 // as compact JSON (short names; the fields that equal the package defaults,
 // or the id a row without one gets, left out) cut into pieces of
 // specPieceBytes, in fields s0, s1, ...: a queued job with a 200-character
-// prompt takes about 400 bytes instead of 900.
+// prompt takes about 400 bytes instead of 900. A rejected row also keeps
+// its cells as written (tasks.Input), so that its results can show them, in
+// pieces c0, c1, ... of their own.
 
 // specPieceBytes is the size of a spec's pieces: Redis's default
 // hash-max-listpack-value.
@@ -71,12 +73,50 @@ func appendSpecFields(f []any, sp tasks.Spec, line int) []any {
 		FixedLens:   sp.FixedLens,
 		Provider:    unlessEqual(sp.Provider, tasks.ProviderDefault),
 	})
+	return appendPieces(f, fSpecPiece, b)
+}
+
+// appendPieces appends b to f cut into fields named prefix and a number.
+func appendPieces(f []any, prefix string, b []byte) []any {
 	for i := 0; len(b) > 0; i++ {
 		n := min(len(b), specPieceBytes)
-		f = append(f, fSpecPiece+strconv.Itoa(i), string(b[:n]))
+		f = append(f, prefix+strconv.Itoa(i), string(b[:n]))
 		b = b[n:]
 	}
 	return f
+}
+
+// joinPieces joins the fields named prefix and a number of v.
+func joinPieces(v map[string]string, prefix string) string {
+	var b strings.Builder
+	for i := 0; ; i++ {
+		p, ok := v[prefix+strconv.Itoa(i)]
+		if !ok {
+			return b.String()
+		}
+		b.WriteString(p)
+	}
+}
+
+// appendInputFields appends the fields that store a rejected row's cells
+// as written: compact JSON cut into pieces, as the spec.
+func appendInputFields(f []any, in tasks.Input) []any {
+	if in == nil {
+		return f
+	}
+	b, _ := json.Marshal(in) // cannot fail: strings
+	return appendPieces(f, fInputPiece, b)
+}
+
+// decodeInput reads the cells a job hash v stores, if any.
+func decodeInput(v map[string]string) (tasks.Input, error) {
+	s := joinPieces(v, fInputPiece)
+	if s == "" {
+		return nil, nil
+	}
+	var in tasks.Input
+	err := json.Unmarshal([]byte(s), &in)
+	return in, err
 }
 
 // decodeSpec reads the spec of a job hash v (of the row at line): from its
@@ -87,19 +127,12 @@ func decodeSpec(v map[string]string, line int) (tasks.Spec, error) {
 		err := json.Unmarshal([]byte(old), &sp)
 		return sp, err
 	}
-	var b strings.Builder
-	for i := 0; ; i++ {
-		p, ok := v[fSpecPiece+strconv.Itoa(i)]
-		if !ok {
-			break
-		}
-		b.WriteString(p)
-	}
-	if b.Len() == 0 {
+	b := joinPieces(v, fSpecPiece)
+	if b == "" {
 		return sp, errors.New("missing")
 	}
 	var st storedSpec
-	if err := json.Unmarshal([]byte(b.String()), &st); err != nil {
+	if err := json.Unmarshal([]byte(b), &st); err != nil {
 		return sp, err
 	}
 	return tasks.Spec{

@@ -38,6 +38,9 @@ type Plan struct {
 	Duplicates []Duplicate
 	// Seconds is the video seconds of the valid rows, by resolution.
 	Seconds map[string]int
+	// Skipped counts the rows a results file read again marks as already
+	// run: they are not rows of the batch (see tasks.ResultColumns).
+	Skipped int
 }
 
 // Duplicate is a row identical to an earlier one.
@@ -100,7 +103,7 @@ func PlanFile(path string, opts PlanOptions) (*Plan, error) {
 	defer f.Close()
 	h := sha256.New()
 	p := &Plan{Path: path, Seconds: map[string]int{}}
-	err = eachRow(io.TeeReader(f, h), opts, func(r tasks.Row, dup *Duplicate) error {
+	p.Skipped, err = eachRow(io.TeeReader(f, h), opts, func(r tasks.Row, dup *Duplicate) error {
 		p.Rows++
 		switch {
 		case r.Err != nil:
@@ -137,22 +140,24 @@ func PlanFile(path string, opts PlanOptions) (*Plan, error) {
 }
 
 // eachRow streams the rows of r to fn, with the earlier identical row of a
-// duplicate. It keeps only 64 bits of one fingerprint per distinct row in
-// memory, about 18 bytes with its line (two rows of a million share them with a
-// probability near 3·10^-8: the later would be reported a duplicate).
-func eachRow(r io.Reader, opts PlanOptions, fn func(tasks.Row, *Duplicate) error) error {
+// duplicate, and returns how many rows the reader skipped (rows of a
+// results file that already ran). It keeps only 64 bits of one fingerprint
+// per distinct row in memory, about 18 bytes with its line (two rows of a
+// million share them with a probability near 3·10^-8: the later would be
+// reported a duplicate).
+func eachRow(r io.Reader, opts PlanOptions, fn func(tasks.Row, *Duplicate) error) (int, error) {
 	rd, err := tasks.NewReader(r, opts.Reader)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var seen tasks.LineIndex
 	for {
 		row, err := rd.Next()
 		if errors.Is(err, io.EOF) {
-			return nil
+			return rd.Skipped(), nil
 		}
 		if err != nil {
-			return err
+			return rd.Skipped(), err
 		}
 		var dup *Duplicate
 		if row.Err == nil {
@@ -165,7 +170,7 @@ func eachRow(r io.Reader, opts PlanOptions, fn func(tasks.Row, *Duplicate) error
 			}
 		}
 		if err := fn(row, dup); err != nil {
-			return err
+			return rd.Skipped(), err
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -9,6 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/seedbatch/seedbatch/fetch"
+	"github.com/seedbatch/seedbatch/tasks"
 )
 
 // Result formats.
@@ -46,11 +50,17 @@ type Result struct {
 	Files       []File   `json:"files,omitempty"`
 	// DownloadedAt is when the files were stored.
 	DownloadedAt string `json:"downloaded_at,omitempty"`
+	// FileCheck says, when the files were checked on disk, whether each is
+	// the one recorded: "ok", or what is missing or differs.
+	FileCheck string `json:"file_check,omitempty"`
+	// Input holds a rejected row's cells as written: the CSV form shows
+	// them in the input columns instead of what could be read of them.
+	Input tasks.Input `json:"input,omitempty"`
 }
 
 // ResultOf turns a job into its results row.
 func ResultOf(j Job) Result {
-	return Result{
+	return Result{Input: j.Input,
 		Row: j.Row, Line: j.Line, ID: j.Spec.ID, Mode: j.Spec.Mode, Prompt: j.Spec.Prompt,
 		ImageURLs: j.Spec.ImageURLs, Duration: j.Spec.Duration, Resolution: j.Spec.Resolution,
 		AspectRatio: j.Spec.AspectRatio, Sound: j.Spec.Sound, FixedLens: j.Spec.FixedLens,
@@ -68,24 +78,33 @@ func stamp(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
+// csvHeader names the columns of a CSV results file: each is one of
+// tasks.Columns or tasks.ResultColumns, so that a results file can be read
+// again as input.
 var csvHeader = []string{"row", "line", "id", "mode", "prompt", "image_urls", "duration", "resolution",
 	"aspect_ratio", "sound", "fixed_lens", "provider", "state", "task_id", "fail_code", "fail_msg",
 	"result_urls", "enqueued_at", "submitted_at", "completed_at", "cost_ms", "files", "sizes", "sha256",
-	"downloaded_at"}
+	"downloaded_at", "file_check"}
 
 func (r Result) csvRecord() []string {
-	rec := []string{strconv.Itoa(r.Row), strconv.Itoa(r.Line), r.ID, r.Mode, r.Prompt,
-		strings.Join(r.ImageURLs, "|"), strconv.Itoa(r.Duration), r.Resolution, r.AspectRatio,
-		strconv.FormatBool(r.Sound), strconv.FormatBool(r.FixedLens), r.Provider, r.State, r.TaskID,
-		r.FailCode, r.FailMsg, strings.Join(r.ResultURLs, "|"), r.EnqueuedAt, r.SubmittedAt,
-		r.CompletedAt, strconv.FormatInt(r.CostMS, 10)}
+	mode, prompt, urls, dur := r.Mode, r.Prompt, strings.Join(r.ImageURLs, "|"), strconv.Itoa(r.Duration)
+	res, aspect, sound, lens, prov := r.Resolution, r.AspectRatio, strconv.FormatBool(r.Sound), strconv.FormatBool(r.FixedLens), r.Provider
+	if r.Input != nil {
+		// A rejected row shows its cells as written, to be corrected.
+		in := r.Input
+		mode, prompt, urls, dur = in["mode"], in["prompt"], in["image_urls"], in["duration"]
+		res, aspect, sound, lens, prov = in["resolution"], in["aspect_ratio"], in["sound"], in["fixed_lens"], in["provider"]
+	}
+	rec := []string{strconv.Itoa(r.Row), strconv.Itoa(r.Line), r.ID, mode, prompt, urls, dur, res, aspect,
+		sound, lens, prov, r.State, r.TaskID, r.FailCode, r.FailMsg, strings.Join(r.ResultURLs, "|"),
+		r.EnqueuedAt, r.SubmittedAt, r.CompletedAt, strconv.FormatInt(r.CostMS, 10)}
 	var paths, sizes, sums []string
 	for _, f := range r.Files {
 		paths = append(paths, f.Path)
 		sizes = append(sizes, strconv.FormatInt(f.Size, 10))
 		sums = append(sums, f.SHA256)
 	}
-	rec = append(rec, strings.Join(paths, "|"), strings.Join(sizes, "|"), strings.Join(sums, "|"), r.DownloadedAt)
+	rec = append(rec, strings.Join(paths, "|"), strings.Join(sizes, "|"), strings.Join(sums, "|"), r.DownloadedAt, r.FileCheck)
 	for i, c := range rec {
 		rec[i] = SpreadsheetSafe(c)
 	}
@@ -101,43 +120,90 @@ func SpreadsheetSafe(s string) string {
 	return s
 }
 
+// ResultsOptions says how WriteResults writes.
+type ResultsOptions struct {
+	// Format is FormatCSV (the default) or FormatJSONL.
+	Format string
+	// FilesDir, when set, is the output directory the rows' files were
+	// stored under: each recorded file is checked there (its size and
+	// SHA-256, see fetch.Verify), and the row's file_check says "ok" or
+	// what is missing or differs. Empty: nothing is checked.
+	FilesDir string
+}
+
+// ResultsReport says what WriteResults wrote.
+type ResultsReport struct {
+	// Rows counts the rows written.
+	Rows int
+	// Checked counts the rows whose files were checked; Mismatched those
+	// of them with a file missing, unreadable or not the one recorded.
+	Checked, Mismatched int
+}
+
 // WriteResults writes every row of a batch, in input order, as CSV or JSONL.
-func (s *Store) WriteResults(ctx context.Context, w io.Writer, batch, format string) error {
+func (s *Store) WriteResults(ctx context.Context, w io.Writer, batch string, opts ResultsOptions) (ResultsReport, error) {
+	var rep ResultsReport
 	meta, _, err := s.Batch(ctx, batch)
 	if err != nil {
-		return err
+		return rep, err
 	}
 	var write func(Result) error
 	var cw *csv.Writer
-	switch format {
+	switch cmp.Or(opts.Format, FormatCSV) {
 	case FormatCSV:
 		cw = csv.NewWriter(w)
 		if err := cw.Write(csvHeader); err != nil {
-			return fmt.Errorf("results %s: %w", batch, err)
+			return rep, fmt.Errorf("results %s: %w", batch, err)
 		}
 		write = func(r Result) error { return cw.Write(r.csvRecord()) }
 	case FormatJSONL:
 		enc := json.NewEncoder(w)
 		write = func(r Result) error { return enc.Encode(r) }
 	default:
-		return fmt.Errorf("results: unknown format %q (want csv or jsonl)", format)
+		return rep, fmt.Errorf("results: unknown format %q (want csv or jsonl)", opts.Format)
 	}
 	for from := 0; from < meta.Rows; from += resultPage {
 		jobs, err := s.Jobs(ctx, batch, from, min(resultPage, meta.Rows-from))
 		if err != nil {
-			return err
+			return rep, err
 		}
 		for _, j := range jobs {
-			if err := write(ResultOf(j)); err != nil {
-				return fmt.Errorf("results %s: %w", batch, err)
+			r := ResultOf(j)
+			if opts.FilesDir != "" && len(j.Files) > 0 {
+				rep.Checked++
+				if r.FileCheck = checkFiles(opts.FilesDir, j.Files); r.FileCheck != fileCheckOK {
+					rep.Mismatched++
+				}
 			}
+			if err := write(r); err != nil {
+				return rep, fmt.Errorf("results %s: %w", batch, err)
+			}
+			rep.Rows++
 		}
 	}
 	if cw != nil {
 		cw.Flush()
 		if err := cw.Error(); err != nil {
-			return fmt.Errorf("results %s: %w", batch, err)
+			return rep, fmt.Errorf("results %s: %w", batch, err)
 		}
 	}
-	return nil
+	return rep, nil
+}
+
+// fileCheckOK is the file_check of a row whose files are all as recorded.
+const fileCheckOK = "ok"
+
+// checkFiles checks a row's files under dir: fileCheckOK, or what is
+// wrong with each file that is not as recorded.
+func checkFiles(dir string, files []File) string {
+	var bad []string
+	for _, f := range files {
+		if err := fetch.Verify(dir, fetch.File{Path: f.Path, Size: f.Size, SHA256: f.SHA256}); err != nil {
+			bad = append(bad, err.Error())
+		}
+	}
+	if len(bad) == 0 {
+		return fileCheckOK
+	}
+	return strings.Join(bad, "; ")
 }

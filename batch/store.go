@@ -224,8 +224,13 @@ type Job struct {
 	Batch string
 	Row   int
 	// Line is the row's line number in the CSV file.
-	Line  int
-	Spec  tasks.Spec
+	Line int
+	// Spec is what the row asks for; a rejected row's holds what could be
+	// read of it.
+	Spec tasks.Spec
+	// Input holds a rejected row's cells as written (nil for others), so
+	// that its results show what to correct.
+	Input tasks.Input
 	State tasks.State
 	// Attempt counts deliberate resubmissions (0 for the first).
 	Attempt int
@@ -264,25 +269,27 @@ func (j Job) Holder() string {
 }
 
 // Job field names in the Redis hash. The spec is stored in pieces named
-// fSpecPiece and a number (see specFields); fSpec holds it whole in jobs
+// fSpecPiece and a number (see appendSpecFields), a rejected row's cells in
+// pieces named fInputPiece and a number; fSpec holds the spec whole in jobs
 // recorded by earlier versions.
 const (
-	fSpec      = "spec"
-	fSpecPiece = "s"
-	fLine      = "line"
-	fState     = "state"
-	fAttempt   = "attempt"
-	fTaskID    = "task_id"
-	fFailCode  = "fail_code"
-	fFailMsg   = "fail_msg"
-	fURLs      = "urls"
-	fEnqueued  = "enq_ms"
-	fSubmitted = "sub_ms"
-	fCompleted = "done_ms"
-	fCost      = "cost_ms"
-	fLastErr   = "last_err"
-	fFiles     = "files"
-	fDownload  = "dl_ms"
+	fSpec       = "spec"
+	fSpecPiece  = "s"
+	fInputPiece = "c"
+	fLine       = "line"
+	fState      = "state"
+	fAttempt    = "attempt"
+	fTaskID     = "task_id"
+	fFailCode   = "fail_code"
+	fFailMsg    = "fail_msg"
+	fURLs       = "urls"
+	fEnqueued   = "enq_ms"
+	fSubmitted  = "sub_ms"
+	fCompleted  = "done_ms"
+	fCost       = "cost_ms"
+	fLastErr    = "last_err"
+	fFiles      = "files"
+	fDownload   = "dl_ms"
 )
 
 // addJobsScript creates the jobs that do not exist yet and counts them.
@@ -375,7 +382,7 @@ func (s *Store) newJobFields(j Job) []any {
 	if msg := s.clean(j.FailMsg); msg != "" {
 		f = append(f, fFailMsg, msg)
 	}
-	return appendSpecFields(f, j.Spec, j.Line)
+	return appendInputFields(appendSpecFields(f, j.Spec, j.Line), j.Input)
 }
 
 // Job reads one job.
@@ -400,6 +407,9 @@ func decodeJob(batch string, row int, v map[string]string) (Job, error) {
 		return j, fmt.Errorf("job %s:%d: spec: %w", batch, row, err)
 	}
 	j.Spec = spec
+	if j.Input, err = decodeInput(v); err != nil {
+		return j, fmt.Errorf("job %s:%d: cells: %w", batch, row, err)
+	}
 	if u := v[fURLs]; u != "" {
 		if err := json.Unmarshal([]byte(u), &j.ResultURLs); err != nil {
 			return j, fmt.Errorf("job %s:%d: urls: %w", batch, row, err)

@@ -177,7 +177,7 @@ func TestEnqueueTwiceAddsNothing(t *testing.T) {
 		t.Fatalf("counts = %v", counts)
 	}
 	var out strings.Builder
-	if err := s.WriteResults(ctx, &out, plan.ID, batch.FormatCSV); err != nil {
+	if _, err := s.WriteResults(ctx, &out, plan.ID, batch.ResultsOptions{Format: batch.FormatCSV}); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")

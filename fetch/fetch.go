@@ -350,6 +350,61 @@ func existing(name, relPath string, want File) (File, bool) {
 	return File{Path: relPath, Size: n, SHA256: sum}, true
 }
 
+// ErrMismatch is returned (wrapped) by Verify for a file whose size or
+// content is not the one recorded.
+var ErrMismatch = errors.New("not the file recorded")
+
+// Verify checks that the file want describes is on disk as described: that
+// dir/want.Path is a regular file of want.Size bytes whose SHA-256 is
+// want.SHA256. It returns nil when it is; an error wrapping fs.ErrNotExist
+// when the file is missing; one wrapping ErrMismatch, saying what is on
+// disk, when it differs; and the error met when it cannot be read.
+func Verify(dir string, want File) error {
+	fail := func(kind error, format string, args ...any) error {
+		return &verifyError{msg: want.Path + " " + fmt.Sprintf(format, args...), kind: kind}
+	}
+	local, err := filepath.Localize(want.Path)
+	if err != nil {
+		return fail(err, "is not a local path")
+	}
+	f, err := os.Open(filepath.Join(dir, local))
+	if errors.Is(err, fs.ErrNotExist) {
+		return fail(fs.ErrNotExist, "is missing")
+	}
+	if err != nil {
+		return fail(err, "cannot be read: %v", errors.Unwrap(err))
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return fail(err, "cannot be read: %v", err)
+	}
+	if !info.Mode().IsRegular() {
+		return fail(ErrMismatch, "is not a regular file")
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return fail(err, "cannot be read: %v", err)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if n != want.Size || !strings.EqualFold(sum, want.SHA256) {
+		return fail(ErrMismatch, "is not the file recorded: %d bytes with sha256 %.12s… on disk, %d bytes with sha256 %.12s… recorded (another run wrote it?)",
+			n, sum, want.Size, want.SHA256)
+	}
+	return nil
+}
+
+// verifyError is an error of Verify: its message, and the kind errors.Is
+// matches.
+type verifyError struct {
+	msg  string
+	kind error
+}
+
+func (e *verifyError) Error() string { return e.msg }
+func (e *verifyError) Unwrap() error { return e.kind }
+
 // syncDir flushes a directory's entries (a rename) to disk.
 func syncDir(dir string) error {
 	d, err := os.Open(dir)

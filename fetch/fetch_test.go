@@ -521,3 +521,37 @@ func TestGetRedactsCauseText(t *testing.T) {
 		t.Errorf("error %q does not name scheme://host/path", err)
 	}
 }
+
+func TestVerify(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "b", "v.mp4"), []byte("video"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte("video"))
+	good := File{Path: "b/v.mp4", Size: 5, SHA256: hex.EncodeToString(sum[:])}
+	other := sha256.Sum256([]byte("other"))
+	tests := []struct {
+		name string
+		want File
+		is   error
+	}{
+		{"same", good, nil},
+		{"missing", File{Path: "b/gone.mp4", Size: 5, SHA256: good.SHA256}, fs.ErrNotExist},
+		{"other size", File{Path: good.Path, Size: 6, SHA256: good.SHA256}, ErrMismatch},
+		{"other content", File{Path: good.Path, Size: 5, SHA256: hex.EncodeToString(other[:])}, ErrMismatch},
+		{"a directory", File{Path: "b", Size: 5, SHA256: good.SHA256}, ErrMismatch},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := Verify(dir, tt.want)
+			if (tt.is == nil) != (err == nil) || (tt.is != nil && !errors.Is(err, tt.is)) {
+				t.Errorf("Verify = %v, want %v", err, tt.is)
+			}
+		})
+	}
+}

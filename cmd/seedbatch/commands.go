@@ -316,7 +316,7 @@ func (m *Main) resultsCmd(ctx context.Context, args []string) error {
 		defer f.Close()
 		w = f
 	}
-	if err := s.store.WriteResults(ctx, w, fs.Arg(0), *format); err != nil {
+	if _, err := s.store.WriteResults(ctx, w, fs.Arg(0), batch.ResultsOptions{Format: *format}); err != nil {
 		if errors.Is(err, batch.ErrNotFound) {
 			return fail(exitUsage, "%v", err)
 		}

@@ -139,10 +139,15 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 	}
 	r.Stop()
 
-	if err := writeResults(ctx, s.store, plan.ID, out); err != nil {
+	rep, err := writeResults(ctx, s.store, plan.ID, out, cfg.OutDir)
+	if err != nil {
 		return fail(exitRows, "%v", err)
 	}
 	m.summary(plan.ID, counts, filepath.Join(out, "results.csv"))
+	if rep.Mismatched > 0 {
+		fmt.Fprintf(m.Stderr, "%d of %d rows' files on disk are not the ones recorded (missing, or written over by another run): "+
+			"their file_check column in the results says which\n", rep.Mismatched, rep.Checked)
+	}
 	if waitErr != nil {
 		if s.mini != nil || cfg.Redis.URL != "" {
 			fmt.Fprintf(m.Stderr, "%d of %d rows finished; run the same command again to resume the batch\n",
@@ -155,6 +160,9 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 	}
 	if counts[tasks.StateDone] < plan.Rows {
 		return fail(exitRows, "%d of %d rows did not succeed (see the results file)", plan.Rows-counts[tasks.StateDone], plan.Rows)
+	}
+	if rep.Mismatched > 0 {
+		return fail(exitRows, "")
 	}
 	return nil
 }
@@ -373,22 +381,25 @@ func (m *Main) summary(id string, c batch.Counts, results string) {
 	fmt.Fprintf(m.Stdout, "\nresults: %s\n", results)
 }
 
-// writeResults writes dir/results.csv atomically.
-func writeResults(ctx context.Context, store *batch.Store, id, dir string) error {
+// writeResults writes dir/results.csv atomically, checking each recorded
+// file under outDir (its size and sha256) as it goes.
+func writeResults(ctx context.Context, store *batch.Store, id, dir, outDir string) (batch.ResultsReport, error) {
+	var rep batch.ResultsReport
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("results: %w", err)
+		return rep, fmt.Errorf("results: %w", err)
 	}
 	f, err := os.CreateTemp(dir, ".results-*.csv")
 	if err != nil {
-		return fmt.Errorf("results: %w", err)
+		return rep, fmt.Errorf("results: %w", err)
 	}
 	defer os.Remove(f.Name())
-	if err := store.WriteResults(context.WithoutCancel(ctx), f, id, batch.FormatCSV); err != nil {
+	rep, err = store.WriteResults(context.WithoutCancel(ctx), f, id, batch.ResultsOptions{Format: batch.FormatCSV, FilesDir: outDir})
+	if err != nil {
 		f.Close()
-		return err
+		return rep, err
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("results: %w", err)
+		return rep, fmt.Errorf("results: %w", err)
 	}
-	return os.Rename(f.Name(), filepath.Join(dir, "results.csv"))
+	return rep, os.Rename(f.Name(), filepath.Join(dir, "results.csv"))
 }
