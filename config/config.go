@@ -5,7 +5,10 @@
 //
 // Environment variables: REDIS_URL, SEEDANCE_API_KEY and SEEDANCE_BASE_URL,
 // plus SEEDBATCH_<SECTION>_<FIELD> for any field, e.g.
-// SEEDBATCH_LIMITS_MAX_IN_FLIGHT=200 sets limits.max_in_flight.
+// SEEDBATCH_LIMITS_MAX_IN_FLIGHT=200 sets limits.max_in_flight, and
+// SEEDBATCH_PRICES_<RESOLUTION> for one price, e.g. SEEDBATCH_PRICES_720P=0.05
+// sets prices.720p (as --set prices.720p=0.05 does). A SEEDBATCH_ variable
+// that sets nothing (a misspelling) is reported through Options.Unknown.
 //
 // A secret (every field of type Secret, and redis.url, which may hold a
 // password) can also be read from a file, as Docker and Kubernetes secrets
@@ -26,6 +29,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"math"
 	"net"
 	"os"
 	"reflect"
@@ -62,6 +67,7 @@ type Config struct {
 	Schedule  Schedule       `yaml:"schedule"`
 	// Prices is the price of one second of video by resolution (e.g.
 	// {480p: 0.02, 720p: 0.05}); when set, dry runs print the estimated cost.
+	// Each price is also a setting of its own: prices.480p, prices.720p.
 	Prices map[string]float64 `yaml:"prices"`
 	// OutDir is where run writes results and files (default "out").
 	OutDir string `yaml:"out_dir"`
@@ -337,6 +343,14 @@ type Options struct {
 	Env func(string) (string, bool)
 	// Set are explicit "section.field=value" settings, applied last.
 	Set []string
+	// Environ lists the environment as "NAME=value" entries (os.Environ
+	// when Env is nil too; none otherwise). Load passes the name of each
+	// SEEDBATCH_ variable in it that sets nothing to Unknown.
+	Environ func() []string
+	// Unknown receives each SEEDBATCH_ variable of Environ that names no
+	// setting (see UnknownVariables): a misspelt variable would otherwise
+	// be ignored in silence. Nil: they are not looked for.
+	Unknown func(name string)
 }
 
 // Load builds the configuration from its layers and validates it.
@@ -351,6 +365,15 @@ func Load(opts Options) (Config, error) {
 	}
 	if err := applyEnv(&cfg, env); err != nil {
 		return cfg, err
+	}
+	environ := opts.Environ
+	if environ == nil && opts.Env == nil {
+		environ = os.Environ
+	}
+	if opts.Unknown != nil && environ != nil {
+		for _, name := range UnknownVariables(environ()) {
+			opts.Unknown(name)
+		}
 	}
 	for _, s := range opts.Set {
 		path, val, ok := strings.Cut(s, "=")
@@ -430,10 +453,63 @@ func EnvName(path string) string {
 	return "SEEDBATCH_" + strings.ToUpper(strings.ReplaceAll(path, ".", "_"))
 }
 
-// Paths lists every settable field as "section.field", in struct order.
+// Paths lists every settable field as "section.field", in struct order;
+// prices is followed by the price of each resolution, prices.480p and
+// prices.720p.
 func Paths() []string {
 	var out []string
-	walk(reflect.TypeOf(Config{}), "", func(path string, _ []int) { out = append(out, path) })
+	walk(reflect.TypeOf(Config{}), "", func(path string, _ []int) {
+		out = append(out, path)
+		if path == pricesPath {
+			for _, r := range tasks.Resolutions {
+				out = append(out, pricesPath+"."+r)
+			}
+		}
+	})
+	return out
+}
+
+// pricesPath is the path of the prices map, whose entries are settings too.
+const pricesPath = "prices"
+
+// otherVariables are SEEDBATCH_ variables that are not settings yet are
+// known: the compose file's time scale, which it passes on as
+// SEEDBATCH_WORKER_TIME_SCALE and the simulator's --time-scale, and those
+// of the CI script and the tests.
+var otherVariables = []string{"SEEDBATCH_TIME_SCALE", "SEEDBATCH_FUZZTIME", "SEEDBATCH_TEST_ARTIFACTS"}
+
+// EnvNames lists, sorted, every SEEDBATCH_ variable seedbatch knows: one
+// per setting (see EnvName), the _FILE form of each secret's, and the few
+// that are not settings (the compose file's SEEDBATCH_TIME_SCALE).
+func EnvNames() []string {
+	var out []string
+	for _, p := range Paths() {
+		out = append(out, EnvName(p))
+	}
+	for p := range secretPaths() {
+		out = append(out, EnvName(p)+FileSuffix)
+	}
+	out = append(out, otherVariables...)
+	sort.Strings(out)
+	return out
+}
+
+// UnknownVariables returns, sorted, the names of the SEEDBATCH_ variables
+// of environ ("NAME=value" entries) that are not in EnvNames: they set
+// nothing.
+func UnknownVariables(environ []string) []string {
+	known := map[string]bool{}
+	for _, n := range EnvNames() {
+		known[n] = true
+	}
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "SEEDBATCH_") && !known[name] && !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
 	return out
 }
 
@@ -465,6 +541,21 @@ func walk(t reflect.Type, prefix string, fn func(path string, index []int)) {
 // A list of strings also takes a comma-separated value: a.example,
 // *.b.example.
 func (c *Config) Set(path, value string) error {
+	if res, ok := strings.CutPrefix(path, pricesPath+"."); ok {
+		// One price (Validate checks the resolution). The map is copied,
+		// so that a copy of c keeps its own.
+		var price float64
+		if err := yaml.Unmarshal([]byte(value), &price); err != nil {
+			return fmt.Errorf("config: %s: cannot use %q: want a price per second of video, such as 0.05", path, value)
+		}
+		prices := maps.Clone(c.Prices)
+		if prices == nil {
+			prices = map[string]float64{}
+		}
+		prices[strings.ToLower(res)] = price
+		c.Prices = prices
+		return nil
+	}
 	var index []int
 	walk(reflect.TypeOf(*c), "", func(p string, idx []int) {
 		if p == path {
@@ -568,8 +659,9 @@ func (c Config) Validate() error {
 		}
 	}
 	for res, p := range c.Prices {
-		if p < 0 || (res != "480p" && res != "720p") {
-			return &FieldError{Field: "prices." + res, Reason: "want a resolution (480p or 720p) and a price of at least 0"}
+		if p < 0 || math.IsNaN(p) || math.IsInf(p, 0) || !slices.Contains(tasks.Resolutions, res) {
+			return &FieldError{Field: pricesPath + "." + res, Reason: fmt.Sprintf("want a resolution (%s) and a price of at least 0",
+				strings.Join(tasks.Resolutions, " or "))}
 		}
 	}
 	for i, p := range c.Download.AllowedHosts {

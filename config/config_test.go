@@ -365,3 +365,93 @@ func TestWorkerListen(t *testing.T) {
 		t.Errorf("worker.listen %q, allowed_hosts %v", cfg.Worker.Listen, cfg.Worker.AllowedHosts)
 	}
 }
+
+// TestPrices sets prices the ways the README and the validator name them.
+func TestPrices(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		opts Options
+		want map[string]float64
+		err  string
+	}{
+		{"--set one price", Options{Set: []string{"prices.720p=0.05"}}, map[string]float64{"720p": 0.05}, ""},
+		{"environment, one price", Options{Env: envOf(map[string]string{"SEEDBATCH_PRICES_720P": "0.05"})}, map[string]float64{"720p": 0.05}, ""},
+		{"environment, both", Options{Env: envOf(map[string]string{"SEEDBATCH_PRICES_480P": "0.02", "SEEDBATCH_PRICES_720P": "0.05"})},
+			map[string]float64{"480p": 0.02, "720p": 0.05}, ""},
+		{"one price over the map", Options{Env: envOf(map[string]string{"SEEDBATCH_PRICES": "{480p: 0.02, 720p: 0.05}"}),
+			Set: []string{"prices.720p=0.07"}}, map[string]float64{"480p": 0.02, "720p": 0.07}, ""},
+		{"upper case", Options{Set: []string{"prices.720P=0.05"}}, map[string]float64{"720p": 0.05}, ""},
+		{"unknown resolution", Options{Set: []string{"prices.1080p=0.1"}}, nil, "prices.1080p: want a resolution (480p or 720p)"},
+		{"negative", Options{Env: envOf(map[string]string{"SEEDBATCH_PRICES_480P": "-1"})}, nil, "prices.480p"},
+		{"not a number", Options{Set: []string{"prices.480p=cheap"}}, nil, "prices.480p: cannot use \"cheap\""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := Load(tt.opts)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Errorf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(cfg.Prices, tt.want) {
+				t.Errorf("prices %v (err %v), want %v", cfg.Prices, err, tt.want)
+			}
+		})
+	}
+	// A copy keeps its own prices.
+	a := Default()
+	if err := a.Set("prices.480p", "0.02"); err != nil {
+		t.Fatal(err)
+	}
+	b := a
+	if err := b.Set("prices.480p", "0.03"); err != nil || a.Prices["480p"] != 0.02 {
+		t.Errorf("setting a copy's price changed the original's: %v", a.Prices)
+	}
+}
+
+// TestUnknownVariables checks that a SEEDBATCH_ variable that sets nothing
+// is reported, and none that does.
+func TestUnknownVariables(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"SEEDBATCH_PRICES_1080P":         "0.1",
+		"SEEDBATCH_LIMITS_MAX_INFLIGHT":  "5",
+		"SEEDBATCH_PRICES_720P":          "0.05",
+		"SEEDBATCH_LIMITS_MAX_IN_FLIGHT": "7",
+		"SEEDBATCH_DASHBOARD_TOKEN_FILE": "",
+		"SEEDBATCH_TIME_SCALE":           "20",
+		"SEEDBATCH_OUT_DIR":              "x",
+		"REDIS_URL":                      "",
+		"HOME":                           "/home/x",
+	}
+	var environ []string
+	for k, v := range env {
+		environ = append(environ, k+"="+v)
+	}
+	var unknown []string
+	cfg, err := Load(Options{Env: envOf(env), Environ: func() []string { return environ },
+		Unknown: func(name string) { unknown = append(unknown, name) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"SEEDBATCH_LIMITS_MAX_INFLIGHT", "SEEDBATCH_PRICES_1080P"}; !reflect.DeepEqual(unknown, want) {
+		t.Errorf("unknown %v, want %v", unknown, want)
+	}
+	if cfg.Limits.MaxInFlight != 7 || cfg.Prices["720p"] != 0.05 {
+		t.Errorf("known variables not applied: %d, %v", cfg.Limits.MaxInFlight, cfg.Prices)
+	}
+	// Every variable that names a setting, or its secret file, is known.
+	var all []string
+	for _, p := range Paths() {
+		all = append(all, EnvName(p)+"=1")
+	}
+	for _, n := range FileVariables() {
+		all = append(all, n+"=/x")
+	}
+	if got := UnknownVariables(all); len(got) != 0 {
+		t.Errorf("known variables reported unknown: %v", got)
+	}
+}

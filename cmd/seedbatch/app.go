@@ -37,6 +37,9 @@ type Main struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Getenv         func(string) (string, bool)
+	// Environ lists the environment as "NAME=value" entries, so that a
+	// SEEDBATCH_ variable that sets nothing is reported (nil: not looked for).
+	Environ func() []string
 }
 
 // exitError carries an exit code up to Run.
@@ -197,9 +200,21 @@ func (m *Main) parse(fs *flag.FlagSet, c *common, args []string) (config.Config,
 		sets = append(sets, "log.level="+c.logLevel)
 	}
 	sets = append(sets, c.overrides...)
-	cfg, err := config.Load(config.Options{File: c.configFile, Env: m.Getenv, Set: sets})
+	var unknown []string
+	cfg, err := config.Load(config.Options{File: c.configFile, Env: m.Getenv, Set: sets,
+		Environ: m.Environ, Unknown: func(name string) { unknown = append(unknown, name) }})
 	if err != nil {
 		return cfg, &exitError{code: exitUsage, err: err}
+	}
+	if len(unknown) > 0 {
+		log, known := m.logger(cfg), config.EnvNames()
+		for _, name := range unknown {
+			hint := "it sets nothing: seedbatch ignores it"
+			if s := suggest(name, known); s != "" {
+				hint += "; did you mean " + s + "?"
+			}
+			log.Warn("unknown_environment_variable", "variable", name, "hint", hint)
+		}
 	}
 	return cfg, nil
 }

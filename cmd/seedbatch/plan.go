@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/config"
@@ -118,7 +119,9 @@ func (m *Main) plan(cfg config.Config, path string, pf planFlags) (*batch.Plan, 
 	return plan, nil
 }
 
-// printPlan prints what a batch would cost.
+// printPlan prints what a batch would cost. With prices configured, the
+// seconds of a resolution without a price are named, never silently left
+// out of the total.
 func printPlan(w io.Writer, plan *batch.Plan, prices map[string]float64) {
 	fmt.Fprintf(w, "batch %s: %d rows, %d to submit, %d bad, %d duplicate\n",
 		plan.ID, plan.Rows, plan.Valid, plan.Invalid, len(plan.Duplicates))
@@ -126,6 +129,7 @@ func printPlan(w io.Writer, plan *batch.Plan, prices map[string]float64) {
 	sort.Strings(res)
 	total := 0.0
 	priced := len(prices) > 0
+	var unpriced []string
 	for _, r := range res {
 		line := fmt.Sprintf("  %-5s %6d video seconds", r, plan.Seconds[r])
 		if p, ok := prices[r]; ok {
@@ -133,13 +137,17 @@ func printPlan(w io.Writer, plan *batch.Plan, prices map[string]float64) {
 			total += cost
 			line += fmt.Sprintf("  %10.2f", cost)
 		} else if priced {
-			line += "  (no price for " + r + ")"
+			line += "  (no price: set prices." + r + ")"
+			unpriced = append(unpriced, fmt.Sprintf("%d seconds at %s", plan.Seconds[r], r))
 		}
 		fmt.Fprintln(w, line)
 	}
 	fmt.Fprintf(w, "  total %6d video seconds", plan.TotalSeconds())
 	if priced {
 		fmt.Fprintf(w, "  %10.2f estimated", total)
+		if len(unpriced) > 0 {
+			fmt.Fprintf(w, ", not counting the %s, which have no price", strings.Join(unpriced, " and the "))
+		}
 	}
 	fmt.Fprintln(w)
 }
