@@ -87,6 +87,21 @@ type Redis struct {
 	Prefix string `yaml:"prefix"`
 }
 
+// SimulatedSuffix ends the key prefix under which run keeps, on a shared
+// Redis, the batches it runs with the built-in simulator: apart from real
+// work, so that they never mix (see Redis.SimulatedPrefix).
+const SimulatedSuffix = "-sim"
+
+// SimulatedPrefix is the key prefix of simulated batches on this Redis:
+// Prefix and SimulatedSuffix. It is "" when Prefix is itself one, since
+// its batches are the simulated ones.
+func (r Redis) SimulatedPrefix() string {
+	if strings.HasSuffix(r.Prefix, SimulatedSuffix) {
+		return ""
+	}
+	return r.Prefix + SimulatedSuffix
+}
+
 // Provider reaches the video API.
 type Provider struct {
 	// BaseURL of the API (default https://api.apixo.ai). Env: SEEDANCE_BASE_URL.

@@ -1,10 +1,13 @@
 // Package rundir keeps the private state of one local run of a batch in the
 // .run directory of the batch's output directory (<out_dir>/<batch>/.run,
 // mode 0700): the lock that makes the run exclusive, the journal of a run on
-// an embedded Redis, the callback secret, and the addresses that a resumed
-// run listens on again so that callbacks and result URLs given to the
-// provider before a stop still reach it. Its files have mode 0600; nothing
-// serves them (the dashboard serves only the videos recorded on job rows).
+// an embedded Redis, which store keeps the batch's records, the callback
+// secret, and the addresses that a resumed run listens on again so that
+// callbacks and result URLs given to the provider before a stop still reach
+// it. The state of an earlier run on another store is retired into a
+// retired-<time> directory, where nothing reads it again. Its files have
+// mode 0600; nothing serves them (the dashboard serves only the videos
+// recorded on job rows).
 package rundir
 
 import (
@@ -16,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Name is the name of the private directory inside a batch's output
@@ -31,8 +35,12 @@ const (
 	// CallbackAddr is where the run's callback receiver listened.
 	CallbackAddr = "callback.addr"
 	// SimAddr is where the run's built-in simulator listened.
-	SimAddr  = "sim.addr"
+	SimAddr = "sim.addr"
+	// Store says which store keeps the batch's records (see Dir.Store).
+	Store    = "store"
 	lockFile = "lock"
+	// retiredPrefix starts the name of a directory of retired state.
+	retiredPrefix = "retired-"
 )
 
 // legacy lists the files earlier versions kept in the batch directory itself.
@@ -170,6 +178,62 @@ func (d *Dir) Listen(name, addr string) (net.Listener, error) {
 		return nil, fmt.Errorf("run directory: %w", err)
 	}
 	return ln, nil
+}
+
+// Store returns what SetStore recorded: which store keeps the batch's
+// records ("" when nothing is recorded).
+func (d *Dir) Store() (string, error) {
+	b, err := os.ReadFile(d.Path(Store))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("run directory: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// SetStore records which store keeps the batch's records.
+func (d *Dir) SetStore(desc string) error {
+	if err := os.WriteFile(d.Path(Store), []byte(desc+"\n"), 0o600); err != nil {
+		return fmt.Errorf("run directory: %w", err)
+	}
+	return nil
+}
+
+// Retire moves the state of the batch's earlier run out of the way: the
+// journal and the store record, and the named files of the batch directory
+// (its results), into a new directory retired-<now> of the private
+// directory, where no run reads them again. It returns that directory's
+// path, and moves nothing when there is nothing to move.
+func (d *Dir) Retire(now time.Time, batchFiles ...string) (string, error) {
+	var moves [][2]string
+	for _, name := range []string{Journal, Store} {
+		moves = append(moves, [2]string{d.Path(name), name})
+	}
+	for _, name := range batchFiles {
+		moves = append(moves, [2]string{filepath.Join(filepath.Dir(d.path), name), name})
+	}
+	dir := d.Path(retiredPrefix + now.UTC().Format("20060102T150405.000Z"))
+	made := false
+	for _, mv := range moves {
+		if _, err := os.Lstat(mv[0]); err != nil {
+			continue
+		}
+		if !made {
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				return "", fmt.Errorf("run directory: %w", err)
+			}
+			made = true
+		}
+		if err := os.Rename(mv[0], filepath.Join(dir, mv[1])); err != nil {
+			return "", fmt.Errorf("run directory: %w", err)
+		}
+	}
+	if !made {
+		return "", nil
+	}
+	return dir, nil
 }
 
 // Journals returns the journal paths of every batch directory under outDir

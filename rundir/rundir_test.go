@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestLockIsExclusive(t *testing.T) {
@@ -126,5 +127,54 @@ func TestJournals(t *testing.T) {
 	}
 	if got := Journals(out); len(got) != 1 || filepath.Base(filepath.Dir(filepath.Dir(got[0]))) != "a" {
 		t.Errorf("Journals = %v, want a's only", got)
+	}
+}
+
+// TestStoreAndRetire records a batch's store, then retires the state of its
+// run: nothing of it is left where a run would read it.
+func TestStoreAndRetire(t *testing.T) {
+	t.Parallel()
+	batchDir := filepath.Join(t.TempDir(), "b")
+	d, err := Open(batchDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if got, err := d.Store(); got != "" || err != nil {
+		t.Fatalf("Store of a new directory = %q, %v", got, err)
+	}
+	if dir, err := d.Retire(time.Now()); dir != "" || err != nil {
+		t.Fatalf("Retire with nothing to retire = %q, %v", dir, err)
+	}
+	if err := d.SetStore(`{"store":"embedded"}`); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := d.Store(); got != `{"store":"embedded"}` {
+		t.Errorf("Store = %q", got)
+	}
+	for _, p := range []string{d.Path(Journal), filepath.Join(batchDir, "results.csv")} {
+		if err := os.WriteFile(p, []byte("x\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir, err := d.Retire(time.Now(), "results.csv")
+	if err != nil || dir == "" {
+		t.Fatalf("Retire = %q, %v", dir, err)
+	}
+	for _, name := range []string{Journal, Store, "results.csv"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s not retired: %v", name, err)
+		}
+	}
+	for _, p := range []string{d.Path(Journal), d.Path(Store), filepath.Join(batchDir, "results.csv")} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s is still there", p)
+		}
+	}
+	if got, _ := d.Store(); got != "" {
+		t.Errorf("Store after Retire = %q", got)
+	}
+	if len(Journals(filepath.Dir(batchDir))) != 0 {
+		t.Errorf("a retired journal is still found: %v", Journals(filepath.Dir(batchDir)))
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -28,9 +29,8 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return fail(exitUsage, "run: want one CSV file")
+	if err := oneArg(fs, "CSV file"); err != nil {
+		return err
 	}
 	if c.logLevel == "" && cfg.Log.Level == config.Default().Log.Level {
 		// The progress display is run's interface; logs only say what went wrong.
@@ -63,6 +63,15 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 		}
 	}
 	simulated := cfg.Provider.APIKey == ""
+	if p := cfg.Redis.SimulatedPrefix(); simulated && cfg.Redis.URL != "" && p != "" {
+		// Never let simulated work mix with real jobs on a shared Redis.
+		cfg.Redis.Prefix = p
+	}
+	store := storeOf(cfg, simulated)
+	earlier, err := checkStore(rd, plan.ID, store, pf.allowDuplicates)
+	if err != nil {
+		return err
+	}
 	if simulated {
 		sim, err := startSim(cfg, rd)
 		if err != nil {
@@ -72,10 +81,6 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 		cfg.Provider.BaseURL = sim.url
 		cfg.Provider.APIKey = config.Secret(sim.key)
 		cfg.Worker.TimeScale = cfg.Sim.TimeScale
-		if cfg.Redis.URL != "" {
-			// Never let simulated work mix with real jobs on a shared Redis.
-			cfg.Redis.Prefix += "-sim"
-		}
 		fmt.Fprintf(m.Stderr, "No SEEDANCE_API_KEY set: using the built-in provider simulator at %s "+
 			"(%gx compressed time, placeholder videos, nothing billed).\n", sim.url, cfg.Sim.TimeScale)
 	}
@@ -106,6 +111,22 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if earlier != nil {
+		dir, err := rd.Retire(time.Now(), resultsFile)
+		if err != nil {
+			return fail(exitUsage, "%v", err)
+		}
+		fmt.Fprintf(m.Stderr, "batch %s ran before on %s; this run starts it over on %s", plan.ID, earlier, store)
+		if dir != "" {
+			fmt.Fprintf(m.Stderr, " (the earlier run's journal and results are kept in %s, and never read again)", dir)
+		}
+		fmt.Fprintln(m.Stderr)
+	}
+	if b, err := json.Marshal(store); err == nil {
+		if err := rd.SetStore(string(b)); err != nil {
+			return fail(exitUsage, "%v", err)
+		}
+	}
 	// On a shared Redis the batch's rows are already known when it resumes;
 	// on the embedded one, its journal says where it stood.
 	resumed := res.Existing > 0
@@ -122,6 +143,11 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 	}
 	if err := m.announce(ctx, s, plan, res, resumed); err != nil {
 		return err
+	}
+	if simulated && cfg.Redis.URL != "" {
+		fmt.Fprintf(m.Stderr, "batch %s is simulated: it is kept apart from real batches, under the key prefix %s of the Redis at %s; "+
+			"seedbatch status lists it under \"simulated batches\", and seedbatch results %s and the dashboard find it\n",
+			plan.ID, cfg.Redis.Prefix, config.RedactURL(cfg.Redis.URL), plan.ID)
 	}
 
 	r, err := startWorker(ctx, s, prov, ln, simulated)
@@ -143,7 +169,7 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return fail(exitRows, "%v", err)
 	}
-	m.summary(plan.ID, counts, filepath.Join(out, "results.csv"))
+	m.summary(plan.ID, counts, filepath.Join(out, resultsFile))
 	if rep.Mismatched > 0 {
 		fmt.Fprintf(m.Stderr, "%d of %d rows' files on disk are not the ones recorded (missing, or written over by another run): "+
 			"their file_check column in the results says which\n", rep.Mismatched, rep.Checked)
@@ -381,6 +407,9 @@ func (m *Main) summary(id string, c batch.Counts, results string) {
 	fmt.Fprintf(m.Stdout, "\nresults: %s\n", results)
 }
 
+// resultsFile is the name of a run's results in its batch's directory.
+const resultsFile = "results.csv"
+
 // writeResults writes dir/results.csv atomically, checking each recorded
 // file under outDir (its size and sha256) as it goes.
 func writeResults(ctx context.Context, store *batch.Store, id, dir, outDir string) (batch.ResultsReport, error) {
@@ -401,5 +430,5 @@ func writeResults(ctx context.Context, store *batch.Store, id, dir, outDir strin
 	if err := f.Close(); err != nil {
 		return rep, fmt.Errorf("results: %w", err)
 	}
-	return rep, os.Rename(f.Name(), filepath.Join(dir, "results.csv"))
+	return rep, os.Rename(f.Name(), filepath.Join(dir, resultsFile))
 }
