@@ -54,6 +54,10 @@ type Config struct {
 	RedisOpt asynq.RedisConnOpt
 	// Store holds the batch and job records (required).
 	Store *batch.Store
+	// Simulated holds the records of the batches run with the built-in
+	// simulator on this Redis, under their own key prefix (optional): the
+	// list page shows them apart, never mixed with real batches.
+	Simulated *batch.Store
 	// Limiter holds the pause flag and the in-flight leases (required).
 	Limiter *ratelimit.Limiter
 	// Queues names the asynq queues (required; see worker.QueuesFor).

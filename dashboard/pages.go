@@ -31,6 +31,8 @@ type page struct {
 	Notice      string
 	States      []tasks.State
 	Batches     []summary
+	// Simulated are the batches of simulated runs (Config.Simulated).
+	Simulated   []summary
 	Batch       *summary
 	Jobs        []jobView
 	Pager       pager
@@ -269,11 +271,16 @@ func notice(q url.Values) string {
 // its minute series (for a chart), which its pace is then measured from,
 // unless the batch finished before since (no chart from since on shows it).
 func (s *Server) summarize(ctx context.Context, id string, series bool, since time.Time) (summary, error) {
-	meta, counts, err := s.cfg.Store.Batch(ctx, id)
+	return s.summarizeIn(ctx, s.cfg.Store, id, series, since)
+}
+
+// summarizeIn is summarize on another store (the simulated batches').
+func (s *Server) summarizeIn(ctx context.Context, store *batch.Store, id string, series bool, since time.Time) (summary, error) {
+	meta, counts, err := store.Batch(ctx, id)
 	if err != nil {
 		return summary{}, err
 	}
-	b, err := s.cfg.Store.Budget(ctx, id)
+	b, err := store.Budget(ctx, id)
 	if err != nil {
 		return summary{}, err
 	}
@@ -298,11 +305,11 @@ func (s *Server) summarize(ctx context.Context, id string, series bool, since ti
 	now := s.cfg.Now()
 	var pace batch.Pace
 	if series && (!sum.Finished || !meta.Finished.Before(since)) {
-		if sum.series, err = s.cfg.Store.Series(ctx, id); err != nil {
+		if sum.series, err = store.Series(ctx, id); err != nil {
 			return summary{}, err
 		}
 		pace = batch.NewPace(meta, counts, sum.series, now)
-	} else if pace, err = s.cfg.Store.Pace(ctx, meta, counts, now); err != nil {
+	} else if pace, err = store.Pace(ctx, meta, counts, now); err != nil {
 		return summary{}, err
 	}
 	sum.PerMinute, sum.ETA = pace.Rate(), pace.ETA()
@@ -369,6 +376,10 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	if running {
 		s.refresh(&p, r)
 	}
+	if p.Simulated, err = s.simulated(ctx); err != nil {
+		s.fail(w, r, http.StatusInternalServerError, err)
+		return
+	}
 	s.render(w, r, "list", http.StatusOK, p)
 }
 
@@ -381,6 +392,30 @@ func spanText(d time.Duration) string {
 		return fmt.Sprintf("%d hours", d/time.Hour)
 	}
 	return fmt.Sprintf("%d minutes", d/time.Minute)
+}
+
+// simulated summarizes the newest batches of simulated runs, if the
+// dashboard has their store.
+func (s *Server) simulated(ctx context.Context) ([]summary, error) {
+	if s.cfg.Simulated == nil {
+		return nil, nil
+	}
+	ids, err := s.cfg.Simulated.Batches(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []summary
+	for i := len(ids) - 1; i >= 0 && len(out) < PageSizeDefault; i-- {
+		sum, err := s.summarizeIn(ctx, s.cfg.Simulated, ids[i], false, time.Time{})
+		if errors.Is(err, batch.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sum)
+	}
+	return out, nil
 }
 
 func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {

@@ -203,6 +203,15 @@ func (m *Main) parse(fs *flag.FlagSet, c *common, args []string) (config.Config,
 	var unknown []string
 	cfg, err := config.Load(config.Options{File: c.configFile, Env: m.Getenv, Set: sets,
 		Environ: m.Environ, Unknown: func(name string) { unknown = append(unknown, name) }})
+	if fe, ok := errors.AsType[*config.FieldError](err); ok {
+		// A bad value a flag gave is the flag's.
+		for flagName, f := range map[string]struct{ field, value string }{
+			"redis": {"redis.url", c.redisURL}, "log-format": {"log.format", c.logFormat}, "log-level": {"log.level", c.logLevel}} {
+			if fe.Field == f.field && f.value != "" {
+				err = fmt.Errorf("--%s %q: %s", flagName, f.value, fe.Reason)
+			}
+		}
+	}
 	if err != nil {
 		return cfg, &exitError{code: exitUsage, err: err}
 	}
@@ -246,13 +255,18 @@ func (m *Main) connect(ctx context.Context, name, usage string, args []string,
 	return fs, s, nil
 }
 
-// oneArg refuses anything but exactly one argument.
+// oneArg refuses anything but exactly one argument, what (such as "batch
+// id" or "CSV file"), saying what it got.
 func oneArg(fs *flag.FlagSet, what string) error {
-	if fs.NArg() != 1 {
+	switch fs.NArg() {
+	case 1:
+		return nil
+	case 0:
 		fs.Usage()
-		return fail(exitUsage, "%s: want one %s", fs.Name(), what)
+		return fail(exitUsage, "%s: name the %s (seedbatch %s %s)", fs.Name(), what, fs.Name(), commandArgs(fs.Name()))
 	}
-	return nil
+	fs.Usage()
+	return fail(exitUsage, "%s: want one %s, got %d: %s", fs.Name(), what, fs.NArg(), strings.Join(fs.Args(), " "))
 }
 
 // parseInterspersed parses flags wherever they stand among the arguments
@@ -310,6 +324,9 @@ type stack struct {
 	closers []func()
 	// configFile is the --config flag of the command, if given.
 	configFile string
+	// sim is the namespace of simulated batches, once looked at (see
+	// stack.simulated).
+	sim *namespace
 }
 
 // warnDurability logs what in the Redis's settings could lose records; a

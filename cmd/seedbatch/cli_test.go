@@ -161,7 +161,7 @@ func TestDidYouMean(t *testing.T) {
 		{[]string{"results", "b1", "--fromat", "csv"}, "unknown flag --fromat; did you mean --format?"},
 		{[]string{"--verison"}, "unknown flag --verison; did you mean --version?"},
 		{[]string{"run", "--zzz", "x.csv"}, "unknown flag --zzz\n"},
-		{[]string{"run", "--budget", "lots", "x.csv"}, `invalid value "lots" for flag --budget`},
+		{[]string{"run", "--budget", "lots", "x.csv"}, `--budget "lots": want a whole number`},
 		{[]string{"run", "x.csv", "--batch"}, "flag needs an argument: --batch"},
 	}
 	for _, tt := range tests {

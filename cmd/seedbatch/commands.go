@@ -32,9 +32,8 @@ func (m *Main) enqueueCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return fail(exitUsage, "enqueue: want one CSV file")
+	if err := oneArg(fs, "CSV file"); err != nil {
+		return err
 	}
 	plan, err := m.plan(cfg, fs.Arg(0), pf)
 	if err != nil {
@@ -149,10 +148,27 @@ func (m *Main) statusCmd(ctx context.Context, args []string) error {
 	}
 	defer s.Close()
 	cfg := s.cfg
-	ids := fs.Args()
-	if len(ids) == 0 {
+	sim := s.simulated()
+	var ids, simIDs []string
+	if fs.NArg() == 0 {
 		if ids, err = s.store.Batches(ctx); err != nil {
 			return fail(exitUnreachable, "%v", err)
+		}
+		if sim != nil {
+			if simIDs, err = sim.store.Batches(ctx); err != nil {
+				return fail(exitUnreachable, "%v", err)
+			}
+		}
+	}
+	for _, id := range fs.Args() {
+		store, simulated, err := s.find(ctx, id)
+		if err != nil {
+			return err
+		}
+		if simulated {
+			simIDs = append(simIDs, id)
+		} else if store != nil {
+			ids = append(ids, id)
 		}
 	}
 	if reason, paused, err := s.limiter.Paused(ctx); err == nil && paused {
@@ -165,10 +181,38 @@ func (m *Main) statusCmd(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(m.Stdout, "provider tasks in flight: %d of %d\n\n", n, limit)
 	}
-	if len(ids) == 0 {
+	switch {
+	case len(ids) == 0 && len(simIDs) == 0:
 		fmt.Fprintln(m.Stdout, "no batches")
 		return nil
+	case len(ids) > 0:
+		if err := m.statusSection(ctx, s, &namespace{prefix: cfg.Redis.Prefix, store: s.store, queues: s.queues}, ids, *wide, false); err != nil {
+			return err
+		}
+	case fs.NArg() == 0:
+		fmt.Fprintln(m.Stdout, "no batches but simulated ones")
 	}
+	if len(simIDs) > 0 {
+		if len(ids) > 0 || fs.NArg() == 0 {
+			fmt.Fprintln(m.Stdout)
+		}
+		fmt.Fprintf(m.Stdout, "simulated batches (run without an API key: placeholder videos, nothing billed; key prefix %s):\n\n", sim.prefix)
+		if err := m.statusSection(ctx, s, sim, simIDs, *wide, true); err != nil {
+			return err
+		}
+	}
+	if b, err := s.store.Budget(ctx, ""); err == nil && b.TotalLimit > 0 {
+		fmt.Fprintf(m.Stdout, "all batches: %d video seconds created%s\n", b.TotalSpent, capOf(b.TotalLimit))
+	}
+	return nil
+}
+
+// statusSection prints the table of the batches ids of namespace ns, and
+// under it each batch's video seconds and the rows
+// its columns add up with others. simulated says they are batches of runs
+// with the built-in simulator, which only their run works.
+func (m *Main) statusSection(ctx context.Context, s *stack, ns *namespace, ids []string, wide, simulated bool) error {
+	store, queues := ns.store, ns.queues
 	type batchStatus struct {
 		meta     batch.Meta
 		counts   batch.Counts
@@ -176,7 +220,7 @@ func (m *Main) statusCmd(ctx context.Context, args []string) error {
 	}
 	batches := make([]batchStatus, 0, len(ids))
 	for _, id := range ids {
-		meta, counts, err := s.store.Batch(ctx, id)
+		meta, counts, err := store.Batch(ctx, id)
 		if err != nil {
 			return fail(exitUsage, "%v", err)
 		}
@@ -191,7 +235,7 @@ func (m *Main) statusCmd(ctx context.Context, args []string) error {
 		var missing []string
 		for i, b := range batches {
 			for _, st := range tasks.States {
-				q, moves := s.queues.Mover(st)
+				q, moves := queues.Mover(st)
 				if !moves || b.counts[st] == 0 || worker.Served(servers, q) {
 					continue
 				}
@@ -202,7 +246,11 @@ func (m *Main) statusCmd(ctx context.Context, args []string) error {
 			}
 		}
 		for _, q := range missing {
-			kind := strings.TrimPrefix(q, cfg.Redis.Prefix+"-")
+			if simulated {
+				fmt.Fprintf(m.Stdout, "a simulated batch's run stopped before it finished: run the same seedbatch run command again to finish it\n")
+				break
+			}
+			kind := strings.TrimPrefix(q, ns.prefix+"-")
 			fmt.Fprintf(m.Stdout, "no worker is serving the %s queue: start seedbatch worker\n", kind)
 		}
 		if len(missing) > 0 {
@@ -212,7 +260,7 @@ func (m *Main) statusCmd(ctx context.Context, args []string) error {
 
 	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
 	header := []string{"BATCH", "ROWS"}
-	if *wide {
+	if wide {
 		header = append(header, "FINISHED")
 		for _, st := range tasks.States {
 			header = append(header, strings.ToUpper(string(st)))
@@ -229,7 +277,7 @@ func (m *Main) statusCmd(ctx context.Context, args []string) error {
 		if b.meta.Canceled {
 			row[0] += " (canceled)"
 		}
-		if *wide {
+		if wide {
 			row = append(row, fmt.Sprint(b.counts.Terminal()))
 			for _, st := range tasks.States {
 				row = append(row, fmt.Sprint(b.counts[st]))
@@ -253,6 +301,9 @@ func (m *Main) statusCmd(ctx context.Context, args []string) error {
 				rate = "-"
 			}
 			eta = "no worker"
+			if simulated {
+				eta = "stopped"
+			}
 		}
 		row = append(row, rate, eta)
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
@@ -263,7 +314,7 @@ func (m *Main) statusCmd(ctx context.Context, args []string) error {
 	// Video seconds reserved (each create reserves its duration), caps,
 	// and the rows the table's columns add up with others.
 	for _, b := range batches {
-		budget, err := s.store.Budget(ctx, b.meta.ID)
+		budget, err := store.Budget(ctx, b.meta.ID)
 		if err != nil {
 			return fail(exitUnreachable, "%v", err)
 		}
@@ -278,9 +329,6 @@ func (m *Main) statusCmd(ctx context.Context, args []string) error {
 		if len(details) > 0 {
 			fmt.Fprintf(m.Stdout, "  %s\n", strings.Join(details, ", "))
 		}
-	}
-	if b, err := s.store.Budget(ctx, ""); err == nil && b.TotalLimit > 0 {
-		fmt.Fprintf(m.Stdout, "all batches: %d video seconds created%s\n", b.TotalSpent, capOf(b.TotalLimit))
 	}
 	return nil
 }
@@ -299,7 +347,7 @@ func (m *Main) resultsCmd(ctx context.Context, args []string) error {
 		out = fs.String("out", "", "write to `FILE` instead of standard output")
 	}, func(fs *flag.FlagSet, _ *config.Config) error {
 		if *format != batch.FormatCSV && *format != batch.FormatJSONL {
-			return fail(exitUsage, "results: --format: want csv or jsonl, got %q", *format)
+			return fail(exitUsage, "--format %q: want csv or jsonl", *format)
 		}
 		return oneArg(fs, "batch id")
 	})
@@ -307,18 +355,27 @@ func (m *Main) resultsCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.Close()
+	id := fs.Arg(0)
+	store, simulated, err := s.find(ctx, id)
+	if err != nil {
+		return err
+	}
+	if simulated {
+		fmt.Fprintf(m.Stderr, "batch %s is simulated (run without an API key: placeholder videos, nothing billed); "+
+			"its records are kept apart, under the key prefix %s\n", id, s.simulated().prefix)
+	}
 	var w io.Writer = m.Stdout
 	if *out != "" {
 		f, err := os.Create(*out)
 		if err != nil {
-			return fail(exitUsage, "results: %v", err)
+			return fail(exitUsage, "results: cannot write --out %s: %v", *out, pathError(err))
 		}
 		defer f.Close()
 		w = f
 	}
-	if _, err := s.store.WriteResults(ctx, w, fs.Arg(0), batch.ResultsOptions{Format: *format}); err != nil {
+	if _, err := store.WriteResults(ctx, w, id, batch.ResultsOptions{Format: *format}); err != nil {
 		if errors.Is(err, batch.ErrNotFound) {
-			return fail(exitUsage, "%v", err)
+			return s.notFound(id)
 		}
 		return fail(exitUnreachable, "%v", err)
 	}
@@ -443,8 +500,10 @@ func (m *Main) retryCmd(ctx context.Context, args []string) error {
 	}, func(fs *flag.FlagSet, _ *config.Config) error {
 		switch tasks.State(*state) {
 		case tasks.StateAmbiguous, tasks.StateFailed, tasks.StateBudget:
+		case "":
+			return fail(exitUsage, "retry: say which rows to create again with --state ambiguous, failed or budget")
 		default:
-			return fail(exitUsage, "retry: --state: want ambiguous, failed or budget, got %q", *state)
+			return fail(exitUsage, "--state %q: want ambiguous, failed or budget (the rows retry creates again)", *state)
 		}
 		return oneArg(fs, "batch id")
 	})
@@ -454,8 +513,10 @@ func (m *Main) retryCmd(ctx context.Context, args []string) error {
 	defer s.Close()
 	cfg, from := s.cfg, tasks.State(*state)
 	id := fs.Arg(0)
-	if _, _, err := s.store.Batch(ctx, id); err != nil {
-		return fail(exitUsage, "%v", err)
+	if _, err := s.store.Meta(ctx, id); errors.Is(err, batch.ErrNotFound) {
+		return s.notReal(ctx, id)
+	} else if err != nil {
+		return fail(exitUnreachable, "%v", err)
 	}
 	if *budget >= 0 {
 		if err := s.store.SetBudget(ctx, id, *budget); err != nil {
@@ -501,7 +562,7 @@ func (m *Main) cancelCmd(ctx context.Context, args []string) error {
 	defer s.Close()
 	n, err := s.store.Cancel(ctx, fs.Arg(0))
 	if errors.Is(err, batch.ErrNotFound) {
-		return fail(exitUsage, "%v", err)
+		return s.notReal(ctx, fs.Arg(0))
 	}
 	if err != nil {
 		return fail(exitUnreachable, "%v", err)
@@ -524,7 +585,9 @@ func (m *Main) purgeCmd(ctx context.Context, args []string) error {
 	id := fs.Arg(0)
 	res, err := s.store.Purge(ctx, id, *force)
 	switch {
-	case errors.Is(err, batch.ErrNotFound), errors.Is(err, batch.ErrBatchActive):
+	case errors.Is(err, batch.ErrNotFound):
+		return s.notReal(ctx, id)
+	case errors.Is(err, batch.ErrBatchActive):
 		return fail(exitUsage, "%v", err)
 	case err != nil:
 		return fail(exitUnreachable, "%v", err)

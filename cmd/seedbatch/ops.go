@@ -125,6 +125,9 @@ func (m *Main) dashboardCmd(ctx context.Context, args []string) error {
 		Metrics: metricsHandler(s, rec, insp),
 		Logger:  s.log,
 	}
+	if sim := s.simulated(); sim != nil {
+		dcfg.Simulated = sim.store
+	}
 	if err := dashboard.CheckListen(cfg.Dashboard.Listen, dcfg); err != nil {
 		return fail(exitUsage, "dashboard.listen: %v", err)
 	}

@@ -7,9 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/config"
@@ -66,7 +69,7 @@ func (p *planFlags) options(cfg config.Config) batch.PlanOptions {
 func (p *planFlags) batchOptions(cfg config.Config) (batch.BatchOptions, error) {
 	rt := cmp.Or(p.requestType, cfg.Callback.RequestType)
 	if rt != worker.RequestAsync && rt != worker.RequestCallback {
-		return batch.BatchOptions{}, fail(exitUsage, "--request-type: want async or callback, got %q", rt)
+		return batch.BatchOptions{}, fail(exitUsage, "--request-type %q: want async (poll the provider) or callback", rt)
 	}
 	o := batch.BatchOptions{RequestType: rt, BudgetSeconds: -1, TotalBudgetSeconds: cfg.Budget.TotalSeconds}
 	switch {
@@ -84,13 +87,25 @@ const maxPrintedErrors = 20
 // plan reads the file once, reports its bad rows on w, and refuses it when
 // it cannot be used (or, with --strict, when any row is bad).
 func (m *Main) plan(cfg config.Config, path string, pf planFlags) (*batch.Plan, error) {
+	if _, err := pf.batchOptions(cfg); err != nil {
+		return nil, err
+	}
+	if pf.batchID != "" {
+		if err := batch.ValidateBatchID(pf.batchID); err != nil {
+			return nil, fail(exitUsage, "--batch %q: a batch id is 1-64 letters, digits, '.', '_' or '-', "+
+				"starting with a letter or digit", pf.batchID)
+		}
+	}
+	if err := checkInput(path); err != nil {
+		return nil, err
+	}
 	plan, err := batch.PlanFile(path, pf.options(cfg))
 	if err != nil {
 		var fe *tasks.FileError
 		if errors.As(err, &fe) {
 			return nil, fail(exitUsage, "%s: refused, nothing enqueued: %v", path, err)
 		}
-		return nil, fail(exitUsage, "%v", err)
+		return nil, inputProblem(path, err)
 	}
 	w := m.Stderr
 	for i, e := range plan.Errors {
@@ -112,6 +127,10 @@ func (m *Main) plan(cfg config.Config, path string, pf planFlags) (*batch.Plan, 
 			verdict = "submitted (--allow-duplicates)"
 		}
 		fmt.Fprintf(w, "%s: line %d: identical to line %d: %s\n", path, d.Line, d.FirstLine, verdict)
+	}
+	if plan.Skipped > 0 {
+		fmt.Fprintf(w, "%s: %d rows already ran (their state is not rejected) and are skipped; the %d others are read again\n",
+			path, plan.Skipped, plan.Rows)
 	}
 	if pf.strict && (plan.Invalid > 0 || (len(plan.Duplicates) > 0 && !pf.allowDuplicates)) {
 		return nil, fail(exitUsage, "%s: refused by --strict: %d bad and %d duplicate rows; nothing enqueued", path, plan.Invalid, len(plan.Duplicates))
@@ -150,4 +169,69 @@ func printPlan(w io.Writer, plan *batch.Plan, prices map[string]float64) {
 		}
 	}
 	fmt.Fprintln(w)
+}
+
+// checkInput makes sure path is a file this process can read, and says in
+// plain words what to do when it is not.
+func checkInput(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return inputProblem(path, err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return inputProblem(path, err)
+	}
+	if info.IsDir() {
+		msg := fmt.Sprintf("%s is a directory, not a CSV file: name a .csv file", path)
+		if files, _ := filepath.Glob(filepath.Join(path, "*.csv")); len(files) > 0 {
+			msg += " such as " + files[0]
+		}
+		return fail(exitUsage, "%s", msg)
+	}
+	return nil
+}
+
+// inputProblem turns an error met reading the input file at path into a
+// usage error that names the file, the cause and the fix.
+func inputProblem(path string, err error) error {
+	switch {
+	case errors.Is(err, syscall.ENOTDIR):
+		return fail(exitUsage, "%s: no such file: a part of the path before its last is a file, not a directory", path)
+	case errors.Is(err, fs.ErrNotExist):
+		msg := fmt.Sprintf("%s: no such file", path)
+		if wd, err := os.Getwd(); err == nil && !filepath.IsAbs(path) {
+			msg += " in " + wd
+		}
+		dir := filepath.Dir(path)
+		var names []string
+		if entries, err := os.ReadDir(dir); err == nil {
+			for _, e := range entries {
+				if !e.IsDir() && strings.HasSuffix(e.Name(), ".csv") {
+					names = append(names, e.Name())
+				}
+			}
+		}
+		if s := suggest(filepath.Base(path), names); s != "" {
+			return fail(exitUsage, "%s; did you mean %s?", msg, filepath.Join(dir, s))
+		}
+		if _, err := os.Stat(dir); err != nil {
+			return fail(exitUsage, "%s (the directory %s does not exist either): check the path", msg, dir)
+		}
+		return fail(exitUsage, "%s: check the name", msg)
+	case errors.Is(err, fs.ErrPermission):
+		return fail(exitUsage, "%s: permission denied: this user (uid %d) cannot read it; make it readable (chmod a+r %s) or run as its owner",
+			path, os.Getuid(), path)
+	}
+	return fail(exitUsage, "%s cannot be read: %v", path, pathError(err))
+}
+
+// pathError is the cause of a file error without the operation and path
+// it repeats ("permission denied" of "open x.csv: permission denied").
+func pathError(err error) error {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		return pe.Err
+	}
+	return err
 }

@@ -21,7 +21,7 @@ func TestPurgeCommand(t *testing.T) {
 		wantOut  string
 	}{
 		{"finished", true, []string{"purge", "b"}, exitOK, "batch b purged: 2 job records, 1 provider task index entries"},
-		{"unknown", true, []string{"purge", "nope"}, exitUsage, "not found"},
+		{"unknown", true, []string{"purge", "nope"}, exitUsage, "no batch nope in the Redis at"},
 		{"in progress", false, []string{"purge", "b"}, exitUsage, "--force"},
 		{"in progress forced", false, []string{"purge", "--force", "b"}, exitOK, "2 rows were still in progress"},
 	} {

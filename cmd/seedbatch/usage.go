@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -134,11 +136,33 @@ func flagError(fs *flag.FlagSet, err error) string {
 		}
 		return msg
 	}
+	if m := invalidValue.FindStringSubmatch(msg); m != nil {
+		// "invalid value "abc" for flag -budget: parse error"
+		reason := m[3]
+		if f := fs.Lookup(m[2]); f != nil && strings.Contains(reason, "parse error") {
+			if g, ok := f.Value.(flag.Getter); ok {
+				switch g.Get().(type) {
+				case int, int64, uint, uint64:
+					reason = "want a whole number"
+				case float64:
+					reason = "want a number"
+				case bool:
+					reason = "want true or false"
+				case time.Duration:
+					reason = "want a duration such as 30s or 5m"
+				}
+			}
+		}
+		return fmt.Sprintf("--%s %q: %s", m[2], m[1], reason)
+	}
 	for _, p := range []string{"flag needs an argument: -", " for flag -", " for -"} {
 		msg = strings.Replace(msg, p, p+"-", 1)
 	}
 	return msg
 }
+
+// invalidValue matches the flag package's error for a value a flag refused.
+var invalidValue = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-([^:]+): (.*)$`)
 
 // commonFlags are the names of the flags every command shares.
 var commonFlags = func() []string {
