@@ -523,16 +523,28 @@ type countingReader struct {
 	r     io.Reader
 	read  int64
 	limit func(read int64) bool
-	// kept holds the bytes read from offset keptFrom on.
+	// kept[start:] holds the bytes read from offset keptFrom on.
 	kept     []byte
+	start    int
 	keptFrom int64
 }
+
+// keptBytes is the initial room for the bytes a countingReader keeps.
+const keptBytes = 64 << 10
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	if c.limit(c.read) {
 		return 0, errRecordTooLarge
 	}
 	n, err := c.r.Read(p)
+	if c.kept == nil {
+		c.kept = make([]byte, 0, max(keptBytes, 2*n))
+	}
+	if cap(c.kept)-len(c.kept) < n && c.start > 0 {
+		// Move what is kept to the front rather than grow.
+		c.kept = c.kept[:copy(c.kept, c.kept[c.start:])]
+		c.start = 0
+	}
 	c.kept = append(c.kept, p[:n]...)
 	c.read += int64(n)
 	return n, err
@@ -540,16 +552,17 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 // forget drops the bytes kept before offset.
 func (c *countingReader) forget(offset int64) {
-	drop := min(max(offset-c.keptFrom, 0), int64(len(c.kept)))
-	c.kept = c.kept[drop:] // append moves what is left once the capacity is used up
+	drop := min(max(offset-c.keptFrom, 0), int64(len(c.kept)-c.start))
+	c.start += int(drop)
 	c.keptFrom += drop
 }
 
 // since returns the bytes kept from offset from to offset to.
 func (c *countingReader) since(from, to int64) []byte {
-	lo := min(max(from-c.keptFrom, 0), int64(len(c.kept)))
-	hi := min(max(to-c.keptFrom, lo), int64(len(c.kept)))
-	return c.kept[lo:hi]
+	live := c.kept[c.start:]
+	lo := min(max(from-c.keptFrom, 0), int64(len(live)))
+	hi := min(max(to-c.keptFrom, lo), int64(len(live)))
+	return live[lo:hi]
 }
 
 // idSet maps the ids a file used to the line of each. It keeps a 64-bit
