@@ -368,7 +368,7 @@ func (m *Main) resultsCmd(ctx context.Context, args []string) error {
 	if *out != "" {
 		f, err := os.Create(*out)
 		if err != nil {
-			return fail(exitUsage, "results: cannot write --out %s: %v", *out, pathError(err))
+			return outputProblem(*out, err)
 		}
 		defer f.Close()
 		w = f

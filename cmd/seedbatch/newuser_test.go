@@ -102,6 +102,9 @@ func TestInputMessages(t *testing.T) {
 	missing := filepath.Join(dir, "nonexistent.csv")
 	env := []string{"REDIS_URL=" + rs.URL, "SEEDBATCH_REDIS_PREFIX=" + rs.Prefix, "SEEDBATCH_OUT_DIR=" + filepath.Join(dir, "out"),
 		"SEEDANCE_API_KEY="}
+	if code, out := cli(t, env, "enqueue", "--batch", "known", good); code != exitOK {
+		t.Fatalf("enqueue: exit %d\n%s", code, out)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -127,6 +130,9 @@ func TestInputMessages(t *testing.T) {
 		{"results, bad batch id", []string{"results", "a/b"}, `"a/b" is not a batch id`},
 		{"results, no batch", []string{"results"}, "results: name the batch id (seedbatch results BATCH)"},
 		{"results, bad format", []string{"results", "--format", "xlsx", "nope"}, `--format "xlsx": want csv or jsonl`},
+		{"results, --out in a missing directory", []string{"results", "known", "--out", filepath.Join(dir, "nope", "r.csv")},
+			"--out " + filepath.Join(dir, "nope", "r.csv") + ": the directory " + filepath.Join(dir, "nope") + " does not exist"},
+		{"results, --out a directory", []string{"results", "known", "--out", dir}, "--out " + dir + " is a directory: name a file in it"},
 		{"retry, unknown batch", []string{"retry", "nope", "--state", "failed"}, "no batch nope in the Redis at"},
 		{"retry, no state", []string{"retry", "nope"}, "retry: say which rows to create again with --state ambiguous, failed or budget"},
 		{"retry, bad state", []string{"retry", "nope", "--state", "done"}, `--state "done": want ambiguous, failed or budget`},

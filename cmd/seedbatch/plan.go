@@ -34,7 +34,8 @@ func (p *planFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.batchID, "batch", "", "name the batch `ID` (default: the file's name and a hash of its content)")
 	fs.BoolVar(&p.strict, "strict", false, "refuse the whole file if any row is bad or duplicated")
 	fs.BoolVar(&p.dryRun, "dry-run", false, "print rows, video seconds and cost, and submit nothing")
-	fs.BoolVar(&p.allowDuplicates, "allow-duplicates", false, "submit rows identical to an earlier row too (each one is billed)")
+	fs.BoolVar(&p.allowDuplicates, "allow-duplicates", false, "submit rows identical to an earlier row too, a renamed copy of a file that ran, "+
+		"or a batch that ran with a key on another store (each one is billed)")
 	fs.StringVar(&p.requestType, "request-type", "", "follow tasks by polling or by the provider's callbacks, `async|callback` (default: callback.request_type)")
 	fs.IntVar(&p.budget, "budget", -1, "cap this batch at `SECONDS` of video; 0 = no cap (default: budget.batch_seconds)")
 }
@@ -225,6 +226,20 @@ func inputProblem(path string, err error) error {
 			path, os.Getuid(), path)
 	}
 	return fail(exitUsage, "%s cannot be read: %v", path, pathError(err))
+}
+
+// outputProblem turns an error met creating the output file at path
+// (results --out) into a usage error that says why, in plain words.
+func outputProblem(path string, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fail(exitUsage, "--out %s: the directory %s does not exist: create it, or name another file", path, filepath.Dir(path))
+	case errors.Is(err, fs.ErrPermission):
+		return fail(exitUsage, "--out %s: permission denied: this user (uid %d) cannot write there", path, os.Getuid())
+	case errors.Is(err, syscall.EISDIR):
+		return fail(exitUsage, "--out %s is a directory: name a file in it, such as %s", path, filepath.Join(path, "results.csv"))
+	}
+	return fail(exitUsage, "--out %s cannot be written: %v", path, pathError(err))
 }
 
 // pathError is the cause of a file error without the operation and path
