@@ -455,3 +455,23 @@ func TestSimulatedRunOnRedisIsFound(t *testing.T) {
 		t.Errorf("cancel tryout: exit %d\n%s", code, stderr)
 	}
 }
+
+func TestRunStoreHow(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		store runStore
+		want  string
+	}{
+		{runStore{}, "without --redis or REDIS_URL and with the same SEEDANCE_API_KEY"},
+		{runStore{Simulated: true}, "without --redis or REDIS_URL and without SEEDANCE_API_KEY"},
+		{runStore{Redis: "redis://h:6379/0", Prefix: "seedbatch"}, "with --redis redis://h:6379/0 and with the same SEEDANCE_API_KEY"},
+		{runStore{Redis: "redis://h:6379/0", Prefix: "seedbatch-sim", Simulated: true}, "with --redis redis://h:6379/0 and without SEEDANCE_API_KEY"},
+		{runStore{Redis: "redis://h:6379/0", Prefix: "team-sim", Simulated: true},
+			"with --redis redis://h:6379/0 and --set redis.prefix=team and without SEEDANCE_API_KEY"},
+	}
+	for _, tt := range tests {
+		if got := tt.store.how(); got != tt.want {
+			t.Errorf("%+v: %q, want %q", tt.store, got, tt.want)
+		}
+	}
+}

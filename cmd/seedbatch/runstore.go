@@ -52,6 +52,13 @@ func (r runStore) how() string {
 		ways = append(ways, "without --redis or REDIS_URL")
 	} else {
 		ways = append(ways, "with --redis "+r.Redis)
+		prefix := r.Prefix
+		if r.Simulated {
+			prefix = strings.TrimSuffix(prefix, config.SimulatedSuffix) // run adds it again
+		}
+		if prefix != config.Default().Redis.Prefix {
+			ways = append(ways, "--set redis.prefix="+prefix)
+		}
 	}
 	if r.Simulated {
 		ways = append(ways, "without SEEDANCE_API_KEY")
