@@ -16,8 +16,8 @@ import (
 
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/internal/redistest"
+	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/tasks"
-	"github.com/seedbatch/seedbatch/worker"
 )
 
 // writeRows writes a CSV file of n rows with distinct prompts of
@@ -62,8 +62,8 @@ func BenchmarkEnqueue(b *testing.B) {
 			ctx := b.Context()
 			path := writeRows(b, n, 200)
 			store := batch.NewStore(r.Client, r.Prefix)
-			queues := worker.QueuesFor(r.Prefix)
-			q := worker.NewQueue(r.Client, queues)
+			queues := queue.NamesFor(r.Prefix)
+			q := queue.New(r.Client, queues)
 			defer q.Close()
 			client := asynq.NewClientFromRedisClient(r.Client)
 			defer client.Close()
@@ -79,7 +79,7 @@ func BenchmarkEnqueue(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				res, err := store.EnqueueBatch(ctx, q, plan, opts, batch.BatchOptions{RequestType: worker.RequestAsync, BudgetSeconds: -1})
+				res, err := store.EnqueueBatch(ctx, q, plan, opts, batch.BatchOptions{RequestType: queue.RequestAsync, BudgetSeconds: -1})
 				if err != nil || res.Queued != n {
 					b.Fatalf("enqueue: %+v, %v", res, err)
 				}
@@ -127,17 +127,17 @@ func asynqEnqueue(b *testing.B, client *asynq.Client, queue, id string, n int) t
 }
 
 // realSetup gives a test a store and a real queue on its own namespace.
-func realSetup(t *testing.T) (*redistest.Server, *batch.Store, worker.Queues, *worker.Queue) {
+func realSetup(t *testing.T) (*redistest.Server, *batch.Store, queue.Names, *queue.Client) {
 	t.Helper()
 	r := redistest.New(t)
-	qs := worker.QueuesFor(r.Prefix)
-	q := worker.NewQueue(r.Client, qs)
+	qs := queue.NamesFor(r.Prefix)
+	q := queue.New(r.Client, qs)
 	t.Cleanup(func() { q.Close() })
 	return r, batch.NewStore(r.Client, r.Prefix), qs, q
 }
 
 // pendingIDs lists the submit queue's pending task ids.
-func pendingIDs(t *testing.T, r *redistest.Server, qs worker.Queues) map[string]int {
+func pendingIDs(t *testing.T, r *redistest.Server, qs queue.Names) map[string]int {
 	t.Helper()
 	ids, err := r.Client.LRange(t.Context(), "asynq:{"+qs.Submit+"}:pending", 0, -1).Result()
 	if err != nil {
@@ -162,18 +162,18 @@ func TestEnqueueRepeatable(t *testing.T) {
 	rows := chunk*2 + chunk/2 // three chunks
 	for _, tc := range []struct {
 		name    string
-		disturb func(t *testing.T, r *redistest.Server, s *batch.Store, qs worker.Queues, id string)
+		disturb func(t *testing.T, r *redistest.Server, s *batch.Store, qs queue.Names, id string)
 		// want are the submit tasks expected afterwards, by row, with their attempt.
 		wantTasks func(row int) (attempt int, ok bool)
 		// wantAdded is the jobs added again; -1: all but the first chunk.
 		wantAdded int
 	}{
-		{"again as it is", func(*testing.T, *redistest.Server, *batch.Store, worker.Queues, string) {},
+		{"again as it is", func(*testing.T, *redistest.Server, *batch.Store, queue.Names, string) {},
 			func(int) (int, bool) { return 0, true }, 0},
-		{"tasks lost", func(t *testing.T, r *redistest.Server, _ *batch.Store, qs worker.Queues, id string) {
+		{"tasks lost", func(t *testing.T, r *redistest.Server, _ *batch.Store, qs queue.Names, id string) {
 			deleteKeys(t.Context(), r.Client, "asynq:{"+qs.Submit+"}:*")
 		}, func(int) (int, bool) { return 0, true }, 0},
-		{"cut off after the first chunk", func(t *testing.T, r *redistest.Server, _ *batch.Store, qs worker.Queues, id string) {
+		{"cut off after the first chunk", func(t *testing.T, r *redistest.Server, _ *batch.Store, qs queue.Names, id string) {
 			pipe := r.Client.Pipeline()
 			for row := chunk; row < rows; row++ {
 				pipe.Del(t.Context(), r.Prefix+":b:{"+id+"}:job:"+fmt.Sprint(row))
@@ -185,7 +185,7 @@ func TestEnqueueRepeatable(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, func(int) (int, bool) { return 0, true }, -1},
-		{"rows moved on", func(t *testing.T, r *redistest.Server, s *batch.Store, qs worker.Queues, id string) {
+		{"rows moved on", func(t *testing.T, r *redistest.Server, s *batch.Store, qs queue.Names, id string) {
 			deleteKeys(t.Context(), r.Client, "asynq:{"+qs.Submit+"}:*")
 			// Row 0 was submitted; row 1 resubmitted and queued under attempt 1.
 			if _, err := s.Transition(t.Context(), id, 0, batch.Change{From: []tasks.State{tasks.StateQueued},
@@ -292,8 +292,8 @@ func TestRedisMemoryPerJob(t *testing.T) {
 	ctx := t.Context()
 	// Keys as long as a production namespace's ("seedbatch").
 	prefix := fmt.Sprintf("sb%07d", time.Now().UnixNano()%10_000_000)
-	s, qs := batch.NewStore(r.Client, prefix), worker.QueuesFor(prefix)
-	q := worker.NewQueue(r.Client, qs)
+	s, qs := batch.NewStore(r.Client, prefix), queue.NamesFor(prefix)
+	q := queue.New(r.Client, qs)
 	defer q.Close()
 	t.Cleanup(func() {
 		deleteKeys(context.Background(), r.Client, prefix+":*")

@@ -801,10 +801,6 @@ type Downloader interface {
 	Download(ctx context.Context, batch string, row, attempt int) error
 }
 
-// DownloadFailed is the fail code of a row whose video was created but
-// could not be stored (tasks.CodeDownloadFailed).
-const DownloadFailed = tasks.CodeDownloadFailed
-
 // ResubmitOptions says which rows Resubmit takes.
 type ResubmitOptions struct {
 	// From is the state of the rows to resubmit (ambiguous, failed or budget).
@@ -862,7 +858,7 @@ func (s *Store) Resubmit(ctx context.Context, sub Submitter, id string, opts Res
 			if j.State != from {
 				continue
 			}
-			if d, ok := sub.(Downloader); ok && j.State == tasks.StateFailed && j.FailCode == DownloadFailed && len(j.ResultURLs) > 0 {
+			if d, ok := sub.(Downloader); ok && j.State == tasks.StateFailed && j.FailCode == tasks.CodeDownloadFailed && len(j.ResultURLs) > 0 {
 				if _, err := s.Transition(ctx, id, j.Row, Change{From: []tasks.State{tasks.StateFailed}, To: tasks.StateSucceeded,
 					Attempt: &j.Attempt, ClearFailure: true}); err != nil {
 					if errors.Is(err, ErrConflict) {
@@ -943,7 +939,7 @@ func (s *Store) Cancel(ctx context.Context, id string) (int, error) {
 				continue
 			}
 			_, err := s.Transition(ctx, id, j.Row, Change{From: []tasks.State{tasks.StateQueued, tasks.StateBudget},
-				To: tasks.StateCanceled, FailCode: "CANCELED", FailMsg: "the batch was canceled before this row was submitted"})
+				To: tasks.StateCanceled, FailCode: tasks.CodeCanceled, FailMsg: "the batch was canceled before this row was submitted"})
 			if err == nil {
 				n++
 				// A queued row may hold a budget reservation from a try that waited.

@@ -327,7 +327,7 @@ func TestResubmitAndCancel(t *testing.T) {
 		}
 	}
 	fail(0, "CONTENT_VIOLATION", nil)
-	fail(1, batch.DownloadFailed, []string{"http://x/1.mp4"})
+	fail(1, tasks.CodeDownloadFailed, []string{"http://x/1.mp4"})
 	// Row 3 holds a budget reservation from a submit that then waited.
 	if ok, _, err := s.Reserve(ctx, "b", 3, 0, 4); !ok || err != nil {
 		t.Fatal(ok, err)

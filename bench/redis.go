@@ -15,8 +15,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/ratelimit"
-	"github.com/seedbatch/seedbatch/worker"
 )
 
 // Kinds of Redis a run uses.
@@ -197,7 +197,7 @@ func newNamespace(tag string) namespace {
 
 // queues returns the asynq queue names of the namespace, extra included.
 func (n namespace) queues(extra ...string) []string {
-	return append(worker.QueuesFor(n.prefix).Names(), extra...)
+	return append(queue.NamesFor(n.prefix).All(), extra...)
 }
 
 // drop deletes every key of n: seedbatch's, the account's limits, and

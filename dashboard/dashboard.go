@@ -18,8 +18,8 @@ import (
 
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/internal/hostcheck"
+	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/ratelimit"
-	"github.com/seedbatch/seedbatch/worker"
 )
 
 // Defaults and limits.
@@ -60,8 +60,8 @@ type Config struct {
 	Simulated *batch.Store
 	// Limiter holds the pause flag and the in-flight leases (required).
 	Limiter *ratelimit.Limiter
-	// Queues names the asynq queues (required; see worker.QueuesFor).
-	Queues worker.Queues
+	// Queues names the asynq queues (required; see queue.NamesFor).
+	Queues queue.Names
 	// Listen is the address the dashboard is served on (default
 	// ListenDefault). With AllowedHosts it decides which Host names the
 	// dashboard answers to (see the package doc); it does not listen itself.
@@ -134,7 +134,7 @@ func (c Config) authConfigured() bool { return c.Token != "" || (c.User != "" &&
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
-	queue   *worker.Queue
+	queue   *queue.Client
 	insp    *asynq.Inspector
 	tmpl    map[string]*template.Template
 	monRO   *asynqmon.HTTPHandler
@@ -158,7 +158,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:   cfg,
 		log:   cfg.Logger,
-		queue: worker.NewQueue(cfg.Redis, cfg.Queues),
+		queue: queue.New(cfg.Redis, cfg.Queues),
 		insp:  asynq.NewInspectorFromRedisClient(cfg.Redis),
 		cop:   http.NewCrossOriginProtection(),
 		tmpl:  map[string]*template.Template{},

@@ -21,9 +21,9 @@ import (
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/internal/redistest"
 	"github.com/seedbatch/seedbatch/internal/syncbuf"
+	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/ratelimit"
 	"github.com/seedbatch/seedbatch/tasks"
-	"github.com/seedbatch/seedbatch/worker"
 )
 
 const (
@@ -63,7 +63,7 @@ func setup(t *testing.T, mod func(*Config)) *bundle {
 	out := t.TempDir()
 	cfg := Config{
 		Redis: rs.Client, RedisOpt: opt, Store: batch.NewStore(rs.Client, rs.Prefix), Limiter: lim,
-		Queues: worker.QueuesFor(rs.Prefix), OutDir: out,
+		Queues: queue.NamesFor(rs.Prefix), OutDir: out,
 		Metrics: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "# metrics") }),
 		Logger:  slog.New(slog.NewTextHandler(t.Output(), nil)),
 	}
@@ -745,7 +745,7 @@ func TestConfigValidate(t *testing.T) {
 		{"no redis", func(c *Config) { c.Redis = nil }, "Redis"},
 		{"no store", func(c *Config) { c.Store = nil }, "Store"},
 		{"no limiter", func(c *Config) { c.Limiter = nil }, "Limiter"},
-		{"no queues", func(c *Config) { c.Queues = worker.Queues{} }, "Queues"},
+		{"no queues", func(c *Config) { c.Queues = queue.Names{} }, "Queues"},
 		{"user without password", func(c *Config) { c.User = "ops" }, "Password"},
 		{"password without user", func(c *Config) { c.Password = "x" }, "User"},
 	}

@@ -16,8 +16,8 @@
 //	POST /batches/{id}/cancel       batch.Store.Cancel
 //	POST /batches/{id}/retry        batch.Store.Resubmit of the rows in form field state
 //	                                (ambiguous, failed or budget); each one is created and billed again
-//	POST /submitting/pause          worker.PauseSubmitting (form field reason, optional)
-//	POST /submitting/resume         worker.ResumeSubmitting
+//	POST /submitting/pause          queue.PauseSubmitting (form field reason, optional)
+//	POST /submitting/resume         queue.ResumeSubmitting
 //	     /monitor/                  asynqmon (read-only unless writes are allowed for the request)
 //	GET  /files/{batch}/{row}/{n}   the n-th file recorded on the job (Job.Files), read from Config.OutDir
 //	GET  /metrics                   Config.Metrics, when set

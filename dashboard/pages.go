@@ -14,8 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/tasks"
-	"github.com/seedbatch/seedbatch/worker"
 )
 
 // page is the data of every template.
@@ -32,10 +32,10 @@ type page struct {
 	States      []tasks.State
 	Batches     []summary
 	// Simulated are the batches of simulated runs (Config.Simulated).
-	Simulated   []summary
-	Batch       *summary
-	Jobs        []jobView
-	Pager       pager
+	Simulated []summary
+	Batch     *summary
+	Jobs      []jobView
+	Pager     pager
 	// Retry lists the states an operator may resubmit, with their rows;
 	// the first one with rows is chosen.
 	Retry []retryOption
@@ -587,7 +587,7 @@ func (s *Server) handlePause(w http.ResponseWriter, r *http.Request) {
 	if reason == "" {
 		reason = "paused from the dashboard"
 	}
-	if err := worker.PauseSubmitting(r.Context(), s.cfg.Limiter, s.insp, s.cfg.Queues, reason); err != nil {
+	if err := queue.PauseSubmitting(r.Context(), s.cfg.Limiter, s.insp, s.cfg.Queues, reason); err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return
 	}
@@ -596,7 +596,7 @@ func (s *Server) handlePause(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleResume(w http.ResponseWriter, r *http.Request) {
-	if err := worker.ResumeSubmitting(r.Context(), s.cfg.Limiter, s.insp, s.cfg.Queues); err != nil {
+	if err := queue.ResumeSubmitting(r.Context(), s.cfg.Limiter, s.insp, s.cfg.Queues); err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/seedbatch/seedbatch/fetch"
 	"github.com/seedbatch/seedbatch/internal/redistest"
 	"github.com/seedbatch/seedbatch/metrics"
+	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/ratelimit"
 	"github.com/seedbatch/seedbatch/seedance"
 	"github.com/seedbatch/seedbatch/sim"
@@ -66,7 +67,7 @@ func TestMetricsMatchSimulator(t *testing.T) {
 		NotCreatedCodes: []int{500}})
 	store := batch.NewStore(rs.Client, rs.Prefix)
 	lim, _ := ratelimit.New(rs.Client, ratelimit.Config{Prefix: rs.Prefix, Scope: "m", RequestsPerMinute: 1 << 20, Burst: 1000})
-	queues := worker.QueuesFor(rs.Prefix)
+	queues := queue.NamesFor(rs.Prefix)
 	rec := metrics.NewRecorder(rs.Client, rs.Prefix)
 	f, _ := fetch.New(fetch.Config{Dir: t.TempDir(), AllowPrivate: true}) // the simulator serves files on loopback
 	w, err := worker.New(rs.Client, store, lim, client, f, worker.Config{Queues: queues, TimeScale: 200,
@@ -86,7 +87,7 @@ func TestMetricsMatchSimulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := worker.NewQueue(rs.Client, queues)
+	q := queue.New(rs.Client, queues)
 	defer q.Close()
 	if _, err := store.Enqueue(ctx, q, plan, batch.PlanOptions{}); err != nil {
 		t.Fatal(err)
@@ -109,7 +110,7 @@ func TestMetricsMatchSimulator(t *testing.T) {
 
 	insp := asynq.NewInspectorFromRedisClient(rs.Client)
 	defer insp.Close()
-	ms := httptest.NewServer(metrics.Handler(metrics.NewCollector(rec, store, lim, insp, queues.Names())))
+	ms := httptest.NewServer(metrics.Handler(metrics.NewCollector(rec, store, lim, insp, queues.All())))
 	defer ms.Close()
 	got := scrape(t, ms.URL)
 	st := s.Stats()

@@ -14,14 +14,14 @@ import (
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/internal/redistest"
 	"github.com/seedbatch/seedbatch/metrics"
+	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/ratelimit"
 	"github.com/seedbatch/seedbatch/tasks"
-	"github.com/seedbatch/seedbatch/worker"
 )
 
 // metricsSetup serves the Collector of a fresh namespace; it returns the
 // URL of /metrics, the limiter and the queue names.
-func metricsSetup(t *testing.T) (string, *ratelimit.Limiter, *redistest.Server, worker.Queues) {
+func metricsSetup(t *testing.T) (string, *ratelimit.Limiter, *redistest.Server, queue.Names) {
 	t.Helper()
 	rs := redistest.New(t)
 	store := batch.NewStore(rs.Client, rs.Prefix)
@@ -29,12 +29,12 @@ func metricsSetup(t *testing.T) (string, *ratelimit.Limiter, *redistest.Server, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	queues := worker.QueuesFor(rs.Prefix)
+	queues := queue.NamesFor(rs.Prefix)
 	rec := metrics.NewRecorder(rs.Client, rs.Prefix)
 	t.Cleanup(func() { rec.Close() })
 	insp := asynq.NewInspectorFromRedisClient(rs.Client)
 	t.Cleanup(func() { insp.Close() })
-	srv := httptest.NewServer(metrics.Handler(metrics.NewCollector(rec, store, lim, insp, queues.Names())))
+	srv := httptest.NewServer(metrics.Handler(metrics.NewCollector(rec, store, lim, insp, queues.All())))
 	t.Cleanup(srv.Close)
 	return srv.URL, lim, rs, queues
 }
@@ -97,7 +97,7 @@ func TestSeriesFromTheStart(t *testing.T) {
 	for _, st := range tasks.States {
 		want = append(want, `seedbatch_jobs{state="`+string(st)+`"}`)
 	}
-	for _, q := range queues.Names() {
+	for _, q := range queues.All() {
 		want = append(want, `asynq_queue_latency_seconds{queue="`+q+`"}`, `asynq_tasks_processed_total{queue="`+q+`"}`,
 			`asynq_tasks_failed_total{queue="`+q+`"}`, `asynq_tasks_enqueued_total{queue="`+q+`",state="pending"}`)
 	}

@@ -15,8 +15,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/tasks"
-	"github.com/seedbatch/seedbatch/worker"
 )
 
 // resultURLLife is how long a provider result URL lives, by its general
@@ -30,9 +30,9 @@ type Maintainer struct {
 	// tasks back (none when nil).
 	Redis  redis.UniversalClient
 	Store  *batch.Store
-	Queue  *worker.Queue
+	Queue  *queue.Client
 	Insp   *asynq.Inspector
-	Queues worker.Queues
+	Queues queue.Names
 	// Release frees a job's in-flight lease (the limiter's Release).
 	Release func(ctx context.Context, holder string) error
 	// Inbox is import's directory; OutDir holds the downloaded videos.
@@ -320,7 +320,7 @@ func (m *Maintainer) Reconcile(ctx context.Context) (Report, error) {
 			r.Rearmed++
 			// A poll number no chain uses, so the new poll is never a duplicate id.
 			n := 1_000_000 + int(now.Unix()%1_000_000)
-			return m.Queue.Poll(ctx, j.Batch, j.Row, j.Attempt, n, now, meta.RequestType == worker.RequestCallback)
+			return m.Queue.Poll(ctx, j.Batch, j.Row, j.Attempt, n, now, meta.RequestType == queue.RequestCallback)
 		case tasks.StateSucceeded:
 			lost, err := m.lost(m.Queues.Download, tasks.DownloadTaskID(j.Batch, j.Row, j.Attempt))
 			if err != nil || !lost {
@@ -380,7 +380,7 @@ func (m *Maintainer) handBackOrphans(ctx context.Context) (int, error) {
 		}
 	}
 	n := 0
-	for _, q := range m.Queues.Names() {
+	for _, q := range m.Queues.All() {
 		infos, err := m.Insp.ListActiveTasks(q, asynq.PageSize(10000))
 		if errors.Is(err, asynq.ErrQueueNotFound) {
 			continue
@@ -473,7 +473,7 @@ func (m *Maintainer) Expiry(ctx context.Context) (Report, error) {
 		switch {
 		case j.State == tasks.StateDone && m.missingFile(j):
 			from = tasks.StateDone
-		case j.State == tasks.StateFailed && j.FailCode == worker.CodeDownloadFailed:
+		case j.State == tasks.StateFailed && j.FailCode == tasks.CodeDownloadFailed:
 			from = tasks.StateFailed
 		default:
 			return nil

@@ -13,16 +13,16 @@ import (
 
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/internal/redistest"
+	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/scheduler"
 	"github.com/seedbatch/seedbatch/tasks"
-	"github.com/seedbatch/seedbatch/worker"
 )
 
 type env struct {
 	rs     *redistest.Server
 	m      *scheduler.Maintainer
 	insp   *asynq.Inspector
-	queues worker.Queues
+	queues queue.Names
 	dir    string
 }
 
@@ -30,8 +30,8 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	rs := redistest.New(t)
 	dir := t.TempDir()
-	queues := worker.QueuesFor(rs.Prefix)
-	q := worker.NewQueue(rs.Client, queues)
+	queues := queue.NamesFor(rs.Prefix)
+	q := queue.New(rs.Client, queues)
 	t.Cleanup(func() { q.Close() })
 	insp := asynq.NewInspectorFromRedisClient(rs.Client)
 	t.Cleanup(func() { insp.Close() })

@@ -41,7 +41,14 @@ const (
 	// CodeTimedOut: the task was still not finished long after its create
 	// (reconcile gave up on it).
 	CodeTimedOut = "TIMED_OUT"
+	// CodeCanceled: an operator canceled the batch before the row was
+	// submitted.
+	CodeCanceled = "CANCELED"
 )
+
+// CodeInsufficientCredits is the provider's own fail code (and error
+// message) for an account that cannot pay: it stops the whole batch.
+const CodeInsufficientCredits = "INSUFFICIENT_CREDITS"
 
 // PossiblyBilled reports whether a failed row's provider task may have been
 // billed as a success whose video seedbatch does not have, so that creating

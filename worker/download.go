@@ -61,11 +61,11 @@ func (w *Worker) downloadFailed(ctx context.Context, job batch.Job, err error) e
 	code := ""
 	switch {
 	case errors.Is(err, fetch.ErrExpired):
-		code = CodeResultExpired
+		code = tasks.CodeResultExpired
 	case errors.Is(err, fetch.ErrTooLarge):
-		code = CodeDownloadTooLarge
+		code = tasks.CodeDownloadTooLarge
 	case errors.Is(err, fetch.ErrPermanent), w.finalAttempt(ctx):
-		code = CodeDownloadFailed
+		code = tasks.CodeDownloadFailed
 	default:
 		_ = w.store.SetLastError(ctx, job.Batch, job.Row, err.Error())
 		return err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/fetch"
+	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/ratelimit"
 	"github.com/seedbatch/seedbatch/worker"
 )
@@ -53,7 +54,7 @@ func TestWorkerHealthRedisDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	w, err := worker.New(rdb, batch.NewStore(rdb, prefix), lim, nil, f,
-		worker.Config{Queues: worker.QueuesFor(prefix), ShutdownTimeout: time.Second})
+		worker.Config{Queues: queue.NamesFor(prefix), ShutdownTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -128,12 +128,12 @@ func (w *Worker) applyStatus(ctx context.Context, job batch.Job, from tasks.Stat
 	case seedance.StateSuccess:
 		c.To, c.ResultURLs = tasks.StateSucceeded, task.ResultURLs
 		if len(task.ResultURLs) == 0 {
-			c.To, c.FailCode, c.FailMsg = tasks.StateFailed, CodeNoResult, "the provider reported success without a result URL"
+			c.To, c.FailCode, c.FailMsg = tasks.StateFailed, tasks.CodeNoResult, "the provider reported success without a result URL"
 		}
 	case seedance.StateFailed:
 		c.To, c.FailCode, c.FailMsg = tasks.StateFailed, task.FailCode, task.FailMsg
 		if c.FailCode == "" {
-			c.FailCode = CodeProviderError
+			c.FailCode = tasks.CodeProviderError
 		}
 	default:
 		if from == tasks.StateAmbiguous {
@@ -157,9 +157,9 @@ func (w *Worker) applyStatus(ctx context.Context, job batch.Job, from tasks.Stat
 		w.plans.observe(ctx, job.Spec.Duration, gen)
 	}
 	log.Info("task_ended", "state", c.To, "fail_code", c.FailCode)
-	if c.FailCode == CodeInsufficientCredits {
+	if c.FailCode == tasks.CodeInsufficientCredits {
 		// The account cannot pay: stop submitting the rest until an operator acts.
-		if err := w.Pause(ctx, "the provider failed a task for want of credits ("+CodeInsufficientCredits+")"); err != nil {
+		if err := w.Pause(ctx, "the provider failed a task for want of credits ("+tasks.CodeInsufficientCredits+")"); err != nil {
 			return err
 		}
 	}
@@ -209,7 +209,7 @@ func (w *Worker) pollFailed(ctx context.Context, job batch.Job, p tasks.JobPaylo
 	case errors.Is(serr, seedance.ErrNotFound):
 		_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
 			From: []tasks.State{tasks.StateSubmitted}, To: tasks.StateFailed, Attempt: &job.Attempt,
-			FailCode: CodeTaskNotFound, FailMsg: "the provider does not know task " + job.TaskID, Completed: w.cfg.Now()})
+			FailCode: tasks.CodeTaskNotFound, FailMsg: "the provider does not know task " + job.TaskID, Completed: w.cfg.Now()})
 		w.release(ctx, job)
 		return ignoreConflict(err)
 	default:
@@ -232,11 +232,11 @@ func (w *Worker) unreadable(ctx context.Context, job batch.Job, p tasks.JobPaylo
 		log.Warn("status_unreadable", "count", n, "err", serr)
 		next := tasks.JobPayload{Batch: job.Batch, Row: job.Row, Attempt: job.Attempt, Poll: p.Poll + 1,
 			Callback: p.Callback, Unreadable: n}
-		return w.queue.poll(ctx, next, w.nextRead(ctx, job, p.Callback))
+		return w.queue.PollAt(ctx, next, w.nextRead(ctx, job, p.Callback))
 	}
 	_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
 		From: []tasks.State{tasks.StateSubmitted}, To: tasks.StateFailed, Attempt: &job.Attempt,
-		FailCode: CodeAnswerUnreadable, FailMsg: unreadableMessage(job.Batch, job.TaskID, n, serr),
+		FailCode: tasks.CodeAnswerUnreadable, FailMsg: unreadableMessage(job.Batch, job.TaskID, n, serr),
 		Completed: now})
 	if err != nil {
 		return ignoreConflict(err)

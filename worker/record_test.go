@@ -7,6 +7,7 @@ import (
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/fetch"
 	"github.com/seedbatch/seedbatch/internal/redistest"
+	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/ratelimit"
 	"github.com/seedbatch/seedbatch/seedance"
 	"github.com/seedbatch/seedbatch/tasks"
@@ -22,7 +23,7 @@ func TestRecordTaskIDAfterARaceBinds(t *testing.T) {
 	lim, _ := ratelimit.New(rs.Client, ratelimit.Config{Prefix: rs.Prefix, Scope: "r"})
 	client, _ := seedance.New(seedance.Config{BaseURL: "http://127.0.0.1:1", APIKey: "k"})
 	f, _ := fetch.New(fetch.Config{Dir: t.TempDir()})
-	w, err := New(rs.Client, store, lim, client, f, Config{Queues: QueuesFor(rs.Prefix)})
+	w, err := New(rs.Client, store, lim, client, f, Config{Queues: queue.NamesFor(rs.Prefix)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +37,7 @@ func TestRecordTaskIDAfterARaceBinds(t *testing.T) {
 	zero := 0
 	for _, c := range []batch.Change{
 		{From: []tasks.State{tasks.StateQueued}, To: tasks.StateSubmitting, Attempt: &zero},
-		{From: []tasks.State{tasks.StateSubmitting}, To: tasks.StateAmbiguous, Attempt: &zero, FailCode: CodeCreateInterrupted},
+		{From: []tasks.State{tasks.StateSubmitting}, To: tasks.StateAmbiguous, Attempt: &zero, FailCode: tasks.CodeCreateInterrupted},
 	} {
 		if _, err := store.Transition(ctx, "b", 0, c); err != nil {
 			t.Fatal(err)

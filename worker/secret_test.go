@@ -91,7 +91,7 @@ func TestNoSecretIsStored(t *testing.T) {
 	insp := asynq.NewInspectorFromRedisClient(h.rs.Client)
 	defer insp.Close()
 	rw := httptest.NewRecorder()
-	metrics.Handler(metrics.NewCollector(rec, h.store, h.lim, insp, h.queues.Names())).ServeHTTP(rw, httptest.NewRequest("GET", "/metrics", nil))
+	metrics.Handler(metrics.NewCollector(rec, h.store, h.lim, insp, h.queues.All())).ServeHTTP(rw, httptest.NewRequest("GET", "/metrics", nil))
 
 	for name, text := range map[string]string{"Redis": stored.String(), "logs": logs.String(), "metrics": rw.Body.String()} {
 		for _, s := range secrets {

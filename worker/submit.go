@@ -10,25 +10,10 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/ratelimit"
 	"github.com/seedbatch/seedbatch/seedance"
 	"github.com/seedbatch/seedbatch/tasks"
-)
-
-// Fail codes seedbatch sets itself (the provider's own codes pass through);
-// see package tasks.
-const (
-	CodeInvalidRequest    = tasks.CodeInvalidRequest
-	CodeCreateUnknown     = tasks.CodeCreateUnknown
-	CodeCreateInterrupted = tasks.CodeCreateInterrupted
-	CodeProviderError     = tasks.CodeProviderError
-	CodeTaskNotFound      = tasks.CodeTaskNotFound
-	CodeNoResult          = tasks.CodeNoResult
-	CodeAnswerUnreadable  = tasks.CodeAnswerUnreadable
-	CodeBudget            = tasks.CodeBudget
-	CodeResultExpired     = tasks.CodeResultExpired
-	CodeDownloadTooLarge  = tasks.CodeDownloadTooLarge
-	CodeDownloadFailed    = tasks.CodeDownloadFailed
 )
 
 // authPause is how long a submit waits before looking again while the
@@ -63,7 +48,7 @@ func (w *Worker) handleSubmit(ctx context.Context, t *asynq.Task) error {
 			log.Warn("create_interrupted", "state", job.State)
 			_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
 				From: []tasks.State{tasks.StateSubmitting}, To: tasks.StateAmbiguous, Attempt: &job.Attempt,
-				FailCode: CodeCreateInterrupted,
+				FailCode: tasks.CodeCreateInterrupted,
 				FailMsg:  "a worker stopped while this row's create request may have been in flight; not resubmitted automatically",
 			})
 			return ignoreConflict(err)
@@ -95,7 +80,7 @@ func (w *Worker) handleSubmit(ctx context.Context, t *asynq.Task) error {
 		log.Warn("budget_hold", "budget", scope)
 		_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
 			From: []tasks.State{tasks.StateQueued}, To: tasks.StateBudget, Attempt: &job.Attempt,
-			FailCode: CodeBudget, FailMsg: "held: the " + scope + " budget of video seconds is spent; raise it and run retry --state budget"})
+			FailCode: tasks.CodeBudget, FailMsg: "held: the " + scope + " budget of video seconds is spent; raise it and run retry --state budget"})
 		return ignoreConflict(err)
 	}
 
@@ -132,9 +117,9 @@ func (w *Worker) handleSubmit(ctx context.Context, t *asynq.Task) error {
 		}
 		return ignoreConflict(err)
 	}
-	req := createRequest(job.Spec, RequestAsync, "")
+	req := createRequest(job.Spec, queue.RequestAsync, "")
 	if callback {
-		req = createRequest(job.Spec, RequestCallback, w.cfg.Callback.URL(job.Batch, job.Row, job.Attempt))
+		req = createRequest(job.Spec, queue.RequestCallback, w.cfg.Callback.URL(job.Batch, job.Row, job.Attempt))
 	}
 	taskID, cerr := w.provider.Create(ctx, req)
 	// From here on, record what happened even if the handler is being stopped.
@@ -150,11 +135,11 @@ func (w *Worker) callbackMode(meta batch.Meta) bool {
 	if rt == "" {
 		rt = w.cfg.RequestType
 	}
-	if rt == RequestCallback && !w.cfg.Callback.enabled() {
+	if rt == queue.RequestCallback && !w.cfg.Callback.enabled() {
 		w.log.Warn("callback_unavailable", "batch", meta.ID, "fallback", "polling")
 		return false
 	}
-	return rt == RequestCallback
+	return rt == queue.RequestCallback
 }
 
 // firstPoll is the delay from create to a job's first status read: the
@@ -208,7 +193,7 @@ func (w *Worker) afterCreate(ctx, hctx context.Context, log interface {
 	case errors.Is(cerr, seedance.ErrInvalid):
 		_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
 			From: []tasks.State{tasks.StateSubmitting}, To: tasks.StateFailed, Attempt: &job.Attempt,
-			FailCode: CodeInvalidRequest, FailMsg: providerMessage(cerr), Completed: now})
+			FailCode: tasks.CodeInvalidRequest, FailMsg: providerMessage(cerr), Completed: now})
 		w.release(ctx, job)
 		refund()
 		log.Warn("create_rejected", "err", cerr)
@@ -238,7 +223,7 @@ func (w *Worker) afterCreate(ctx, hctx context.Context, log interface {
 		if w.finalAttempt(hctx) {
 			_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
 				From: []tasks.State{tasks.StateQueued}, To: tasks.StateFailed, Attempt: &job.Attempt,
-				FailCode: CodeProviderError, FailMsg: cerr.Error(), Completed: now})
+				FailCode: tasks.CodeProviderError, FailMsg: cerr.Error(), Completed: now})
 			refund()
 			log.Warn("create_gave_up", "err", cerr)
 			return err
@@ -252,7 +237,7 @@ func (w *Worker) afterCreate(ctx, hctx context.Context, log interface {
 		// which expires on its own, and never resend.
 		_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
 			From: []tasks.State{tasks.StateSubmitting}, To: tasks.StateAmbiguous, Attempt: &job.Attempt,
-			FailCode: CodeCreateUnknown, FailMsg: unknownOutcome(job.Batch, cerr), Completed: now})
+			FailCode: tasks.CodeCreateUnknown, FailMsg: unknownOutcome(job.Batch, cerr), Completed: now})
 		log.Warn("create_ambiguous", "err", cerr)
 		return ignoreConflict(err)
 	}
@@ -343,15 +328,12 @@ func providerMessage(err error) string {
 	return err.Error()
 }
 
-// CodeInsufficientCredits is the provider's fail code that stops a batch.
-const CodeInsufficientCredits = "INSUFFICIENT_CREDITS"
-
 // accountRefused reports a create refused because the account cannot pay:
 // 402 as the HTTP status or as the JSON code of the answer, or the
 // provider's INSUFFICIENT_CREDITS.
 func accountRefused(err error) bool {
 	var se *seedance.Error
-	return errors.As(err, &se) && (se.StatusCode == 402 || se.Code == 402 || strings.Contains(se.Message, CodeInsufficientCredits))
+	return errors.As(err, &se) && (se.StatusCode == 402 || se.Code == 402 || strings.Contains(se.Message, tasks.CodeInsufficientCredits))
 }
 
 func retryAfter(err error) time.Duration {

@@ -16,6 +16,7 @@ import (
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/fetch"
 	"github.com/seedbatch/seedbatch/internal/hostcheck"
+	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/ratelimit"
 	"github.com/seedbatch/seedbatch/redact"
 	"github.com/seedbatch/seedbatch/seedance"
@@ -31,19 +32,13 @@ const (
 	ShutdownTimeoutDefault   = 30 * time.Second
 	MaxWaitDefault           = 5 * time.Second
 	SlotWaitDefault          = time.Minute
-	RequestTypeDefault       = RequestAsync
+	RequestTypeDefault       = queue.RequestAsync
 	DownloadConcurrencyDef   = 4
 	SafetyGraceDefault       = 60 * time.Second
 	SafetyIntervalDefault    = 30 * time.Second
 	CallbackMaxBodyDefault   = 64 << 10
 	// MaxUnreadableDefault is the default Config.MaxUnreadable.
 	MaxUnreadableDefault = 3
-)
-
-// Request types: how the provider reports a task's outcome.
-const (
-	RequestAsync    = "async"
-	RequestCallback = "callback"
 )
 
 // slowestFinish is the longest generation time the provider documents for
@@ -56,10 +51,10 @@ var FirstPollDefault = map[int]time.Duration{4: 40 * time.Second, 8: 60 * time.S
 
 // Config tunes a Worker. Zero fields take the defaults above.
 type Config struct {
-	// Queues are the queue names (required; see QueuesFor).
-	Queues Queues
+	// Queues are the queue names (required; see queue.NamesFor).
+	Queues queue.Names
 	// Prefix namespaces the worker's own keys: the generation times its
-	// poll planning shares (default: the prefix QueuesFor was given).
+	// poll planning shares (default: the prefix the queue names were made with).
 	Prefix string
 	// SubmitConcurrency and PollConcurrency are handlers per process.
 	SubmitConcurrency, PollConcurrency int
@@ -158,9 +153,9 @@ func (c Config) validate() error {
 		return errors.New("worker: TimeScale: must be at least 1")
 	case c.MaxUnreadable < 1:
 		return errors.New("worker: MaxUnreadable: must be at least 1")
-	case c.RequestType != RequestAsync && c.RequestType != RequestCallback:
+	case c.RequestType != queue.RequestAsync && c.RequestType != queue.RequestCallback:
 		return fmt.Errorf("worker: RequestType: %q is not async or callback", c.RequestType)
-	case c.RequestType == RequestCallback && !c.Callback.enabled():
+	case c.RequestType == queue.RequestCallback && !c.Callback.enabled():
 		return errors.New("worker: RequestType callback needs Callback.PublicURL and Callback.Secret")
 	}
 	return nil
@@ -229,7 +224,7 @@ type Worker struct {
 	limiter  Limiter
 	provider Provider
 	fetcher  Fetcher
-	queue    *Queue
+	queue    *queue.Client
 	insp     *asynq.Inspector
 	submit   *asynq.Server
 	poll     *asynq.Server
@@ -266,7 +261,7 @@ func New(rdb redis.UniversalClient, store *batch.Store, lim Limiter, prov Provid
 	w := &Worker{
 		cfg: cfg, rdb: rdb, store: store, limiter: lim, provider: measuredProvider{prov, cfg.Metrics}, fetcher: fetcher,
 		metrics: cfg.Metrics, log: cfg.Logger, hosts: hosts,
-		queue: NewQueue(rdb, cfg.Queues),
+		queue: queue.New(rdb, cfg.Queues),
 		insp:  asynq.NewInspectorFromRedisClient(rdb),
 	}
 	w.stopping, w.stop = context.WithCancel(context.Background())
@@ -379,41 +374,5 @@ func (w *Worker) Shutdown() {
 // Pause stops submitting in every process: the limiter refuses submits and
 // the submit queue is paused, so status shows why. Polls go on.
 func (w *Worker) Pause(ctx context.Context, reason string) error {
-	return PauseSubmitting(ctx, w.limiter, w.insp, w.cfg.Queues, reason)
+	return queue.PauseSubmitting(ctx, w.limiter, w.insp, w.cfg.Queues, reason)
 }
-
-// pauser is the part of the limiter that pausing needs.
-type pauser interface {
-	Pause(ctx context.Context, reason string) error
-}
-
-// PauseSubmitting pauses the limiter's submits and the asynq submit queue.
-func PauseSubmitting(ctx context.Context, lim pauser, insp *asynq.Inspector, q Queues, reason string) error {
-	if err := lim.Pause(ctx, reason); err != nil {
-		return fmt.Errorf("pause submitting: %w", err)
-	}
-	if err := insp.PauseQueue(q.Submit); err != nil && !isAlreadyPaused(err) {
-		return fmt.Errorf("pause queue %s: %w", q.Submit, err)
-	}
-	return nil
-}
-
-// resumer is the part of the limiter that resuming needs.
-type resumer interface {
-	Resume(ctx context.Context) error
-}
-
-// ResumeSubmitting undoes PauseSubmitting.
-func ResumeSubmitting(ctx context.Context, lim resumer, insp *asynq.Inspector, q Queues) error {
-	if err := lim.Resume(ctx); err != nil {
-		return fmt.Errorf("resume submitting: %w", err)
-	}
-	if err := insp.UnpauseQueue(q.Submit); err != nil && !isNotPaused(err) && !errors.Is(err, asynq.ErrQueueNotFound) {
-		return fmt.Errorf("unpause queue %s: %w", q.Submit, err)
-	}
-	return nil
-}
-
-// asynq reports these conditions only as text.
-func isAlreadyPaused(err error) bool { return strings.Contains(err.Error(), "already paused") }
-func isNotPaused(err error) bool     { return strings.Contains(err.Error(), "not paused") }

@@ -19,6 +19,7 @@ import (
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/fetch"
 	"github.com/seedbatch/seedbatch/internal/redistest"
+	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/ratelimit"
 	"github.com/seedbatch/seedbatch/seedance"
 	"github.com/seedbatch/seedbatch/sim"
@@ -37,7 +38,7 @@ type harness struct {
 	sim    *sim.Sim
 	store  *batch.Store
 	lim    *ratelimit.Limiter
-	queues worker.Queues
+	queues queue.Names
 	worker *worker.Worker
 	// out is where videos are stored.
 	out string
@@ -70,7 +71,7 @@ func newHarnessWith(t testing.TB, change func(*options)) *harness {
 		sim:    sim.Config{APIKey: "sim-key", TimeScale: timeScale, Seed: 1},
 		limits: ratelimit.Config{Prefix: rs.Prefix, Scope: "test", RequestsPerMinute: 10000 * timeScale, Burst: 100, MaxInFlight: 1000},
 		apiKey: "sim-key",
-		worker: worker.Config{Queues: worker.QueuesFor(rs.Prefix), TimeScale: timeScale, MaxRetry: 4,
+		worker: worker.Config{Queues: queue.NamesFor(rs.Prefix), TimeScale: timeScale, MaxRetry: 4,
 			MaxWait: time.Second, SubmitConcurrency: 10, PollConcurrency: 10},
 	}
 	change(&o)
@@ -80,7 +81,7 @@ func newHarnessWith(t testing.TB, change func(*options)) *harness {
 		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 			t.Fatal(err)
 		}
-		o.worker.RequestType = worker.RequestCallback
+		o.worker.RequestType = queue.RequestCallback
 		o.worker.Callback.PublicURL = "http://" + ln.Addr().String()
 		o.worker.Callback.Listen = ln.Addr().String()
 		o.worker.Callback.Secret = []byte("test-secret")
@@ -146,7 +147,7 @@ func (h *harness) enqueue(csv string) *batch.Plan {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	q := worker.NewQueue(h.rs.Client, h.queues)
+	q := queue.New(h.rs.Client, h.queues)
 	defer q.Close()
 	if _, err := h.store.Enqueue(h.t.Context(), q, plan, batch.PlanOptions{}); err != nil {
 		h.t.Fatal(err)
@@ -199,17 +200,17 @@ func TestOutcomes(t *testing.T) {
 		{"ok-1", "a quiet harbour at dawn", "", tasks.StateDone, "", 1},
 		{"ok-2", "a busy market at noon", "", tasks.StateDone, "", 1},
 		{"violation", "a scene [sim:content-violation]", "", tasks.StateFailed, "CONTENT_VIOLATION", 1},
-		{"rejected", "a scene the provider refuses [sim:reject]", "", tasks.StateFailed, worker.CodeInvalidRequest, 0},
+		{"rejected", "a scene the provider refuses [sim:reject]", "", tasks.StateFailed, tasks.CodeInvalidRequest, 0},
 		// The simulator created nothing, but a 500 does not prove it: without
 		// provider.not_created_codes the row is not sent again.
-		{"server-error", "a scene after two errors [sim:create-500]", "", tasks.StateAmbiguous, worker.CodeCreateUnknown, 0},
-		{"lost", "a scene whose answer is lost [sim:create-lost]", "", tasks.StateAmbiguous, worker.CodeCreateUnknown, 1},
-		{"gateway", "a scene behind a gateway [sim:create-502]", "", tasks.StateAmbiguous, worker.CodeCreateUnknown, 1},
-		{"no-id", "a scene without an id [sim:create-no-id]", "", tasks.StateAmbiguous, worker.CodeCreateUnknown, 1},
+		{"server-error", "a scene after two errors [sim:create-500]", "", tasks.StateAmbiguous, tasks.CodeCreateUnknown, 0},
+		{"lost", "a scene whose answer is lost [sim:create-lost]", "", tasks.StateAmbiguous, tasks.CodeCreateUnknown, 1},
+		{"gateway", "a scene behind a gateway [sim:create-502]", "", tasks.StateAmbiguous, tasks.CodeCreateUnknown, 1},
+		{"no-id", "a scene without an id [sim:create-no-id]", "", tasks.StateAmbiguous, tasks.CodeCreateUnknown, 1},
 		{"status-error", "a scene with a flaky status [sim:status-500]", "", tasks.StateDone, "", 1},
 		{"bad-duration", "a scene of five seconds", "5", tasks.StateRejected, "INVALID_ROW", 0},
-		{"created-500", "a scene created then answered 500 [sim:create-500-created]", "", tasks.StateAmbiguous, worker.CodeCreateUnknown, 1},
-		{"created-code-500", "a scene created then answered code 500 [sim:create-code-500]", "", tasks.StateAmbiguous, worker.CodeCreateUnknown, 1},
+		{"created-500", "a scene created then answered 500 [sim:create-500-created]", "", tasks.StateAmbiguous, tasks.CodeCreateUnknown, 1},
+		{"created-code-500", "a scene created then answered code 500 [sim:create-code-500]", "", tasks.StateAmbiguous, tasks.CodeCreateUnknown, 1},
 	}
 	var csv strings.Builder
 	csv.WriteString("id,prompt,duration\n")
@@ -326,8 +327,8 @@ func TestUnreadableAnswers(t *testing.T) {
 			continue
 		}
 		t.Logf("row %d: %s", i, j.FailMsg)
-		if j.State != tasks.StateFailed || j.FailCode != worker.CodeAnswerUnreadable {
-			t.Errorf("row %d: %s (%s), want failed (%s)", i, j.State, j.FailCode, worker.CodeAnswerUnreadable)
+		if j.State != tasks.StateFailed || j.FailCode != tasks.CodeAnswerUnreadable {
+			t.Errorf("row %d: %s (%s), want failed (%s)", i, j.State, j.FailCode, tasks.CodeAnswerUnreadable)
 		}
 		if got := st.StatusReadsPerTask[j.TaskID]; got != worker.MaxUnreadableDefault {
 			t.Errorf("row %d: %d status reads, want %d", i, got, worker.MaxUnreadableDefault)
@@ -380,7 +381,7 @@ func TestAuthFailurePausesSubmitting(t *testing.T) {
 	}
 
 	h.sim.SetAPIKey("wrong-key") // the operator fixes the key...
-	if err := worker.ResumeSubmitting(ctx, h.lim, insp, h.queues); err != nil {
+	if err := queue.ResumeSubmitting(ctx, h.lim, insp, h.queues); err != nil {
 		t.Fatal(err)
 	}
 	c = h.waitFor(plan.ID, 30*time.Second, allTerminal(3))
@@ -403,7 +404,7 @@ func TestInterruptedSubmitIsAmbiguous(t *testing.T) {
 	h.start()
 	h.waitFor(plan.ID, 30*time.Second, allTerminal(2))
 	jobs := h.jobs(plan.ID, 2)
-	if jobs[0].State != tasks.StateAmbiguous || jobs[0].FailCode != worker.CodeCreateInterrupted {
+	if jobs[0].State != tasks.StateAmbiguous || jobs[0].FailCode != tasks.CodeCreateInterrupted {
 		t.Errorf("interrupted row: %s %s", jobs[0].State, jobs[0].FailCode)
 	}
 	if jobs[1].State != tasks.StateDone {
@@ -565,7 +566,7 @@ func TestResubmittedRowTakesItsOwnLease(t *testing.T) {
 	if first.State != tasks.StateAmbiguous {
 		t.Fatalf("row %s, want ambiguous after a lost answer", first.State)
 	}
-	q := worker.NewQueue(h.rs.Client, h.queues)
+	q := queue.New(h.rs.Client, h.queues)
 	defer q.Close()
 	if res, err := h.store.Resubmit(t.Context(), q, plan.ID, batch.ResubmitOptions{From: tasks.StateAmbiguous}); err != nil || res.Queued != 1 {
 		t.Fatalf("Resubmit = %+v, %v", res, err)

@@ -18,9 +18,9 @@ import (
 
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/config"
+	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/ratelimit"
 	"github.com/seedbatch/seedbatch/redact"
-	"github.com/seedbatch/seedbatch/worker"
 )
 
 // Exit codes, as the README documents them.
@@ -319,7 +319,7 @@ type stack struct {
 	rdb     redis.UniversalClient
 	store   *batch.Store
 	limiter *ratelimit.Limiter
-	queues  worker.Queues
+	queues  queue.Names
 	mini    *miniredis.Miniredis
 	closers []func()
 	// configFile is the --config flag of the command, if given.
@@ -392,7 +392,7 @@ func (m *Main) open(ctx context.Context, cfg config.Config, embedded bool) (*sta
 	s.store.SetLogger(s.log)
 	// Closers run last first: finish retiring batches before Redis goes.
 	s.closers = append(s.closers, s.store.WaitRetired)
-	s.queues = worker.QueuesFor(cfg.Redis.Prefix)
+	s.queues = queue.NamesFor(cfg.Redis.Prefix)
 	s.limiter, err = ratelimit.New(client, ratelimit.Config{
 		// Limits belong to the API key, whatever the namespace: every
 		// seedbatch on this Redis that uses the key shares them.

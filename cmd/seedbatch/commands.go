@@ -18,9 +18,9 @@ import (
 
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/config"
+	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/sim"
 	"github.com/seedbatch/seedbatch/tasks"
-	"github.com/seedbatch/seedbatch/worker"
 )
 
 func (m *Main) enqueueCmd(ctx context.Context, args []string) error {
@@ -50,7 +50,7 @@ func (m *Main) enqueueCmd(ctx context.Context, args []string) error {
 	}
 	defer s.Close()
 	s.warnDurability(ctx)
-	q := worker.NewQueue(s.rdb, s.queues)
+	q := queue.New(s.rdb, s.queues)
 	defer q.Close()
 	res, err := m.enqueuePlan(ctx, s, q, plan, pf)
 	if err != nil {
@@ -104,7 +104,7 @@ func (m *Main) workerCmd(ctx context.Context, args []string) error {
 			"note", "provider timings and request limits are divided and multiplied by it: only for a simulator")
 	}
 	s.warnDurability(ctx)
-	s.log.Info("worker_started", "queues", s.queues.Names(), "provider", cfg.Provider.BaseURL,
+	s.log.Info("worker_started", "queues", s.queues.All(), "provider", cfg.Provider.BaseURL,
 		"callback_receiver", r.callbackURL)
 	<-ctx.Done()
 	s.log.Info("worker_stopping", "shutdown_timeout", cfg.Worker.ShutdownTimeout)
@@ -236,7 +236,7 @@ func (m *Main) statusSection(ctx context.Context, s *stack, ns *namespace, ids [
 		for i, b := range batches {
 			for _, st := range tasks.States {
 				q, moves := queues.Mover(st)
-				if !moves || b.counts[st] == 0 || worker.Served(servers, q) {
+				if !moves || b.counts[st] == 0 || queue.Served(servers, q) {
 					continue
 				}
 				batches[i].unserved = true
@@ -389,7 +389,7 @@ func (m *Main) resumeCmd(ctx context.Context, args []string) error {
 	}
 	defer s.Close()
 	insp := asynq.NewInspectorFromRedisClient(s.rdb)
-	if err := worker.ResumeSubmitting(ctx, s.limiter, insp, s.queues); err != nil {
+	if err := queue.ResumeSubmitting(ctx, s.limiter, insp, s.queues); err != nil {
 		return fail(exitUnreachable, "%v", err)
 	}
 	fmt.Fprintln(m.Stdout, "submitting resumed")
@@ -528,7 +528,7 @@ func (m *Main) retryCmd(ctx context.Context, args []string) error {
 			return fail(exitUnreachable, "%v", err)
 		}
 	}
-	q := worker.NewQueue(s.rdb, s.queues)
+	q := queue.New(s.rdb, s.queues)
 	defer q.Close()
 	res, err := s.store.Resubmit(ctx, q, id, batch.ResubmitOptions{From: from, Rebill: *rebill})
 	if err != nil {

@@ -7,14 +7,14 @@ import (
 
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/config"
-	"github.com/seedbatch/seedbatch/worker"
+	"github.com/seedbatch/seedbatch/queue"
 )
 
 // namespace is one key prefix's records and queues on the stack's Redis.
 type namespace struct {
 	prefix string
 	store  *batch.Store
-	queues worker.Queues
+	queues queue.Names
 }
 
 // simulated returns the namespace of the batches run with the built-in
@@ -33,7 +33,7 @@ func (s *stack) simulated() *namespace {
 	st.SetRetention(s.cfg.Retention)
 	st.SetLogger(s.log)
 	s.closers = append(s.closers, st.WaitRetired)
-	s.sim = &namespace{prefix: p, store: st, queues: worker.QueuesFor(p)}
+	s.sim = &namespace{prefix: p, store: st, queues: queue.NamesFor(p)}
 	return s.sim
 }
 

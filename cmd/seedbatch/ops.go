@@ -15,14 +15,14 @@ import (
 	"github.com/seedbatch/seedbatch/config"
 	"github.com/seedbatch/seedbatch/dashboard"
 	"github.com/seedbatch/seedbatch/metrics"
+	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/scheduler"
 	"github.com/seedbatch/seedbatch/tasks"
-	"github.com/seedbatch/seedbatch/worker"
 )
 
 // maintainer builds the housekeeping worker on a stack; close it when done.
 func (m *Main) maintainer(s *stack) (*scheduler.Maintainer, func()) {
-	q := worker.NewQueue(s.rdb, s.queues)
+	q := queue.New(s.rdb, s.queues)
 	insp := asynq.NewInspectorFromRedisClient(s.rdb)
 	pf := planFlags{budget: -1}
 	bopts, _ := pf.batchOptions(s.cfg) // validated config: cannot fail

@@ -16,8 +16,8 @@ import (
 
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/config"
+	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/tasks"
-	"github.com/seedbatch/seedbatch/worker"
 )
 
 // planFlags are the flags of commands that read a CSV file.
@@ -69,7 +69,7 @@ func (p *planFlags) options(cfg config.Config) batch.PlanOptions {
 // batchOptions are the batch-wide settings from the flags and config.
 func (p *planFlags) batchOptions(cfg config.Config) (batch.BatchOptions, error) {
 	rt := cmp.Or(p.requestType, cfg.Callback.RequestType)
-	if rt != worker.RequestAsync && rt != worker.RequestCallback {
+	if rt != queue.RequestAsync && rt != queue.RequestCallback {
 		return batch.BatchOptions{}, fail(exitUsage, "--request-type %q: want async (poll the provider) or callback", rt)
 	}
 	o := batch.BatchOptions{RequestType: rt, BudgetSeconds: -1, TotalBudgetSeconds: cfg.Budget.TotalSeconds}

@@ -86,6 +86,6 @@ func serveProbe(s *stack, r *running, ln net.Listener) (stop func(), err error) 
 // that every process counts in Redis, jobs by state, in-flight leases and
 // queue sizes, with this process's Go runtime and process metrics.
 func metricsHandler(s *stack, rec *metrics.Recorder, insp *asynq.Inspector) http.Handler {
-	queues := append(s.queues.Names(), maintenanceQueue(s.cfg))
+	queues := append(s.queues.All(), maintenanceQueue(s.cfg))
 	return metrics.Handler(metrics.NewCollector(rec, s.store, s.limiter, insp, queues))
 }

@@ -15,9 +15,9 @@ import (
 
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/config"
+	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/rundir"
 	"github.com/seedbatch/seedbatch/tasks"
-	"github.com/seedbatch/seedbatch/worker"
 )
 
 func (m *Main) runCmd(ctx context.Context, args []string) error {
@@ -84,7 +84,7 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 		fmt.Fprintf(m.Stderr, "No SEEDANCE_API_KEY set: using the built-in provider simulator at %s "+
 			"(%gx compressed time, placeholder videos, nothing billed).\n", sim.url, cfg.Sim.TimeScale)
 	}
-	callback := cmp.Or(pf.requestType, cfg.Callback.RequestType) == worker.RequestCallback
+	callback := cmp.Or(pf.requestType, cfg.Callback.RequestType) == queue.RequestCallback
 	var ln net.Listener
 	if callback {
 		if ln, err = callbackReceiver(&cfg, rd, simulated); err != nil {
@@ -105,7 +105,7 @@ func (m *Main) runCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	q := worker.NewQueue(s.rdb, s.queues)
+	q := queue.New(s.rdb, s.queues)
 	defer q.Close()
 	res, err := m.enqueuePlan(ctx, s, q, plan, pf)
 	if err != nil {

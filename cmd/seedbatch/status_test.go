@@ -11,8 +11,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/internal/redistest"
+	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/tasks"
-	"github.com/seedbatch/seedbatch/worker"
 )
 
 // statusBatch records a batch of 11 rows on rs, moved into every state the
@@ -47,7 +47,7 @@ func TestStatusTable(t *testing.T) {
 	const id = "spring-campaign-2c0ffee1a7"
 	statusBatch(t, rs, id)
 	env := []string{"REDIS_URL=" + rs.URL, "SEEDBATCH_REDIS_PREFIX=" + rs.Prefix}
-	queues := worker.QueuesFor(rs.Prefix)
+	queues := queue.NamesFor(rs.Prefix)
 
 	status := func(args ...string) string {
 		t.Helper()

@@ -1,4 +1,4 @@
-package worker
+package queue
 
 import (
 	"context"
@@ -13,55 +13,14 @@ import (
 	"github.com/seedbatch/seedbatch/tasks"
 )
 
-// Queues names the asynq queues of one seedbatch namespace. Several
-// namespaces can share one Redis without seeing each other's tasks.
-type Queues struct {
-	Submit, Poll, Download string
-}
-
-// QueuesFor returns the queue names under prefix.
-func QueuesFor(prefix string) Queues {
-	return Queues{Submit: prefix + "-" + tasks.QueueSubmit, Poll: prefix + "-" + tasks.QueuePoll,
-		Download: prefix + "-" + tasks.QueueDownload}
-}
-
-// Names lists the queue names.
-func (q Queues) Names() []string { return []string{q.Submit, q.Poll, q.Download} }
-
-// Mover returns the queue whose tasks move a job on from state st, and
-// false for a state no task moves (one that waits for an operator or has
-// ended).
-func (q Queues) Mover(st tasks.State) (string, bool) {
-	switch st {
-	case tasks.StateQueued, tasks.StateSubmitting:
-		return q.Submit, true
-	case tasks.StateSubmitted:
-		return q.Poll, true
-	case tasks.StateSucceeded:
-		return q.Download, true
-	}
-	return "", false
-}
-
-// Served reports whether any active server among servers (as asynq's
-// Inspector.Servers lists the live ones) takes tasks from the queue name.
-func Served(servers []*asynq.ServerInfo, name string) bool {
-	for _, s := range servers {
-		if s.Status == "active" && s.Queues[name] > 0 {
-			return true
-		}
-	}
-	return false
-}
-
 // submitTimeout bounds one submit execution: a create request plus waiting
 // for a limit. asynq stores timeouts in whole seconds.
 const submitTimeout = 5 * time.Minute
 
-// Queue enqueues seedbatch's tasks. It implements batch.Submitter.
-type Queue struct {
+// Client enqueues seedbatch's tasks. It implements batch.Submitter.
+type Client struct {
 	client *asynq.Client
-	queues Queues
+	queues Names
 }
 
 // taskMaxRetry is asynq's retry limit for every seedbatch task: never
@@ -71,19 +30,19 @@ type Queue struct {
 // Config.MaxRetry.
 const taskMaxRetry = 1 << 20
 
-var _ batch.PipelineSubmitter = (*Queue)(nil)
+var _ batch.PipelineSubmitter = (*Client)(nil)
 
-// NewQueue returns a Queue on rdb; Close it when done.
-func NewQueue(rdb redis.UniversalClient, queues Queues) *Queue {
-	return &Queue{client: asynq.NewClientFromRedisClient(rdb), queues: queues}
+// New returns a Client on rdb; Close it when done.
+func New(rdb redis.UniversalClient, queues Names) *Client {
+	return &Client{client: asynq.NewClientFromRedisClient(rdb), queues: queues}
 }
 
 // Close releases the queue's resources (not the shared Redis client).
-func (q *Queue) Close() error { return q.client.Close() }
+func (q *Client) Close() error { return q.client.Close() }
 
 // Submit enqueues a row's submit task for attempt. A task that exists
 // already (the same batch enqueued twice) is not an error.
-func (q *Queue) Submit(ctx context.Context, b string, row, attempt int) error {
+func (q *Client) Submit(ctx context.Context, b string, row, attempt int) error {
 	t := asynq.NewTask(tasks.TypeSubmit, tasks.JobPayload{Batch: b, Row: row, Attempt: attempt}.Marshal())
 	_, err := q.client.EnqueueContext(ctx, t, asynq.Queue(q.queues.Submit),
 		asynq.TaskID(tasks.SubmitTaskID(b, row, attempt)), asynq.MaxRetry(taskMaxRetry), asynq.Timeout(submitTimeout))
@@ -101,7 +60,7 @@ func (q *Queue) Submit(ctx context.Context, b string, row, attempt int) error {
 // exists already is left alone. Once pipe has run, the returned command
 // holds the number of tasks added. pipe must run on the Redis the queue
 // uses.
-func (q *Queue) SubmitPipelined(ctx context.Context, pipe redis.Pipeliner, b string, rows []batch.RowAttempt) *redis.Cmd {
+func (q *Client) SubmitPipelined(ctx context.Context, pipe redis.Pipeliner, b string, rows []batch.RowAttempt) *redis.Cmd {
 	queue := q.queues.Submit
 	keys := make([]string, 1, len(rows)+1)
 	keys[0] = asynqPendingKey(queue)
@@ -124,12 +83,13 @@ const pollTimeout = 2 * time.Minute
 
 // Poll schedules the n-th status read of a row's attempt at time at;
 // callback marks the safety polls of a callback-mode job.
-func (q *Queue) Poll(ctx context.Context, b string, row, attempt, n int, at time.Time, callback bool) error {
-	return q.poll(ctx, tasks.JobPayload{Batch: b, Row: row, Attempt: attempt, Poll: n, Callback: callback}, at)
+func (q *Client) Poll(ctx context.Context, b string, row, attempt, n int, at time.Time, callback bool) error {
+	return q.PollAt(ctx, tasks.JobPayload{Batch: b, Row: row, Attempt: attempt, Poll: n, Callback: callback}, at)
 }
 
-// poll schedules the status read p describes at time at.
-func (q *Queue) poll(ctx context.Context, p tasks.JobPayload, at time.Time) error {
+// PollAt schedules the status read p describes at time at; its id comes
+// from p (tasks.PollTaskID).
+func (q *Client) PollAt(ctx context.Context, p tasks.JobPayload, at time.Time) error {
 	p.NotBeforeMS = at.UnixMilli()
 	t := asynq.NewTask(tasks.TypePoll, p.Marshal())
 	_, err := q.client.EnqueueContext(ctx, t, asynq.Queue(q.queues.Poll),
@@ -146,7 +106,7 @@ const downloadTimeout = 30 * time.Minute
 
 // Download queues the download of a succeeded row's videos. A task that
 // exists already is not an error.
-func (q *Queue) Download(ctx context.Context, b string, row, attempt int) error {
+func (q *Client) Download(ctx context.Context, b string, row, attempt int) error {
 	t := asynq.NewTask(tasks.TypeDownload, tasks.JobPayload{Batch: b, Row: row, Attempt: attempt}.Marshal())
 	_, err := q.client.EnqueueContext(ctx, t, asynq.Queue(q.queues.Download),
 		asynq.TaskID(tasks.DownloadTaskID(b, row, attempt)), asynq.MaxRetry(taskMaxRetry), asynq.Timeout(downloadTimeout))
@@ -158,7 +118,7 @@ func (q *Queue) Download(ctx context.Context, b string, row, attempt int) error 
 
 // Callback queues the application of a delivered callback. A delivery
 // repeated while the first is pending adds nothing.
-func (q *Queue) Callback(ctx context.Context, b string, row, attempt int, taskID string) error {
+func (q *Client) Callback(ctx context.Context, b string, row, attempt int, taskID string) error {
 	t := asynq.NewTask(tasks.TypeCallback, tasks.JobPayload{Batch: b, Row: row, Attempt: attempt, TaskID: taskID}.Marshal())
 	_, err := q.client.EnqueueContext(ctx, t, asynq.Queue(q.queues.Poll),
 		asynq.TaskID(tasks.CallbackTaskID(b, row, attempt)), asynq.MaxRetry(taskMaxRetry), asynq.Timeout(pollTimeout))

@@ -1,4 +1,4 @@
-package worker
+package queue
 
 // This file writes asynq's storage format directly, so that many tasks can
 // be enqueued in one Redis round trip: the task message encoding and the

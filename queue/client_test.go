@@ -1,4 +1,4 @@
-package worker_test
+package queue_test
 
 import (
 	"context"
@@ -11,16 +11,16 @@ import (
 
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/internal/redistest"
+	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/tasks"
-	"github.com/seedbatch/seedbatch/worker"
 )
 
 // queueSetup gives a test its own Redis namespace, queue and inspector.
-func queueSetup(t *testing.T) (*redistest.Server, worker.Queues, *worker.Queue, *asynq.Inspector) {
+func queueSetup(t *testing.T) (*redistest.Server, queue.Names, *queue.Client, *asynq.Inspector) {
 	t.Helper()
 	rs := redistest.New(t)
-	qs := worker.QueuesFor(rs.Prefix)
-	q := worker.NewQueue(rs.Client, qs)
+	qs := queue.NamesFor(rs.Prefix)
+	q := queue.New(rs.Client, qs)
 	t.Cleanup(func() { q.Close() })
 	insp := asynq.NewInspectorFromRedisClient(rs.Client)
 	t.Cleanup(func() { insp.Close() })
@@ -29,7 +29,7 @@ func queueSetup(t *testing.T) (*redistest.Server, worker.Queues, *worker.Queue, 
 
 // submitPipelined writes rows' submit tasks through one pipeline and
 // returns how many were added.
-func submitPipelined(t *testing.T, rs *redistest.Server, q *worker.Queue, b string, rows ...batch.RowAttempt) int {
+func submitPipelined(t *testing.T, rs *redistest.Server, q *queue.Client, b string, rows ...batch.RowAttempt) int {
 	t.Helper()
 	pipe := rs.Client.Pipeline()
 	cmd := q.SubmitPipelined(t.Context(), pipe, b, rows)

@@ -1,4 +1,4 @@
-package worker
+package queue
 
 import (
 	"testing"
@@ -10,7 +10,7 @@ import (
 
 func TestServed(t *testing.T) {
 	t.Parallel()
-	q := QueuesFor("sb")
+	q := NamesFor("sb")
 	active := &asynq.ServerInfo{Status: "active", Queues: map[string]int{q.Submit: 5, q.Poll: 5}}
 	stopped := &asynq.ServerInfo{Status: "stopped", Queues: map[string]int{q.Download: 1}}
 	other := &asynq.ServerInfo{Status: "active", Queues: map[string]int{"other-download": 1}}
@@ -38,7 +38,7 @@ func TestServed(t *testing.T) {
 
 func TestMover(t *testing.T) {
 	t.Parallel()
-	q := QueuesFor("sb")
+	q := NamesFor("sb")
 	want := map[tasks.State]string{
 		tasks.StateQueued: q.Submit, tasks.StateSubmitting: q.Submit,
 		tasks.StateSubmitted: q.Poll, tasks.StateSucceeded: q.Download,
