@@ -17,11 +17,6 @@ import (
 //	<prefix>:{budget}:spent   hash: "total", "b:<batch>" -> seconds reserved
 //	<prefix>:{budget}:held    set of "<batch>:<row>:<attempt>" holding a reservation
 
-func (s *Store) budgetKeys() []string {
-	p := s.prefix + ":{budget}:"
-	return []string{p + "limits", p + "spent", p + "held"}
-}
-
 // Budget is what a budget allows and what has been reserved against it.
 // A limit of 0 means no limit.
 type Budget struct {

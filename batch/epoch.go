@@ -23,8 +23,6 @@ import (
 // ErrDataLost is returned (wrapped) when Redis shows that it lost data.
 var ErrDataLost = errors.New("Redis lost data")
 
-func (s *Store) epochKey() string { return s.prefix + ":epoch" }
-
 // EnsureEpoch writes the epoch's id unless it has one, and returns it.
 // Creating a batch does it; a worker does it for batches created by an
 // earlier version, which record none.

@@ -1,23 +1,14 @@
-// Package scheduler runs seedbatch's housekeeping on cron schedules, and on
-// demand from the command line.
-//
-// Entries come from the schedule section of the config file, read again
-// every sync interval by asynq's PeriodicTaskManager, so editing the file
-// changes the schedule without a restart. Each entry enqueues a maintain:*
-// task on the maintenance queue, which the scheduler process serves itself:
-//
-//	import     enqueue every CSV file in the inbox that has not been
-//	           modified for import_settle as a batch, then move it to done/
-//	           (with a report of its bad rows) or failed/ (with the reason)
-//	reconcile  re-arm jobs that wait for a task that no longer exists (a
-//	           submit, poll or download lost to a crash or a restore), and
-//	           end jobs submitted longer ago than give_up_after
-//	expiry     download again the videos of done jobs whose files are
-//	           missing, and retry failed downloads, while the provider's
-//	           result URLs are still valid (24 hours)
+// Package scheduler runs seedbatch's housekeeping on cron schedules with
+// asynq's PeriodicTaskManager. Its entries come from a function (the
+// command reads them from the config file), asked again every sync
+// interval, so editing the file changes the schedule without a restart.
+// Each entry enqueues a maintain:<kind> task on the maintenance queue,
+// which the scheduler process serves itself by calling its Runner (package
+// housekeeping).
 //
 // asynq's scheduler has no leader election: run one scheduler per Redis.
-// The tasks are idempotent, so a second one only repeats harmless work.
+// The housekeeping tasks are idempotent, so a second one only repeats
+// harmless work.
 package scheduler
 
 import (
@@ -28,83 +19,62 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/seedbatch/seedbatch/config"
-)
-
-// Task kinds of schedule entries.
-const (
-	TaskImport    = "import"
-	TaskReconcile = "reconcile"
-	TaskExpiry    = "expiry"
 )
 
 // TypePrefix starts the asynq type of a housekeeping task.
 const TypePrefix = "maintain:"
 
-// FileProvider is an asynq.PeriodicTaskConfigProvider that reads the
-// entries from a config file each time it is asked.
-type FileProvider struct {
-	// Path is the YAML config file.
-	Path string
-	// Queue is where the tasks go.
-	Queue string
-	// Env looks up environment variables (os.LookupEnv when nil).
-	Env func(string) (string, bool)
+// taskTimeout bounds one housekeeping run; asynq retries a failed one
+// taskRetries times.
+const (
+	taskTimeout = 30 * time.Minute
+	taskRetries = 2
+)
+
+// Entry runs one kind of housekeeping on a cron schedule.
+type Entry struct {
+	// Cron is a 5-field cron spec or "@every 1m".
+	Cron string
+	// Kind is the housekeeping to run (one of Options.Kinds).
+	Kind string
 }
 
-// GetConfigs implements asynq.PeriodicTaskConfigProvider. A file that no
-// longer loads is an error: asynq then keeps the entries it has.
-func (p FileProvider) GetConfigs() ([]*asynq.PeriodicTaskConfig, error) {
-	cfg, err := config.Load(config.Options{File: p.Path, Env: p.Env})
-	if err != nil {
-		return nil, fmt.Errorf("schedule: %w", err)
-	}
-	return Configs(cfg.Schedule.Entries, p.Queue), nil
-}
-
-// Configs turns entries into asynq periodic task configs.
-func Configs(entries []config.ScheduleEntry, queue string) []*asynq.PeriodicTaskConfig {
-	out := make([]*asynq.PeriodicTaskConfig, 0, len(entries))
-	for _, e := range entries {
-		out = append(out, &asynq.PeriodicTaskConfig{
-			Cronspec: e.Cron,
-			Task:     asynq.NewTask(TypePrefix+e.Task, nil),
-			Opts:     []asynq.Option{asynq.Queue(queue), asynq.MaxRetry(2), asynq.Timeout(30 * time.Minute)},
-		})
-	}
-	return out
-}
-
-// Scheduler registers the entries of a config file and runs their tasks.
-type Scheduler struct {
-	mgr    *asynq.PeriodicTaskManager
-	server *asynq.Server
-	m      *Maintainer
+// Runner does one kind of housekeeping (housekeeping.Runner).
+type Runner interface {
+	Do(ctx context.Context, kind string) error
 }
 
 // Options configure a Scheduler.
 type Options struct {
-	// File is the config file holding the entries.
-	File string
-	// Env looks up environment variables for reading File.
-	Env func(string) (string, bool)
+	// Entries returns the entries; it is asked again every SyncInterval. An
+	// error keeps the entries asynq has.
+	Entries func() ([]Entry, error)
+	// Kinds are the kinds of housekeeping the scheduler serves.
+	Kinds []string
 	// Queue is the maintenance queue.
 	Queue string
-	// SyncInterval is how often File is read again.
+	// SyncInterval is how often Entries is asked again.
 	SyncInterval time.Duration
 	// Logger receives the logs.
 	Logger *slog.Logger
 }
 
-// New returns a Scheduler that enqueues on rdb and runs tasks with m.
-func New(rdb redis.UniversalClient, m *Maintainer, opts Options) (*Scheduler, error) {
-	if opts.Queue == "" {
-		return nil, fmt.Errorf("scheduler: Queue is required")
+// Scheduler registers the entries and runs their tasks.
+type Scheduler struct {
+	mgr    *asynq.PeriodicTaskManager
+	server *asynq.Server
+	runner Runner
+	kinds  []string
+}
+
+// New returns a Scheduler that enqueues on rdb and runs tasks with runner.
+func New(rdb redis.UniversalClient, runner Runner, opts Options) (*Scheduler, error) {
+	if opts.Queue == "" || opts.Entries == nil {
+		return nil, fmt.Errorf("scheduler: Queue and Entries are required")
 	}
 	mgr, err := asynq.NewPeriodicTaskManager(asynq.PeriodicTaskManagerOpts{
 		RedisUniversalClient:       rdb,
-		PeriodicTaskConfigProvider: FileProvider{Path: opts.File, Queue: opts.Queue, Env: opts.Env},
+		PeriodicTaskConfigProvider: provider{entries: opts.Entries, queue: opts.Queue},
 		SyncInterval:               opts.SyncInterval,
 		SchedulerOpts: &asynq.SchedulerOpts{LogLevel: asynq.WarnLevel,
 			// Entries show in the inspector (and asynqmon) at each heartbeat.
@@ -117,16 +87,15 @@ func New(rdb redis.UniversalClient, m *Maintainer, opts Options) (*Scheduler, er
 		Concurrency: 1, Queues: map[string]int{opts.Queue: 1}, LogLevel: asynq.WarnLevel,
 		DelayedTaskCheckInterval: time.Second,
 	})
-	return &Scheduler{mgr: mgr, server: srv, m: m}, nil
+	return &Scheduler{mgr: mgr, server: srv, runner: runner, kinds: opts.Kinds}, nil
 }
 
 // Start registers the entries and starts serving their tasks.
 func (s *Scheduler) Start() error {
 	mux := asynq.NewServeMux()
-	for _, kind := range Kinds() {
+	for _, kind := range s.kinds {
 		mux.HandleFunc(TypePrefix+kind, func(ctx context.Context, _ *asynq.Task) error {
-			_, err := s.m.Run(ctx, kind)
-			return err
+			return s.runner.Do(ctx, kind)
 		})
 	}
 	if err := s.server.Start(mux); err != nil {
@@ -143,4 +112,32 @@ func (s *Scheduler) Start() error {
 func (s *Scheduler) Shutdown() {
 	s.mgr.Shutdown()
 	s.server.Shutdown()
+}
+
+// provider is an asynq.PeriodicTaskConfigProvider over Options.Entries.
+type provider struct {
+	entries func() ([]Entry, error)
+	queue   string
+}
+
+// GetConfigs implements asynq.PeriodicTaskConfigProvider.
+func (p provider) GetConfigs() ([]*asynq.PeriodicTaskConfig, error) {
+	entries, err := p.entries()
+	if err != nil {
+		return nil, fmt.Errorf("schedule: %w", err)
+	}
+	return Configs(entries, p.queue), nil
+}
+
+// Configs turns entries into asynq periodic task configs.
+func Configs(entries []Entry, queue string) []*asynq.PeriodicTaskConfig {
+	out := make([]*asynq.PeriodicTaskConfig, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, &asynq.PeriodicTaskConfig{
+			Cronspec: e.Cron,
+			Task:     asynq.NewTask(TypePrefix+e.Kind, nil),
+			Opts:     []asynq.Option{asynq.Queue(queue), asynq.MaxRetry(taskRetries), asynq.Timeout(taskTimeout)},
+		})
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"time"
 	"encoding/json"
 	"fmt"
 )
@@ -149,6 +150,20 @@ func DownloadTaskID(batch string, row, attempt int) string {
 func CallbackTaskID(batch string, row, attempt int) string {
 	return fmt.Sprintf("callback:%s:%d:%d", batch, row, attempt)
 }
+
+// Poll numbers that no ordinary chain of polls reaches: a callback's own
+// read, and reads that reconcile queues again for a row whose poll was
+// lost, so their task ids never clash with a chain's.
+const (
+	// CallbackPoll numbers the read a callback makes (and the polls after it).
+	CallbackPoll = 1000
+	// rearmPollBase starts the poll numbers of re-armed reads.
+	rearmPollBase = 1_000_000
+)
+
+// RearmPoll returns the poll number of a read re-armed at now: above every
+// chain's, and different from one second to the next.
+func RearmPoll(now time.Time) int { return rearmPollBase + int(now.Unix()%rearmPollBase) }
 
 // PollTaskID is the asynq task id of the n-th poll of a row's attempt. A
 // poll that runs twice enqueues its successor under the same id, so a row

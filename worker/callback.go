@@ -215,7 +215,7 @@ func (w *Worker) handleCallback(ctx context.Context, t *asynq.Task) error {
 	job.TaskID = p.TaskID
 	if !w.cfg.Callback.Confirm {
 		// Without a confirming read, the callback only says "look now".
-		return w.schedulePoll(ctx, job, 1000, w.cfg.Now(), true)
+		return w.schedulePoll(ctx, job, tasks.CallbackPoll, w.cfg.Now(), true)
 	}
 	task, err := w.read(ctx, job)
 	if errors.Is(err, seedance.ErrUnreadable) {
@@ -229,7 +229,7 @@ func (w *Worker) handleCallback(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	return w.applyStatus(ctx, job, from, task, true, 1000)
+	return w.applyStatus(ctx, job, from, task, true, tasks.CallbackPoll)
 }
 
 // bind records an ambiguous row's task id, learned from a callback, and

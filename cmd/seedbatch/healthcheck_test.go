@@ -13,6 +13,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/seedbatch/seedbatch/housekeeping"
 	"github.com/seedbatch/seedbatch/internal/redistest"
 	"github.com/seedbatch/seedbatch/scheduler"
 )
@@ -135,8 +136,9 @@ func TestHealthcheckScheduler(t *testing.T) {
 	}
 	srv.Shutdown()
 
-	sch, err := scheduler.New(rs.Client, &scheduler.Maintainer{}, scheduler.Options{File: file, Queue: queue,
-		Env: func(k string) (string, bool) { v, ok := env[k]; return v, ok }, SyncInterval: time.Second})
+	m := &Main{Getenv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+	sch, err := scheduler.New(rs.Client, &housekeeping.Runner{}, scheduler.Options{Entries: m.scheduleEntries(file),
+		Kinds: housekeeping.Kinds(), Queue: queue, SyncInterval: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

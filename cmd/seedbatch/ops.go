@@ -14,19 +14,20 @@ import (
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/config"
 	"github.com/seedbatch/seedbatch/dashboard"
+	"github.com/seedbatch/seedbatch/housekeeping"
 	"github.com/seedbatch/seedbatch/metrics"
 	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/scheduler"
 	"github.com/seedbatch/seedbatch/tasks"
 )
 
-// maintainer builds the housekeeping worker on a stack; close it when done.
-func (m *Main) maintainer(s *stack) (*scheduler.Maintainer, func()) {
+// housekeeper builds the housekeeping runner on a stack; close it when done.
+func (m *Main) housekeeper(s *stack) (*housekeeping.Runner, func()) {
 	q := queue.New(s.rdb, s.queues)
 	insp := asynq.NewInspectorFromRedisClient(s.rdb)
 	pf := planFlags{budget: -1}
 	bopts, _ := pf.batchOptions(s.cfg) // validated config: cannot fail
-	mt := &scheduler.Maintainer{
+	mt := &housekeeping.Runner{
 		Redis: s.rdb, Store: s.store, Queue: q, Insp: insp, Queues: s.queues, Release: s.limiter.Release,
 		Inbox: s.cfg.Schedule.Inbox, OutDir: s.cfg.OutDir,
 		PlanOptions:  batch.PlanOptions{Reader: tasks.ReaderOptions{Defaults: s.cfg.Defaults}},
@@ -34,6 +35,22 @@ func (m *Main) maintainer(s *stack) (*scheduler.Maintainer, func()) {
 		Log: s.log,
 	}
 	return mt, func() { q.Close(); insp.Close() }
+}
+
+// scheduleEntries reads the schedule's entries from the config file each
+// time it is called, so that editing the file changes the schedule.
+func (m *Main) scheduleEntries(file string) func() ([]scheduler.Entry, error) {
+	return func() ([]scheduler.Entry, error) {
+		cfg, err := config.Load(config.Options{File: file, Env: m.Getenv})
+		if err != nil {
+			return nil, err
+		}
+		out := make([]scheduler.Entry, len(cfg.Schedule.Entries))
+		for i, e := range cfg.Schedule.Entries {
+			out[i] = scheduler.Entry{Cron: e.Cron, Kind: e.Task}
+		}
+		return out, nil
+	}
 }
 
 // maintenanceQueue is the queue of housekeeping tasks.
@@ -46,14 +63,14 @@ func (m *Main) schedulerCmd(ctx context.Context, args []string) error {
 	}
 	defer s.Close()
 	cfg := s.cfg
-	mt, done := m.maintainer(s)
+	mt, done := m.housekeeper(s)
 	defer done()
 	file := s.configFile
 	if file == "" {
 		file = config.FileDefault
 	}
-	sch, err := scheduler.New(s.rdb, mt, scheduler.Options{File: file, Env: m.Getenv, Queue: maintenanceQueue(cfg),
-		SyncInterval: cfg.Schedule.SyncInterval, Logger: s.log})
+	sch, err := scheduler.New(s.rdb, mt, scheduler.Options{Entries: m.scheduleEntries(file), Kinds: housekeeping.Kinds(),
+		Queue: maintenanceQueue(cfg), SyncInterval: cfg.Schedule.SyncInterval, Logger: s.log})
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
@@ -71,12 +88,12 @@ func (m *Main) schedulerCmd(ctx context.Context, args []string) error {
 func housekeepingCmd(kind string) func(*Main, context.Context, []string) error {
 	return func(m *Main, ctx context.Context, args []string) error {
 		usage := ""
-		if kind == scheduler.TaskImport {
+		if kind == housekeeping.KindImport {
 			usage = "[INBOX]"
 		}
 		_, s, err := m.connect(ctx, kind, usage, args, nil, func(fs *flag.FlagSet, cfg *config.Config) error {
 			switch {
-			case kind == scheduler.TaskImport && fs.NArg() == 1:
+			case kind == housekeeping.KindImport && fs.NArg() == 1:
 				cfg.Schedule.Inbox = fs.Arg(0)
 			case fs.NArg() > 0:
 				fs.Usage()
@@ -89,7 +106,7 @@ func housekeepingCmd(kind string) func(*Main, context.Context, []string) error {
 		}
 		defer s.Close()
 		cfg := s.cfg
-		mt, done := m.maintainer(s)
+		mt, done := m.housekeeper(s)
 		defer done()
 		r, err := mt.Run(ctx, kind)
 		if err != nil {

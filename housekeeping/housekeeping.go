@@ -1,4 +1,20 @@
-package scheduler
+// Package housekeeping keeps a seedbatch namespace in order, on a schedule
+// (package scheduler) or once from the command line:
+//
+//	import     enqueue every settled CSV file in the inbox as a batch, then
+//	           move it to done/ (with a report of its bad rows) or failed/
+//	           (with the reason)
+//	reconcile  re-arm jobs that wait for a task that no longer exists (a
+//	           submit, poll or download lost to a crash or a restore), hand
+//	           orphaned active tasks back to asynq, end jobs submitted longer
+//	           ago than GiveUpAfter, and retire finished batches
+//	expiry     download again the videos of done jobs whose files are
+//	           missing, and retry failed downloads, while the provider's
+//	           result URLs are still valid (24 hours)
+//
+// Every state change it makes is one of package batch's; it enqueues
+// through package queue and never imports the worker.
+package housekeeping
 
 import (
 	"context"
@@ -23,9 +39,16 @@ import (
 // documentation: downloads are only retried within it.
 const resultURLLife = 24 * time.Hour
 
-// Maintainer does the housekeeping work, for the scheduler and for one-off
+// Kinds of housekeeping, as schedule entries and commands name them.
+const (
+	KindImport    = "import"
+	KindReconcile = "reconcile"
+	KindExpiry    = "expiry"
+)
+
+// Runner does the housekeeping work, for the scheduler and for one-off
 // commands alike.
-type Maintainer struct {
+type Runner struct {
 	// Redis is the shared client; reconcile uses it to hand orphaned asynq
 	// tasks back (none when nil).
 	Redis  redis.UniversalClient
@@ -77,10 +100,10 @@ type Report struct {
 
 func (r Report) String() string {
 	switch r.Task {
-	case TaskImport:
+	case KindImport:
 		return fmt.Sprintf("import: %d files enqueued %v, %d refused %v, %d waiting to settle %v",
 			len(r.Imported), r.Imported, len(r.Failed), r.Failed, len(r.Waiting), r.Waiting)
-	case TaskReconcile:
+	case KindReconcile:
 		return fmt.Sprintf("reconcile: %d unfinished batches scanned, %d jobs re-armed, %d given up, %d orphaned tasks handed back, %d finished batches retired",
 			r.Scanned, r.Rearmed, r.Ended, r.Orphans, r.Retired)
 	default:
@@ -88,18 +111,24 @@ func (r Report) String() string {
 	}
 }
 
+// Do runs the housekeeping of one kind, for the scheduler.
+func (m *Runner) Do(ctx context.Context, kind string) error {
+	_, err := m.Run(ctx, kind)
+	return err
+}
+
 // Run runs the housekeeping task of one kind.
-func (m *Maintainer) Run(ctx context.Context, kind string) (Report, error) {
+func (m *Runner) Run(ctx context.Context, kind string) (Report, error) {
 	var (
 		r   Report
 		err error
 	)
 	switch kind {
-	case TaskImport:
+	case KindImport:
 		r, err = m.Import(ctx)
-	case TaskReconcile:
+	case KindReconcile:
 		r, err = m.Reconcile(ctx)
-	case TaskExpiry:
+	case KindExpiry:
 		r, err = m.Expiry(ctx)
 	default:
 		return Report{}, fmt.Errorf("unknown housekeeping task %q", kind)
@@ -108,14 +137,14 @@ func (m *Maintainer) Run(ctx context.Context, kind string) (Report, error) {
 	return r, err
 }
 
-func (m *Maintainer) log() *slog.Logger {
+func (m *Runner) log() *slog.Logger {
 	if m.Log == nil {
 		return slog.New(slog.DiscardHandler)
 	}
 	return m.Log
 }
 
-func (m *Maintainer) now() time.Time {
+func (m *Runner) now() time.Time {
 	if m.Now == nil {
 		return time.Now()
 	}
@@ -131,8 +160,8 @@ func (m *Maintainer) now() time.Time {
 // A settled file is first moved to processing/ (so two importers never
 // take the same file), then to done/ with a report of its rows, or to
 // failed/ with the reason.
-func (m *Maintainer) Import(ctx context.Context) (Report, error) {
-	r := Report{Task: TaskImport}
+func (m *Runner) Import(ctx context.Context) (Report, error) {
+	r := Report{Task: KindImport}
 	entries, err := os.ReadDir(m.Inbox)
 	if errors.Is(err, os.ErrNotExist) {
 		return r, nil
@@ -210,7 +239,7 @@ func refused(err error) bool {
 
 // importFile plans and enqueues one file and returns its batch id and a
 // report of its rows.
-func (m *Maintainer) importFile(ctx context.Context, path string) (string, string, error) {
+func (m *Runner) importFile(ctx context.Context, path string) (string, string, error) {
 	plan, err := batch.PlanFile(path, m.PlanOptions)
 	if err != nil {
 		return "", "", refusedError{err}
@@ -245,7 +274,7 @@ func uniqueName(path string) string {
 
 // eachJob calls fn for every job of every batch; with unsettled, only for
 // the batches that still have rows to move.
-func (m *Maintainer) eachJob(ctx context.Context, unsettled bool, fn func(meta batch.Meta, j batch.Job) error) (scanned int, err error) {
+func (m *Runner) eachJob(ctx context.Context, unsettled bool, fn func(meta batch.Meta, j batch.Job) error) (scanned int, err error) {
 	ids, err := m.Store.Batches(ctx)
 	if err != nil {
 		return 0, err
@@ -275,8 +304,8 @@ func (m *Maintainer) eachJob(ctx context.Context, unsettled bool, fn func(meta b
 // it again, ends jobs submitted longer ago than GiveUpAfter, and gives
 // finished batches their retention when the transition that finished them
 // did not (see batch.Store.Retire).
-func (m *Maintainer) Reconcile(ctx context.Context) (Report, error) {
-	r := Report{Task: TaskReconcile}
+func (m *Runner) Reconcile(ctx context.Context) (Report, error) {
+	r := Report{Task: KindReconcile}
 	now := m.now()
 	var err error
 	if r.Retired, err = m.retire(ctx); err != nil {
@@ -300,27 +329,22 @@ func (m *Maintainer) Reconcile(ctx context.Context) (Report, error) {
 			return m.Queue.Submit(ctx, j.Batch, j.Row, j.Attempt)
 		case tasks.StateSubmitted:
 			if m.GiveUpAfter > 0 && !j.Submitted.IsZero() && now.Sub(j.Submitted) > m.GiveUpAfter {
-				_, err := m.Store.Transition(ctx, j.Batch, j.Row, batch.Change{
-					From: []tasks.State{tasks.StateSubmitted}, To: tasks.StateFailed, Attempt: &j.Attempt,
-					FailCode: tasks.CodeTimedOut, FailMsg: fmt.Sprintf("still not finished %s after it was submitted", m.GiveUpAfter),
-					Completed: now})
-				if errors.Is(err, batch.ErrConflict) {
-					return nil
+				ended, err := m.Store.TimeOut(ctx, j, m.GiveUpAfter, now)
+				if !ended || err != nil {
+					return err
 				}
-				if err == nil && m.Release != nil {
+				if m.Release != nil {
 					_ = m.Release(ctx, j.Holder())
 				}
 				r.Ended++
-				return err
+				return nil
 			}
 			// A row submitted since the listing began has its first poll.
 			if polled[rowKey(j.Batch, j.Row, j.Attempt)] || !j.Submitted.Before(now) {
 				return nil
 			}
 			r.Rearmed++
-			// A poll number no chain uses, so the new poll is never a duplicate id.
-			n := 1_000_000 + int(now.Unix()%1_000_000)
-			return m.Queue.Poll(ctx, j.Batch, j.Row, j.Attempt, n, now, meta.RequestType == queue.RequestCallback)
+			return m.Queue.Poll(ctx, j.Batch, j.Row, j.Attempt, tasks.RearmPoll(now), now, meta.RequestType == queue.RequestCallback)
 		case tasks.StateSucceeded:
 			lost, err := m.lost(m.Queues.Download, tasks.DownloadTaskID(j.Batch, j.Row, j.Attempt))
 			if err != nil || !lost {
@@ -336,7 +360,7 @@ func (m *Maintainer) Reconcile(ctx context.Context) (Report, error) {
 
 // retire gives every finished batch without one its retention, and makes
 // the records of a retired batch that is not finished permanent again.
-func (m *Maintainer) retire(ctx context.Context) (int, error) {
+func (m *Runner) retire(ctx context.Context) (int, error) {
 	ids, err := m.Store.Batches(ctx)
 	if err != nil {
 		return 0, err
@@ -365,7 +389,7 @@ func (m *Maintainer) retire(ctx context.Context) (int, error) {
 // asynq keeps an active task without a lease forever. (asynq takes the
 // lease in the same step as it makes a task active, so a task without one
 // is never merely starting.) It returns how many it handed back.
-func (m *Maintainer) handBackOrphans(ctx context.Context) (int, error) {
+func (m *Runner) handBackOrphans(ctx context.Context) (int, error) {
 	if m.Redis == nil {
 		return 0, nil
 	}
@@ -415,7 +439,7 @@ func asynqLeaseKey(queue string) string { return "asynq:{" + queue + "}:lease" }
 
 // lost reports whether the task id is missing from queue or archived (an
 // archived one is deleted, so that its id can be used again).
-func (m *Maintainer) lost(queue, id string) (bool, error) {
+func (m *Runner) lost(queue, id string) (bool, error) {
 	info, err := m.Insp.GetTaskInfo(queue, id)
 	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 		return true, nil
@@ -434,7 +458,7 @@ func (m *Maintainer) lost(queue, id string) (bool, error) {
 
 // liveRows lists the rows that have a pending, scheduled, retrying or
 // active task in queue, as "batch:row:attempt".
-func (m *Maintainer) liveRows(queue string) (map[string]bool, error) {
+func (m *Runner) liveRows(queue string) (map[string]bool, error) {
 	live := map[string]bool{}
 	lists := []func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
 		m.Insp.ListPendingTasks, m.Insp.ListScheduledTasks, m.Insp.ListRetryTasks, m.Insp.ListActiveTasks,
@@ -465,16 +489,13 @@ func rowKey(b string, row, attempt int) string { return fmt.Sprintf("%s:%d:%d", 
 
 // Expiry downloads again the videos of done jobs whose files are missing,
 // and retries failed downloads, while the result URLs are still valid.
-func (m *Maintainer) Expiry(ctx context.Context) (Report, error) {
-	r := Report{Task: TaskExpiry}
+func (m *Runner) Expiry(ctx context.Context) (Report, error) {
+	r := Report{Task: KindExpiry}
 	now := m.now()
 	_, err := m.eachJob(ctx, false, func(_ batch.Meta, j batch.Job) error {
-		var from tasks.State
 		switch {
 		case j.State == tasks.StateDone && m.missingFile(j):
-			from = tasks.StateDone
 		case j.State == tasks.StateFailed && j.FailCode == tasks.CodeDownloadFailed:
-			from = tasks.StateFailed
 		default:
 			return nil
 		}
@@ -482,23 +503,20 @@ func (m *Maintainer) Expiry(ctx context.Context) (Report, error) {
 			r.Lost++
 			return nil
 		}
-		if _, err := m.Store.Transition(ctx, j.Batch, j.Row, batch.Change{From: []tasks.State{from},
-			To: tasks.StateSucceeded, Attempt: &j.Attempt, ClearFailure: true}); err != nil {
-			if errors.Is(err, batch.ErrConflict) {
-				return nil
-			}
-			return err
-		}
+		// An earlier download task of the row may linger, archived: free its id.
 		if _, err := m.lost(m.Queues.Download, tasks.DownloadTaskID(j.Batch, j.Row, j.Attempt)); err != nil {
 			return err
 		}
-		r.Redownloads++
-		return m.Queue.Download(ctx, j.Batch, j.Row, j.Attempt)
+		ok, err := m.Store.Redownload(ctx, m.Queue, j)
+		if ok {
+			r.Redownloads++
+		}
+		return err
 	})
 	return r, err
 }
 
-func (m *Maintainer) missingFile(j batch.Job) bool {
+func (m *Runner) missingFile(j batch.Job) bool {
 	if len(j.Files) == 0 {
 		return true
 	}
@@ -512,7 +530,7 @@ func (m *Maintainer) missingFile(j batch.Job) bool {
 
 // Kinds lists the housekeeping task kinds, sorted.
 func Kinds() []string {
-	k := []string{TaskImport, TaskReconcile, TaskExpiry}
+	k := []string{KindImport, KindReconcile, KindExpiry}
 	sort.Strings(k)
 	return k
 }
