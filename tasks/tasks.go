@@ -1,9 +1,9 @@
 package tasks
 
 import (
-	"time"
 	"encoding/json"
 	"fmt"
+	"time"
 )
 
 // Task type names, one per kind of asynq task seedbatch enqueues.
