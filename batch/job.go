@@ -269,7 +269,7 @@ func (s *Store) JobsInState(ctx context.Context, batch string, st tasks.State, f
 	var rows []int
 	next := max(from, 0)
 	for next < meta.Rows && len(rows) < n && scan > 0 {
-		chunk := min(resultPage, meta.Rows-next, scan)
+		chunk := min(pageSize, meta.Rows-next, scan)
 		pipe := s.rdb.Pipeline()
 		cmds := make([]*redis.StringCmd, chunk)
 		for i := range chunk {
@@ -318,6 +318,9 @@ func (s *Store) JobsInState(ctx context.Context, batch string, st tasks.State, f
 	return jobs, next, nil
 }
 
+// pageSize is how many jobs All reads per round trip.
+const pageSize = 500
+
 // All yields every job of a batch in row order, reading a page per round
 // trip; it stops at the first error, which it yields.
 func (s *Store) All(ctx context.Context, batch string) iter.Seq2[Job, error] {
@@ -327,8 +330,8 @@ func (s *Store) All(ctx context.Context, batch string) iter.Seq2[Job, error] {
 			yield(Job{}, err)
 			return
 		}
-		for from := 0; from < meta.Rows; from += resultPage {
-			jobs, err := s.Jobs(ctx, batch, from, min(resultPage, meta.Rows-from))
+		for from := 0; from < meta.Rows; from += pageSize {
+			jobs, err := s.Jobs(ctx, batch, from, min(pageSize, meta.Rows-from))
 			if err != nil {
 				yield(Job{}, err)
 				return

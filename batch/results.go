@@ -21,8 +21,6 @@ const (
 	FormatJSONL = "jsonl"
 )
 
-// resultPage is how many jobs are read per round trip while exporting.
-const resultPage = 500
 
 // Result is one row of a results export.
 type Result struct {
@@ -143,8 +141,7 @@ type ResultsReport struct {
 // WriteResults writes every row of a batch, in input order, as CSV or JSONL.
 func (s *Store) WriteResults(ctx context.Context, w io.Writer, batch string, opts ResultsOptions) (ResultsReport, error) {
 	var rep ResultsReport
-	meta, _, err := s.Batch(ctx, batch)
-	if err != nil {
+	if _, err := s.Meta(ctx, batch); err != nil {
 		return rep, err
 	}
 	var write func(Result) error
@@ -162,24 +159,21 @@ func (s *Store) WriteResults(ctx context.Context, w io.Writer, batch string, opt
 	default:
 		return rep, fmt.Errorf("results: unknown format %q (want csv or jsonl)", opts.Format)
 	}
-	for from := 0; from < meta.Rows; from += resultPage {
-		jobs, err := s.Jobs(ctx, batch, from, min(resultPage, meta.Rows-from))
+	for j, err := range s.All(ctx, batch) {
 		if err != nil {
 			return rep, err
 		}
-		for _, j := range jobs {
-			r := ResultOf(j)
-			if opts.FilesDir != "" && len(j.Files) > 0 {
-				rep.Checked++
-				if r.FileCheck = checkFiles(opts.FilesDir, j.Files); r.FileCheck != fileCheckOK {
-					rep.Mismatched++
-				}
+		r := ResultOf(j)
+		if opts.FilesDir != "" && len(j.Files) > 0 {
+			rep.Checked++
+			if r.FileCheck = checkFiles(opts.FilesDir, j.Files); r.FileCheck != fileCheckOK {
+				rep.Mismatched++
 			}
-			if err := write(r); err != nil {
-				return rep, fmt.Errorf("results %s: %w", batch, err)
-			}
-			rep.Rows++
 		}
+		if err := write(r); err != nil {
+			return rep, fmt.Errorf("results %s: %w", batch, err)
+		}
+		rep.Rows++
 	}
 	if cw != nil {
 		cw.Flush()

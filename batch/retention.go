@@ -140,10 +140,10 @@ func (s *Store) expire(ctx context.Context, meta Meta, d time.Duration) (bool, e
 	if meta.Hash != "" {
 		set(pipe, s.fileKey(meta.Hash))
 	}
-	it := s.rdb.SScan(ctx, s.batchTasksKey(id), 0, "", resultPage).Iterator()
+	it := s.rdb.SScan(ctx, s.batchTasksKey(id), 0, "", pageSize).Iterator()
 	for it.Next(ctx) {
 		set(pipe, s.taskKey(it.Val()))
-		if pipe.Len() >= resultPage {
+		if pipe.Len() >= pageSize {
 			if _, err := pipe.Exec(ctx); err != nil {
 				return false, err
 			}
@@ -154,7 +154,7 @@ func (s *Store) expire(ctx context.Context, meta Meta, d time.Duration) (bool, e
 	}
 	for row := range meta.Rows {
 		set(pipe, s.jobKey(id, row))
-		if pipe.Len() >= resultPage {
+		if pipe.Len() >= pageSize {
 			if _, err := pipe.Exec(ctx); err != nil {
 				return false, err
 			}
@@ -291,7 +291,7 @@ func (s *Store) Purge(ctx context.Context, id string, force bool) (PurgeResult, 
 	var dels []*redis.IntCmd
 	for row := range meta.Rows {
 		dels = append(dels, pipe.Unlink(ctx, s.jobKey(id, row)))
-		if pipe.Len() >= resultPage {
+		if pipe.Len() >= pageSize {
 			if _, err := pipe.Exec(ctx); err != nil {
 				return res, fmt.Errorf("purge %s: %w", id, err)
 			}
