@@ -42,9 +42,15 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/dashboard"
 	"github.com/seedbatch/seedbatch/fetch"
+	"github.com/seedbatch/seedbatch/housekeeping"
 	"github.com/seedbatch/seedbatch/internal/hostcheck"
+	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/ratelimit"
+	"github.com/seedbatch/seedbatch/scheduler"
+	"github.com/seedbatch/seedbatch/seedance"
+	"github.com/seedbatch/seedbatch/sim"
 	"github.com/seedbatch/seedbatch/tasks"
 	"github.com/seedbatch/seedbatch/worker"
 )
@@ -325,30 +331,51 @@ type Log struct {
 // Default returns the built-in defaults.
 func Default() Config {
 	return Config{
-		Redis:    Redis{Prefix: "seedbatch"},
-		Provider: Provider{BaseURL: "https://api.apixo.ai", Timeout: 60 * time.Second},
+		Redis:    Redis{Prefix: PrefixDefault},
+		Provider: Provider{BaseURL: seedance.BaseURLDefault, Timeout: seedance.TimeoutDefault},
 		Limits: Limits{
-			RequestsPerMinute: ratelimit.RequestsPerMinuteDefault, Burst: ratelimit.BurstDefault, CreateReserve: ratelimit.CreateReserveDefault,
-			MaxInFlight: 1000, LeaseTTL: 10 * time.Minute,
+			RequestsPerMinute: ratelimit.RequestsPerMinuteDefault, Burst: ratelimit.BurstDefault,
+			CreateReserve: ratelimit.CreateReserveDefault, MaxInFlight: ratelimit.MaxInFlightDefault,
+			LeaseTTL: ratelimit.LeaseTTLDefault,
 		},
 		Worker: Worker{
 			SubmitConcurrency: worker.SubmitConcurrencyDefault, PollConcurrency: worker.PollConcurrencyDefault,
-			FirstPoll4s: 40 * time.Second, FirstPoll8s: 60 * time.Second, FirstPoll12s: 90 * time.Second,
-			PollInterval: worker.PollIntervalDefault, MaxRetry: 10, MaxUnreadable: worker.MaxUnreadableDefault,
-			ShutdownTimeout: 30 * time.Second, TimeScale: 1,
+			FirstPoll4s: worker.FirstPollDefault[4], FirstPoll8s: worker.FirstPollDefault[8],
+			FirstPoll12s: worker.FirstPollDefault[12], PollInterval: worker.PollIntervalDefault,
+			MaxRetry: worker.MaxRetryDefault, MaxUnreadable: worker.MaxUnreadableDefault,
+			ShutdownTimeout: worker.ShutdownTimeoutDefault, TimeScale: 1,
 		},
 		Defaults: tasks.Defaults{}.WithDefaults(),
-		Sim:      Sim{TimeScale: 20, RequestsPerMinute: 10000, MaxInFlight: 1000, Listen: "127.0.0.1:8090"},
-		Callback: Callback{RequestType: "async", Listen: "127.0.0.1:8091", Confirm: true,
-			SafetyGrace: 60 * time.Second, SafetyInterval: 30 * time.Second, MaxBody: 64 << 10},
-		Download:  Download{Concurrency: 4, MaxBytes: 2 << 30, Timeout: 10 * time.Minute},
-		Dashboard: Dashboard{Listen: "127.0.0.1:8080"},
-		Schedule:  Schedule{Inbox: "inbox", SyncInterval: 10 * time.Second, ImportSettle: 10 * time.Second, GiveUpAfter: 6 * time.Hour},
-		OutDir:    "out",
+		Sim: Sim{TimeScale: SimTimeScaleDefault, RequestsPerMinute: sim.RequestsPerMinuteDefault,
+			MaxInFlight: sim.MaxInFlightDefault, Listen: SimListenDefault},
+		Callback: Callback{RequestType: queue.RequestAsync, Listen: CallbackListenDefault, Confirm: true,
+			SafetyGrace: worker.SafetyGraceDefault, SafetyInterval: worker.SafetyIntervalDefault,
+			MaxBody: worker.CallbackMaxBodyDefault},
+		Download: Download{Concurrency: worker.DownloadConcurrencyDefault, MaxBytes: fetch.MaxBytesDefault,
+			Timeout: fetch.TimeoutDefault},
+		Dashboard: Dashboard{Listen: dashboard.ListenDefault},
+		Schedule: Schedule{Inbox: housekeeping.InboxDefault, SyncInterval: scheduler.SyncIntervalDefault,
+			ImportSettle: housekeeping.ImportSettleDefault, GiveUpAfter: housekeeping.GiveUpAfterDefault},
+		OutDir:    OutDirDefault,
 		Retention: batch.RetentionDefault,
 		Log:       Log{Level: "info", Format: "auto"},
 	}
 }
+
+// Defaults this package owns; every other default is its component's.
+const (
+	// PrefixDefault namespaces seedbatch's keys and queue names.
+	PrefixDefault = "seedbatch"
+	// OutDirDefault is where run writes results and videos.
+	OutDirDefault = "out"
+	// SimTimeScaleDefault compresses the built-in simulator's time so that
+	// the example finishes in seconds.
+	SimTimeScaleDefault = 20
+	// SimListenDefault is seedbatch sim's address.
+	SimListenDefault = "127.0.0.1:8090"
+	// CallbackListenDefault is the worker's callback receiver address.
+	CallbackListenDefault = "127.0.0.1:8091"
+)
 
 // Options says where Load finds its layers.
 type Options struct {
@@ -649,7 +676,7 @@ func (c Config) Validate() error {
 		{"sim.max_in_flight", c.Sim.MaxInFlight <= 0, "must be positive"},
 		{"sim.burst", c.Sim.Burst < 0, "must not be negative"},
 		{"sim.listen", c.Sim.Listen == "", "must not be empty"},
-		{"callback.request_type", !oneOf(c.Callback.RequestType, "async", "callback"), "must be async or callback"},
+		{"callback.request_type", !oneOf(c.Callback.RequestType, queue.RequestAsync, queue.RequestCallback), "must be async or callback"},
 		{"callback.public_url", c.Callback.PublicURL != "" && !hasScheme(c.Callback.PublicURL, "http://", "https://"), "must be an http(s) URL"},
 		{"callback.safety_grace", c.Callback.SafetyGrace <= 0, "must be positive"},
 		{"callback.safety_interval", c.Callback.SafetyInterval <= 0, "must be positive"},
@@ -696,7 +723,7 @@ func (c Config) Validate() error {
 		}
 	}
 	for i, e := range c.Schedule.Entries {
-		if e.Cron == "" || !oneOf(e.Task, "import", "reconcile", "expiry") {
+		if e.Cron == "" || !oneOf(e.Task, housekeeping.Kinds()...) {
 			return &FieldError{Field: fmt.Sprintf("schedule.entries[%d]", i), Reason: "want a cron spec and a task: import, reconcile or expiry"}
 		}
 	}

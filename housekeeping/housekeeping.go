@@ -35,6 +35,18 @@ import (
 	"github.com/seedbatch/seedbatch/tasks"
 )
 
+// Defaults of the housekeeping settings (config's schedule section).
+const (
+	// InboxDefault is import's directory.
+	InboxDefault = "inbox"
+	// ImportSettleDefault is how long a file must go unmodified before
+	// import takes it.
+	ImportSettleDefault = 10 * time.Second
+	// GiveUpAfterDefault ends jobs submitted longer ago (the provider
+	// documents at most 120 s of generation).
+	GiveUpAfterDefault = 6 * time.Hour
+)
+
 // resultURLLife is how long a provider result URL lives, by its general
 // documentation: downloads are only retried within it.
 const resultURLLife = 24 * time.Hour

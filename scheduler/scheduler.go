@@ -21,6 +21,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// SyncIntervalDefault is how often the entries are asked again.
+const SyncIntervalDefault = 10 * time.Second
+
 // TypePrefix starts the asynq type of a housekeeping task.
 const TypePrefix = "maintain:"
 

@@ -33,7 +33,7 @@ const (
 	MaxWaitDefault           = 5 * time.Second
 	SlotWaitDefault          = time.Minute
 	RequestTypeDefault       = queue.RequestAsync
-	DownloadConcurrencyDef   = 4
+	DownloadConcurrencyDefault   = 4
 	SafetyGraceDefault       = 60 * time.Second
 	SafetyIntervalDefault    = 30 * time.Second
 	CallbackMaxBodyDefault   = 64 << 10
@@ -123,7 +123,7 @@ func (c Config) WithDefaults() Config {
 	c.MaxWait = cmp.Or(c.MaxWait, MaxWaitDefault)
 	c.SlotWait = cmp.Or(c.SlotWait, SlotWaitDefault)
 	c.RequestType = cmp.Or(c.RequestType, RequestTypeDefault)
-	c.DownloadConcurrency = cmp.Or(c.DownloadConcurrency, DownloadConcurrencyDef)
+	c.DownloadConcurrency = cmp.Or(c.DownloadConcurrency, DownloadConcurrencyDefault)
 	c.Callback.SafetyGrace = cmp.Or(c.Callback.SafetyGrace, SafetyGraceDefault)
 	c.Callback.SafetyInterval = cmp.Or(c.Callback.SafetyInterval, SafetyIntervalDefault)
 	c.Callback.MaxBody = cmp.Or(c.Callback.MaxBody, CallbackMaxBodyDefault)
