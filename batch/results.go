@@ -21,7 +21,6 @@ const (
 	FormatJSONL = "jsonl"
 )
 
-
 // Result is one row of a results export.
 type Result struct {
 	Row         int      `json:"row"`

@@ -207,3 +207,28 @@ func (s *Store) SetCanceled(ctx context.Context, id string) error {
 	}
 	return s.record(Record{Kind: RecordCancel, Batch: id})
 }
+
+// Wait reads a batch's counts every every, and passes each reading to
+// watch, until watch says the wait is over or returns an error, or ctx
+// ends (then it returns ctx's error). It returns the last counts read.
+func (s *Store) Wait(ctx context.Context, id string, every time.Duration, watch func(Counts) (bool, error)) (Counts, error) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var counts Counts
+	for {
+		// Read even while ctx ends: the caller reports where the batch stands.
+		_, c, err := s.Batch(context.WithoutCancel(ctx), id)
+		if err != nil {
+			return counts, err
+		}
+		counts = c
+		if done, err := watch(counts); done || err != nil {
+			return counts, err
+		}
+		select {
+		case <-ctx.Done():
+			return counts, ctx.Err()
+		case <-t.C:
+		}
+	}
+}

@@ -362,6 +362,23 @@ func Default() Config {
 	}
 }
 
+// AccountLimits are the limits of the configured API key's account, as
+// the shared limiter holds them: keyed by the key (never the key itself),
+// whatever the namespace, so every seedbatch on one Redis that uses the key
+// shares them; with the request rate multiplied by worker.time_scale, since
+// a simulator in compressed time serves that many more requests a second.
+func (c Config) AccountLimits() ratelimit.Config {
+	return ratelimit.Config{
+		Prefix:            ratelimit.AccountPrefix,
+		Scope:             ratelimit.AccountScope(c.Provider.APIKey.Reveal()),
+		RequestsPerMinute: int(float64(c.Limits.RequestsPerMinute) * c.Worker.TimeScale),
+		Burst:             c.Limits.Burst,
+		CreateReserve:     c.Limits.CreateReserve,
+		MaxInFlight:       c.Limits.MaxInFlight,
+		LeaseTTL:          c.Limits.LeaseTTL,
+	}
+}
+
 // Defaults this package owns; every other default is its component's.
 const (
 	// PrefixDefault namespaces seedbatch's keys and queue names.

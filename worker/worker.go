@@ -25,18 +25,18 @@ import (
 
 // Defaults of Config.
 const (
-	SubmitConcurrencyDefault = 20
-	PollConcurrencyDefault   = 1000
-	PollIntervalDefault      = time.Second
-	MaxRetryDefault          = 10
-	ShutdownTimeoutDefault   = 30 * time.Second
-	MaxWaitDefault           = 5 * time.Second
-	SlotWaitDefault          = time.Minute
-	RequestTypeDefault       = queue.RequestAsync
-	DownloadConcurrencyDefault   = 4
-	SafetyGraceDefault       = 60 * time.Second
-	SafetyIntervalDefault    = 30 * time.Second
-	CallbackMaxBodyDefault   = 64 << 10
+	SubmitConcurrencyDefault   = 20
+	PollConcurrencyDefault     = 1000
+	PollIntervalDefault        = time.Second
+	MaxRetryDefault            = 10
+	ShutdownTimeoutDefault     = 30 * time.Second
+	MaxWaitDefault             = 5 * time.Second
+	SlotWaitDefault            = time.Minute
+	RequestTypeDefault         = queue.RequestAsync
+	DownloadConcurrencyDefault = 4
+	SafetyGraceDefault         = 60 * time.Second
+	SafetyIntervalDefault      = 30 * time.Second
+	CallbackMaxBodyDefault     = 64 << 10
 	// MaxUnreadableDefault is the default Config.MaxUnreadable.
 	MaxUnreadableDefault = 3
 )

@@ -393,17 +393,7 @@ func (m *Main) open(ctx context.Context, cfg config.Config, embedded bool) (*sta
 	// Closers run last first: finish retiring batches before Redis goes.
 	s.closers = append(s.closers, s.store.WaitRetired)
 	s.queues = queue.NamesFor(cfg.Redis.Prefix)
-	s.limiter, err = ratelimit.New(client, ratelimit.Config{
-		// Limits belong to the API key, whatever the namespace: every
-		// seedbatch on this Redis that uses the key shares them.
-		Prefix:            ratelimit.AccountPrefix,
-		Scope:             ratelimit.AccountScope(cfg.Provider.APIKey.Reveal()),
-		RequestsPerMinute: int(float64(cfg.Limits.RequestsPerMinute) * cfg.Worker.TimeScale),
-		Burst:             cfg.Limits.Burst,
-		CreateReserve:     cfg.Limits.CreateReserve,
-		MaxInFlight:       cfg.Limits.MaxInFlight,
-		LeaseTTL:          cfg.Limits.LeaseTTL,
-	})
+	s.limiter, err = ratelimit.New(client, cfg.AccountLimits())
 	if err != nil {
 		s.Close()
 		return nil, fail(exitUsage, "%v", err)

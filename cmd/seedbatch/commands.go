@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/config"
+	"github.com/seedbatch/seedbatch/internal/serve"
 	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/sim"
 	"github.com/seedbatch/seedbatch/tasks"
@@ -472,17 +472,12 @@ func (m *Main) simCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return fail(exitUsage, "sim.listen: %v", err)
 	}
-	srv := &http.Server{Handler: sm, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(m.Stderr, "simulator listening on http://%s (time scale %g, %d requests per minute, %d tasks in flight, fail rate %g); stats at /sim/stats\n",
 		ln.Addr(), sc.TimeScale, sc.RequestsPerMinute, sc.MaxInFlight, sc.FailRate)
-	go func() {
-		<-ctx.Done()
-		sm.Close() // ends held answers and callback deliveries
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}()
-	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
+	// Closing the simulator first ends held answers and callback deliveries.
+	stop := context.AfterFunc(ctx, sm.Close)
+	defer stop()
+	if err := serve.Run(ctx, ln, sm); err != nil {
 		return fmt.Errorf("sim: %w", err)
 	}
 	return nil

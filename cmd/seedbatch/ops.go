@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
-	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -15,6 +12,7 @@ import (
 	"github.com/seedbatch/seedbatch/config"
 	"github.com/seedbatch/seedbatch/dashboard"
 	"github.com/seedbatch/seedbatch/housekeeping"
+	"github.com/seedbatch/seedbatch/internal/serve"
 	"github.com/seedbatch/seedbatch/metrics"
 	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/scheduler"
@@ -157,15 +155,8 @@ func (m *Main) dashboardCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return fail(exitUsage, "dashboard.listen: %v", err)
 	}
-	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
 	fmt.Fprintf(m.Stderr, "dashboard on http://%s (asynq under /monitor/, metrics at /metrics)\n", ln.Addr())
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := serve.Run(ctx, ln, d.Handler()); err != nil {
 		return fmt.Errorf("dashboard: %w", err)
 	}
 	return nil

@@ -1,16 +1,15 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/seedbatch/seedbatch/config"
 	"github.com/seedbatch/seedbatch/internal/probe"
+	"github.com/seedbatch/seedbatch/internal/serve"
 	"github.com/seedbatch/seedbatch/metrics"
 )
 
@@ -71,13 +70,10 @@ func serveProbe(s *stack, r *running, ln net.Listener) (stop func(), err error) 
 		ln.Close()
 		return nil, fail(exitUsage, "worker.listen: %v", err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
-	go srv.Serve(ln)
+	srv := serve.Start(ln, h)
 	s.log.Info("probe_listening", "url", "http://"+ln.Addr().String(), "paths", "/healthz /metrics")
 	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
+		_ = srv.Stop()
 		insp.Close()
 	}, nil
 }

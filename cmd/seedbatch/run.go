@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -20,174 +21,253 @@ import (
 	"github.com/seedbatch/seedbatch/tasks"
 )
 
+// runCmd enqueues a batch and works it in this process until every row has
+// ended, one step after another.
 func (m *Main) runCmd(ctx context.Context, args []string) error {
+	r, err := m.parseRun(args)
+	if err != nil || r == nil {
+		return err // a dry run ends with its plan
+	}
+	defer r.close()
+	for _, step := range []func(context.Context) error{r.lock, r.provider, r.connect, r.enqueue} {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	counts, waitErr := r.work(ctx)
+	return r.finish(ctx, counts, waitErr)
+}
+
+// runner is one run of a batch: what each of runCmd's steps needs from the
+// ones before it.
+type runner struct {
+	m         *Main
+	cfg       config.Config
+	pf        planFlags
+	plan      *batch.Plan
+	out       string              // the batch's output directory
+	rd        *rundir.Dir         // its private state, locked
+	journal   batch.JournalHeader // of an embedded-Redis run
+	simulated bool                // no API key: the built-in simulator
+	store     runStore            // where the batch's state is kept
+	earlier   *runStore           // another store an earlier run used
+	callback  bool                // the batch reports by callback
+	ln        net.Listener        // the callback receiver's, if any
+	s         *stack              // Redis, records, limiter
+	q         *queue.Client       // enqueues the batch's tasks
+	res       batch.EnqueueResult // what the enqueue did
+	closers   []func()            // run last first by close
+}
+
+// parseRun reads run's flags, the configuration and the file; it returns a
+// nil runner after a dry run.
+func (m *Main) parseRun(args []string) (*runner, error) {
 	var c common
-	var pf planFlags
+	r := &runner{m: m}
 	fs := m.flags("run", "FILE.csv", &c)
-	pf.register(fs)
+	r.pf.register(fs)
 	cfg, err := m.parse(fs, &c, args)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := oneArg(fs, "CSV file"); err != nil {
-		return err
+		return nil, err
 	}
 	if c.logLevel == "" && cfg.Log.Level == config.Default().Log.Level {
 		// The progress display is run's interface; logs only say what went wrong.
 		cfg.Log.Level = "warn"
 	}
-	path := fs.Arg(0)
-	plan, err := m.plan(cfg, path, pf)
-	if err != nil {
-		return err
+	if r.plan, err = m.plan(cfg, fs.Arg(0), r.pf); err != nil {
+		return nil, err
 	}
-	if pf.dryRun {
-		printPlan(m.Stdout, plan, cfg.Prices)
+	if r.pf.dryRun {
+		printPlan(m.Stdout, r.plan, cfg.Prices)
 		fmt.Fprintln(m.Stdout, "dry run: nothing submitted")
-		return nil
+		return nil, nil
 	}
+	r.cfg = cfg
+	r.simulated = cfg.Provider.APIKey == ""
+	if p := cfg.Redis.SimulatedPrefix(); r.simulated && cfg.Redis.URL != "" && p != "" {
+		// Never let simulated work mix with real jobs on a shared Redis.
+		r.cfg.Redis.Prefix = p
+	}
+	r.callback = cmp.Or(r.pf.requestType, cfg.Callback.RequestType) == queue.RequestCallback
+	r.journal = batch.JournalHeader{Batch: r.plan.ID, Hash: r.plan.Hash, Store: batch.StoreEmbedded}
+	return r, nil
+}
 
-	out := filepath.Join(cfg.OutDir, tasks.SafeFileName(plan.ID))
-	if err := os.MkdirAll(out, 0o755); err != nil {
+func (r *runner) close() {
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		r.closers[i]()
+	}
+}
+
+// lock takes the batch's output directory for this run, and refuses a run
+// that would create rows an earlier run created (another file under this
+// batch id, a renamed copy, a run on another store that had a key).
+func (r *runner) lock(context.Context) error {
+	r.out = filepath.Join(r.cfg.OutDir, tasks.SafeFileName(r.plan.ID))
+	if err := os.MkdirAll(r.out, 0o755); err != nil {
 		return fail(exitUsage, "out_dir: %v", err)
 	}
-	rd, err := rundir.Open(out)
+	rd, err := rundir.Open(r.out)
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
-	defer rd.Close()
-	journal := batch.JournalHeader{Batch: plan.ID, Hash: plan.Hash, Store: batch.StoreEmbedded}
-	if cfg.Redis.URL == "" {
-		if err := checkEarlierRuns(cfg.OutDir, rd, journal, pf.allowDuplicates); err != nil {
+	r.rd = rd
+	r.closers = append(r.closers, func() { rd.Close() })
+	if r.cfg.Redis.URL == "" {
+		if err := checkEarlierRuns(r.cfg.OutDir, rd, r.journal, r.pf.allowDuplicates); err != nil {
 			return err
 		}
 	}
-	simulated := cfg.Provider.APIKey == ""
-	if p := cfg.Redis.SimulatedPrefix(); simulated && cfg.Redis.URL != "" && p != "" {
-		// Never let simulated work mix with real jobs on a shared Redis.
-		cfg.Redis.Prefix = p
-	}
-	store := storeOf(cfg, simulated)
-	earlier, err := checkStore(rd, plan.ID, store, pf.allowDuplicates)
-	if err != nil {
-		return err
-	}
-	if simulated {
-		sim, err := startSim(cfg, rd)
+	r.store = storeOf(r.cfg, r.simulated)
+	r.earlier, err = checkStore(rd, r.plan.ID, r.store, r.pf.allowDuplicates)
+	return err
+}
+
+// provider starts the built-in simulator when there is no API key, and the
+// callback receiver when the batch reports by callback.
+func (r *runner) provider(context.Context) error {
+	if r.simulated {
+		sim, err := startSim(r.cfg, r.rd)
 		if err != nil {
 			return err
 		}
-		defer sim.Close()
-		cfg.Provider.BaseURL = sim.url
-		cfg.Provider.APIKey = config.Secret(sim.key)
-		cfg.Worker.TimeScale = cfg.Sim.TimeScale
-		fmt.Fprintf(m.Stderr, "No SEEDANCE_API_KEY set: using the built-in provider simulator at %s "+
-			"(%gx compressed time, placeholder videos, nothing billed).\n", sim.url, cfg.Sim.TimeScale)
+		r.closers = append(r.closers, sim.Close)
+		r.cfg.Provider.BaseURL = sim.url
+		r.cfg.Provider.APIKey = config.Secret(sim.key)
+		r.cfg.Worker.TimeScale = r.cfg.Sim.TimeScale
+		fmt.Fprintf(r.m.Stderr, "No SEEDANCE_API_KEY set: using the built-in provider simulator at %s "+
+			"(%gx compressed time, placeholder videos, nothing billed).\n", sim.url, r.cfg.Sim.TimeScale)
 	}
-	callback := cmp.Or(pf.requestType, cfg.Callback.RequestType) == queue.RequestCallback
-	var ln net.Listener
-	if callback {
-		if ln, err = callbackReceiver(&cfg, rd, simulated); err != nil {
-			return err
-		}
-		defer ln.Close()
+	if !r.callback {
+		return nil
 	}
-	s, err := m.open(ctx, cfg, true)
+	ln, err := callbackReceiver(&r.cfg, r.rd, r.simulated)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	r.ln = ln
+	r.closers = append(r.closers, func() { ln.Close() })
+	return nil
+}
+
+// connect opens Redis: the configured one, or an embedded one.
+func (r *runner) connect(ctx context.Context) error {
+	s, err := r.m.open(ctx, r.cfg, true)
+	if err != nil {
+		return err
+	}
+	r.s = s
+	r.closers = append(r.closers, s.Close)
 	if s.mini != nil {
-		fmt.Fprintln(m.Stderr, "No REDIS_URL set: using an embedded Redis for this run.")
+		fmt.Fprintln(r.m.Stderr, "No REDIS_URL set: using an embedded Redis for this run.")
 	}
 	s.warnDurability(ctx)
-	prov, err := provider(cfg)
+	r.q = queue.New(s.rdb, s.queues)
+	r.closers = append(r.closers, func() { r.q.Close() })
+	return nil
+}
+
+// enqueue records the batch and its rows, retires an earlier run's state
+// kept on another store, replays the journal of an embedded-Redis run, and
+// says where the batch stands.
+func (r *runner) enqueue(ctx context.Context) error {
+	res, err := r.m.enqueuePlan(ctx, r.s, r.q, r.plan, r.pf)
 	if err != nil {
 		return err
 	}
-	q := queue.New(s.rdb, s.queues)
-	defer q.Close()
-	res, err := m.enqueuePlan(ctx, s, q, plan, pf)
-	if err != nil {
-		return err
-	}
-	if earlier != nil {
-		dir, err := rd.Retire(time.Now(), resultsFile)
+	r.res = res
+	if r.earlier != nil {
+		dir, err := r.rd.Retire(time.Now(), resultsFile)
 		if err != nil {
 			return fail(exitUsage, "%v", err)
 		}
-		fmt.Fprintf(m.Stderr, "batch %s ran before on %s; this run starts it over on %s", plan.ID, earlier, store)
+		fmt.Fprintf(r.m.Stderr, "batch %s ran before on %s; this run starts it over on %s", r.plan.ID, r.earlier, r.store)
 		if dir != "" {
-			fmt.Fprintf(m.Stderr, " (the earlier run's journal and results are kept in %s, and never read again)", dir)
+			fmt.Fprintf(r.m.Stderr, " (the earlier run's journal and results are kept in %s, and never read again)", dir)
 		}
-		fmt.Fprintln(m.Stderr)
+		fmt.Fprintln(r.m.Stderr)
 	}
-	if b, err := json.Marshal(store); err == nil {
-		if err := rd.SetStore(string(b)); err != nil {
+	if b, err := json.Marshal(r.store); err == nil {
+		if err := r.rd.SetStore(string(b)); err != nil {
 			return fail(exitUsage, "%v", err)
 		}
 	}
 	// On a shared Redis the batch's rows are already known when it resumes;
 	// on the embedded one, its journal says where it stood.
 	resumed := res.Existing > 0
-	if s.mini != nil {
+	if r.s.mini != nil {
 		// The embedded Redis dies with this process: keep a journal on disk.
-		if _, err := os.Stat(rd.Path(rundir.Journal)); err == nil {
+		if _, err := os.Stat(r.rd.Path(rundir.Journal)); err == nil {
 			resumed = true
 		}
-		closeJournal, err := m.journal(ctx, s, rd.Path(rundir.Journal), journal)
+		closeJournal, err := r.m.journal(ctx, r.s, r.rd.Path(rundir.Journal), r.journal)
 		if err != nil {
 			return err
 		}
-		defer closeJournal()
+		r.closers = append(r.closers, closeJournal)
 	}
-	if err := m.announce(ctx, s, plan, res, resumed); err != nil {
+	if err := r.m.announce(ctx, r.s, r.plan, res, resumed); err != nil {
 		return err
 	}
-	if simulated && cfg.Redis.URL != "" {
-		fmt.Fprintf(m.Stderr, "batch %s is simulated: it is kept apart from real batches, under the key prefix %s of the Redis at %s; "+
+	if r.simulated && r.cfg.Redis.URL != "" {
+		fmt.Fprintf(r.m.Stderr, "batch %s is simulated: it is kept apart from real batches, under the key prefix %s of the Redis at %s; "+
 			"seedbatch status lists it under \"simulated batches\", and seedbatch results %s and the dashboard find it\n",
-			plan.ID, cfg.Redis.Prefix, config.RedactURL(cfg.Redis.URL), plan.ID)
+			r.plan.ID, r.cfg.Redis.Prefix, config.RedactURL(r.cfg.Redis.URL), r.plan.ID)
 	}
+	return nil
+}
 
-	r, err := startWorker(ctx, s, prov, ln, simulated)
+// work runs a worker in this process until every row of the batch has
+// settled (and, in callback mode, late callbacks had their chance to bind
+// ambiguous rows), the context ends or submitting is paused.
+func (r *runner) work(ctx context.Context) (batch.Counts, error) {
+	prov, err := provider(r.cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	counts, waitErr := m.wait(ctx, s, plan.ID, plan.Rows)
-	if waitErr == nil && callback && counts[tasks.StateAmbiguous] > 0 {
+	w, err := startWorker(ctx, r.s, prov, r.ln, r.simulated)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Stop()
+	counts, waitErr := r.m.wait(ctx, r.s, r.plan.ID, r.plan.Rows)
+	if waitErr == nil && r.callback && counts[tasks.StateAmbiguous] > 0 {
 		// The provider retries a callback for about 3.5 minutes: one may
 		// still come and bind an ambiguous row.
-		hold := time.Duration(float64(4*time.Minute) / cfg.Worker.TimeScale)
-		fmt.Fprintf(m.Stderr, "%d rows ambiguous: waiting %s for late callbacks that would resolve them\n",
+		hold := time.Duration(float64(4*time.Minute) / r.cfg.Worker.TimeScale)
+		fmt.Fprintf(r.m.Stderr, "%d rows ambiguous: waiting %s for late callbacks that would resolve them\n",
 			counts[tasks.StateAmbiguous], hold.Round(time.Second))
-		counts, waitErr = m.waitAmbiguous(ctx, s, plan.ID, plan.Rows, hold)
+		counts, waitErr = r.m.waitAmbiguous(ctx, r.s, r.plan.ID, r.plan.Rows, hold)
 	}
-	r.Stop()
+	return counts, waitErr
+}
 
-	rep, err := writeResults(ctx, s.store, plan.ID, out, cfg.OutDir)
+// finish writes the results, prints the summary and returns run's exit.
+func (r *runner) finish(ctx context.Context, counts batch.Counts, waitErr error) error {
+	m, plan := r.m, r.plan
+	rep, err := writeResults(ctx, r.s.store, plan.ID, r.out, r.cfg.OutDir)
 	if err != nil {
 		return fail(exitRows, "%v", err)
 	}
-	m.summary(plan.ID, counts, filepath.Join(out, resultsFile))
+	m.summary(plan.ID, counts, filepath.Join(r.out, resultsFile))
 	if rep.Mismatched > 0 {
 		fmt.Fprintf(m.Stderr, "%d of %d rows' files on disk are not the ones recorded (missing, or written over by another run): "+
 			"their file_check column in the results says which\n", rep.Mismatched, rep.Checked)
 	}
-	if waitErr != nil {
-		if s.mini != nil || cfg.Redis.URL != "" {
-			fmt.Fprintf(m.Stderr, "%d of %d rows finished; run the same command again to resume the batch\n",
-				counts.Terminal(), plan.Rows)
-		}
+	switch {
+	case waitErr != nil:
+		fmt.Fprintf(m.Stderr, "%d of %d rows finished; run the same command again to resume the batch\n",
+			counts.Terminal(), plan.Rows)
 		return waitErr
-	}
-	if n := counts[tasks.StateBudget]; n > 0 {
-		return fail(exitRows, "%d rows are held by the budget: raise it with seedbatch retry %s --state budget --budget SECONDS", n, plan.ID)
-	}
-	if counts[tasks.StateDone] < plan.Rows {
+	case counts[tasks.StateBudget] > 0:
+		return fail(exitRows, "%d rows are held by the budget: raise it with seedbatch retry %s --state budget --budget SECONDS",
+			counts[tasks.StateBudget], plan.ID)
+	case counts[tasks.StateDone] < plan.Rows:
 		return fail(exitRows, "%d of %d rows did not succeed (see the results file)", plan.Rows-counts[tasks.StateDone], plan.Rows)
-	}
-	if rep.Mismatched > 0 {
+	case rep.Mismatched > 0:
 		return fail(exitRows, "")
 	}
 	return nil
@@ -221,22 +301,10 @@ func (m *Main) announce(ctx context.Context, s *stack, plan *batch.Plan, res bat
 // none ambiguous.
 func (m *Main) waitAmbiguous(ctx context.Context, s *stack, id string, rows int, hold time.Duration) (batch.Counts, error) {
 	deadline := time.Now().Add(hold)
-	for {
-		_, c, err := s.store.Batch(context.WithoutCancel(ctx), id)
-		if err != nil {
-			return c, fail(exitUnreachable, "%v", err)
-		}
-		if (c.Settled() >= rows && c[tasks.StateAmbiguous] == 0) || time.Now().After(deadline) {
-			if c.Settled() >= rows {
-				return c, nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return c, fail(exitRows, "interrupted")
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	c, err := s.store.Wait(ctx, id, waitEvery, func(c batch.Counts) (bool, error) {
+		return c.Settled() >= rows && (c[tasks.StateAmbiguous] == 0 || time.Now().After(deadline)), nil
+	})
+	return c, waitError(err)
 }
 
 // checkEarlierRuns refuses, for a run on an embedded Redis, a file whose
@@ -327,28 +395,36 @@ func (m *Main) journal(ctx context.Context, s *stack, path string, h batch.Journ
 func (m *Main) wait(ctx context.Context, s *stack, id string, rows int) (batch.Counts, error) {
 	prog := newProgress(m.Stderr, rows)
 	defer prog.finish()
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	var counts batch.Counts
-	for {
-		_, c, err := s.store.Batch(context.WithoutCancel(ctx), id)
-		if err != nil {
-			return counts, fail(exitUnreachable, "%v", err)
-		}
-		counts = c
-		prog.update(counts)
-		if counts.Settled() >= rows {
-			return counts, nil
+	counts, err := s.store.Wait(ctx, id, waitEvery, func(c batch.Counts) (bool, error) {
+		prog.update(c)
+		if c.Settled() >= rows {
+			return true, nil
 		}
 		if reason, paused, err := s.limiter.Paused(ctx); err == nil && paused {
-			return counts, fail(exitUnreachable, "submitting paused: %s\nfix the cause, then run this command again (on a shared Redis, run seedbatch resume first)", reason)
+			return true, fail(exitUnreachable, "submitting paused: %s\nfix the cause, then run this command again (on a shared Redis, run seedbatch resume first)", reason)
 		}
-		select {
-		case <-ctx.Done():
-			fmt.Fprintln(m.Stderr, "\nstopping: waiting for running requests to finish")
-			return counts, fail(exitRows, "interrupted")
-		case <-tick.C:
-		}
+		return false, nil
+	})
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		fmt.Fprintln(m.Stderr, "\nstopping: waiting for running requests to finish")
+	}
+	return counts, waitError(err)
+}
+
+// waitEvery is how often run reads where its batch stands.
+const waitEvery = 200 * time.Millisecond
+
+// waitError turns the end of a wait into run's exit: interrupted, Redis
+// unreachable, or the error the watch returned.
+func waitError(err error) error {
+	var ee *exitError
+	switch {
+	case err == nil, errors.As(err, &ee):
+		return err
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fail(exitRows, "interrupted")
+	default:
+		return fail(exitUnreachable, "%v", err)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/seedbatch/seedbatch/config"
 	"github.com/seedbatch/seedbatch/fetch"
+	"github.com/seedbatch/seedbatch/internal/serve"
 	"github.com/seedbatch/seedbatch/metrics"
 	"github.com/seedbatch/seedbatch/ratelimit"
 	"github.com/seedbatch/seedbatch/rundir"
@@ -124,7 +124,7 @@ func privateProvider(ctx context.Context, baseURL string) (host string, addr net
 type running struct {
 	w   *worker.Worker
 	rec *metrics.Recorder
-	srv *http.Server
+	srv *serve.Server
 	// callbackURL is the receiver's address, when it listens.
 	callbackURL string
 }
@@ -146,10 +146,8 @@ func startWorker(ctx context.Context, s *stack, prov worker.Provider, ln net.Lis
 	}
 	r := &running{w: w, rec: rec}
 	if ln != nil {
-		r.srv = &http.Server{Handler: w.CallbackHandler(), ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+		r.srv = serve.Start(ln, w.CallbackHandler())
 		r.callbackURL = "http://" + ln.Addr().String()
-		go r.srv.Serve(ln)
 	}
 	if err := w.Start(ctx); err != nil {
 		r.Stop()
@@ -166,9 +164,7 @@ func startWorker(ctx context.Context, s *stack, prov worker.Provider, ln net.Lis
 // up to the shutdown timeout.
 func (r *running) Stop() {
 	if r.srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = r.srv.Shutdown(ctx)
+		_ = r.srv.Stop()
 	}
 	r.w.Shutdown()
 	_ = r.rec.Close()
@@ -193,7 +189,7 @@ type simulated struct {
 	sim    *sim.Sim
 	url    string
 	key    string
-	server *http.Server
+	server *serve.Server
 }
 
 // startSim serves a simulator on 127.0.0.1 with a random key. It listens
@@ -218,14 +214,11 @@ func startSim(cfg config.Config, rd *rundir.Dir) (*simulated, error) {
 	if err != nil {
 		return nil, fmt.Errorf("simulator: %w", err)
 	}
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	return &simulated{sim: s, url: "http://" + ln.Addr().String(), key: key, server: srv}, nil
+	return &simulated{sim: s, url: "http://" + ln.Addr().String(), key: key, server: serve.Start(ln, s)}, nil
 }
 
+// Close stops the simulator and its server.
 func (s *simulated) Close() {
 	s.sim.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	s.server.Shutdown(ctx)
+	_ = s.server.Stop()
 }
