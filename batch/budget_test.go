@@ -164,7 +164,7 @@ func TestJournalReplay(t *testing.T) {
 	if b, _ := second.Budget(ctx, "b"); b.BatchSpent != 12 || b.BatchLimit != 100 {
 		t.Errorf("budget after replay = %+v", b)
 	}
-	_, counts, _ := second.Batch(ctx, "b")
+	_, counts, _ := second.Get(ctx, "b")
 	if counts[tasks.StateSubmitting] != 1 || counts[tasks.StateQueued] != 1 || counts.Total() != 4 {
 		t.Errorf("counts after replay = %v", counts)
 	}

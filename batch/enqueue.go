@@ -81,7 +81,7 @@ func (s *Store) Enqueue(ctx context.Context, sub Submitter, plan *Plan, opts Pla
 	return s.enqueue(ctx, sub, plan, opts, nil)
 }
 
-func (s *Store) enqueue(ctx context.Context, sub Submitter, plan *Plan, opts PlanOptions, bopts *BatchOptions) (EnqueueResult, error) {
+func (s *Store) enqueue(ctx context.Context, sub Submitter, plan *Plan, opts PlanOptions, bopts *Settings) (EnqueueResult, error) {
 	var res EnqueueResult
 	if h, err := hashFile(plan.Path); err != nil || h != plan.Hash {
 		return res, fmt.Errorf("%w: enqueue %s: %s changed since it was read; run again", ErrBatchMismatch, plan.ID, plan.Path)
@@ -99,7 +99,7 @@ func (s *Store) enqueue(ctx context.Context, sub Submitter, plan *Plan, opts Pla
 	if err != nil {
 		return res, err
 	}
-	meta, _, err := s.Batch(ctx, plan.ID)
+	meta, _, err := s.Get(ctx, plan.ID)
 	if err != nil {
 		return res, err
 	}
@@ -264,8 +264,8 @@ func (s *Store) enqueueChunk(ctx context.Context, sub Submitter, chunk []Job, ex
 	return nil
 }
 
-// BatchOptions are the batch-wide settings of EnqueueBatch.
-type BatchOptions struct {
+// Settings are the batch-wide settings of EnqueueBatch.
+type Settings struct {
 	// RequestType is "async" or "callback" (recorded on a new batch only).
 	RequestType string
 	// BudgetSeconds caps the batch's video seconds: -1 leaves the cap as
@@ -277,12 +277,12 @@ type BatchOptions struct {
 
 // EnqueueBatch records a planned batch with its request type and budgets,
 // then enqueues its rows (see Enqueue).
-func (s *Store) EnqueueBatch(ctx context.Context, sub Submitter, plan *Plan, popts PlanOptions, bopts BatchOptions) (EnqueueResult, error) {
+func (s *Store) EnqueueBatch(ctx context.Context, sub Submitter, plan *Plan, popts PlanOptions, bopts Settings) (EnqueueResult, error) {
 	return s.enqueue(ctx, sub, plan, popts, &bopts)
 }
 
 // setBudgets applies the budgets of bopts to batch id and the total.
-func (s *Store) setBudgets(ctx context.Context, id string, bopts BatchOptions) error {
+func (s *Store) setBudgets(ctx context.Context, id string, bopts Settings) error {
 	if bopts.BudgetSeconds >= 0 {
 		if err := s.SetBudget(ctx, id, bopts.BudgetSeconds); err != nil {
 			return err

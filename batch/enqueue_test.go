@@ -79,7 +79,7 @@ func BenchmarkEnqueue(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				res, err := store.EnqueueBatch(ctx, q, plan, opts, batch.BatchOptions{RequestType: queue.RequestAsync, BudgetSeconds: -1})
+				res, err := store.EnqueueBatch(ctx, q, plan, opts, batch.Settings{RequestType: queue.RequestAsync, BudgetSeconds: -1})
 				if err != nil || res.Queued != n {
 					b.Fatalf("enqueue: %+v, %v", res, err)
 				}
@@ -235,7 +235,7 @@ func TestEnqueueRepeatable(t *testing.T) {
 			if len(ids) != want {
 				t.Fatalf("%d pending tasks, want %d", len(ids), want)
 			}
-			_, counts, err := s.Batch(t.Context(), plan.ID)
+			_, counts, err := s.Get(t.Context(), plan.ID)
 			if err != nil || counts.Total() != rows {
 				t.Fatalf("counts = %v, %v", counts, err)
 			}

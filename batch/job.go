@@ -325,7 +325,7 @@ const pageSize = 500
 // trip; it stops at the first error, which it yields.
 func (s *Store) All(ctx context.Context, batch string) iter.Seq2[Job, error] {
 	return func(yield func(Job, error) bool) {
-		meta, _, err := s.Batch(ctx, batch)
+		meta, _, err := s.Get(ctx, batch)
 		if err != nil {
 			yield(Job{}, err)
 			return

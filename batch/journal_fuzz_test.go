@@ -56,7 +56,7 @@ func FuzzReplay(f *testing.F) {
 				t.Fatalf("line %d %q is unreadable and not the last, yet replay succeeded", i+1, l)
 			}
 		}
-		_, counts, berr := s.Batch(ctx, id)
+		_, counts, berr := s.Get(ctx, id)
 		if berr != nil {
 			t.Fatal(berr)
 		}

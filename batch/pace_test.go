@@ -112,7 +112,7 @@ func TestSeries(t *testing.T) {
 	if finished != 3 || peak != 4 || last.InFlight != 2 {
 		t.Errorf("series %+v: %d finished, peak %d, last %d in flight; want 3, 4, 2", series, finished, peak, last.InFlight)
 	}
-	meta, counts, err := s.Batch(ctx, "sb")
+	meta, counts, err := s.Get(ctx, "sb")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,11 +147,11 @@ func TestSeries(t *testing.T) {
 	step(2, tasks.StateSubmitted, tasks.StateFailed)
 	step(3, tasks.StateSubmitted, tasks.StateFailed)
 	step(5, tasks.StateQueued, tasks.StateCanceled)
-	if meta, _, _ := s.Batch(ctx, "sb"); meta.Finished.IsZero() || time.Since(meta.Finished) > time.Minute {
+	if meta, _, _ := s.Get(ctx, "sb"); meta.Finished.IsZero() || time.Since(meta.Finished) > time.Minute {
 		t.Errorf("finished batch: finish time %v", meta.Finished)
 	}
 	step(5, tasks.StateCanceled, tasks.StateQueued)
-	if meta, _, _ := s.Batch(ctx, "sb"); !meta.Finished.IsZero() {
+	if meta, _, _ := s.Get(ctx, "sb"); !meta.Finished.IsZero() {
 		t.Errorf("reopened batch: finish time %v", meta.Finished)
 	}
 }

@@ -50,7 +50,7 @@ func (s *Store) Retire(ctx context.Context, id string) (bool, error) {
 		return false, nil
 	}
 	defer s.lockBatch(id)()
-	meta, counts, err := s.Batch(ctx, id)
+	meta, counts, err := s.Get(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	}
@@ -101,7 +101,7 @@ func (s *Store) Reopen(ctx context.Context, id string) (bool, error) {
 	if ttl, err := s.rdb.PTTL(ctx, s.metaKey(id)).Result(); err != nil || ttl <= 0 {
 		return false, err
 	}
-	meta, counts, err := s.Batch(ctx, id)
+	meta, counts, err := s.Get(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	}
@@ -241,7 +241,7 @@ type PurgeResult struct {
 // queued tasks then find no job and end).
 func (s *Store) Purge(ctx context.Context, id string, force bool) (PurgeResult, error) {
 	var res PurgeResult
-	meta, counts, err := s.Batch(ctx, id)
+	meta, counts, err := s.Get(ctx, id)
 	if err != nil {
 		return res, err
 	}

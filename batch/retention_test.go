@@ -163,7 +163,7 @@ func TestRetentionExpires(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if _, _, err := s.Batch(t.Context(), plan.ID); !errors.Is(err, batch.ErrNotFound) {
+	if _, _, err := s.Get(t.Context(), plan.ID); !errors.Is(err, batch.ErrNotFound) {
 		t.Fatalf("expired batch: err = %v", err)
 	}
 	if n, _ := r.Client.ZCard(t.Context(), r.Prefix+":batches").Result(); n != 1 {

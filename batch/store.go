@@ -129,8 +129,8 @@ func (s *Store) CreateBatch(ctx context.Context, m Meta) (bool, error) {
 	return true, nil
 }
 
-// Batch returns a batch's record and counts.
-func (s *Store) Batch(ctx context.Context, id string) (Meta, Counts, error) {
+// Get returns a batch's record and counts.
+func (s *Store) Get(ctx context.Context, id string) (Meta, Counts, error) {
 	pipe := s.rdb.Pipeline()
 	mc := pipe.HGetAll(ctx, s.metaKey(id))
 	cc := pipe.HGetAll(ctx, s.countsKey(id))
@@ -199,7 +199,7 @@ func (s *Store) Batches(ctx context.Context) ([]string, error) {
 
 // SetCanceled marks a batch canceled: its queued rows are not submitted.
 func (s *Store) SetCanceled(ctx context.Context, id string) error {
-	if _, _, err := s.Batch(ctx, id); err != nil {
+	if _, _, err := s.Get(ctx, id); err != nil {
 		return err
 	}
 	if err := s.rdb.HSet(ctx, s.metaKey(id), "canceled", "1").Err(); err != nil {
@@ -217,7 +217,7 @@ func (s *Store) Wait(ctx context.Context, id string, every time.Duration, watch 
 	var counts Counts
 	for {
 		// Read even while ctx ends: the caller reports where the batch stands.
-		_, c, err := s.Batch(context.WithoutCancel(ctx), id)
+		_, c, err := s.Get(context.WithoutCancel(ctx), id)
 		if err != nil {
 			return counts, err
 		}

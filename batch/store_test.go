@@ -70,7 +70,7 @@ func TestTransitionMovesStateAndCounters(t *testing.T) {
 	if job.State != tasks.StateSucceeded || job.TaskID != "task_1" || len(job.ResultURLs) != 1 || job.Spec.Prompt != "first row" || job.Line != 2 {
 		t.Fatalf("job = %+v", job)
 	}
-	_, counts, err := s.Batch(ctx, "b1")
+	_, counts, err := s.Get(ctx, "b1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestTransitionRace(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	_, counts, _ := s.Batch(ctx, "race")
+	_, counts, _ := s.Get(ctx, "race")
 	if wins != 1 || counts[tasks.StateSubmitting] != 1 || counts[tasks.StateQueued] != 0 {
 		t.Fatalf("wins = %d, counts = %v", wins, counts)
 	}
@@ -172,7 +172,7 @@ func TestEnqueueTwiceAddsNothing(t *testing.T) {
 	if sub.calls[0] != 1 || sub.calls[3] != 2 || sub.calls[1] != 0 || sub.calls[2] != 0 {
 		t.Fatalf("submit calls = %v", sub.calls)
 	}
-	_, counts, _ := s.Batch(ctx, plan.ID)
+	_, counts, _ := s.Get(ctx, plan.ID)
 	if counts.Total() != 4 {
 		t.Fatalf("counts = %v", counts)
 	}
@@ -246,22 +246,22 @@ func TestRenamedCopyIsRefused(t *testing.T) {
 	if plans[0].ID == plans[1].ID {
 		t.Fatal("a renamed copy got the same batch id")
 	}
-	if _, err := s.EnqueueBatch(ctx, &fakeSubmitter{}, plans[0], batch.PlanOptions{}, batch.BatchOptions{BudgetSeconds: -1}); err != nil {
+	if _, err := s.EnqueueBatch(ctx, &fakeSubmitter{}, plans[0], batch.PlanOptions{}, batch.Settings{BudgetSeconds: -1}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.EnqueueBatch(ctx, &fakeSubmitter{}, plans[1], batch.PlanOptions{}, batch.BatchOptions{BudgetSeconds: -1})
+	_, err := s.EnqueueBatch(ctx, &fakeSubmitter{}, plans[1], batch.PlanOptions{}, batch.Settings{BudgetSeconds: -1})
 	var same *batch.SameFileError
 	if !errors.As(err, &same) || same.Earlier != plans[0].ID || !errors.Is(err, batch.ErrBatchMismatch) {
 		t.Fatalf("renamed copy: err = %v, want a SameFileError naming %s", err, plans[0].ID)
 	}
-	if _, _, err := s.Batch(ctx, plans[1].ID); !errors.Is(err, batch.ErrNotFound) {
+	if _, _, err := s.Get(ctx, plans[1].ID); !errors.Is(err, batch.ErrNotFound) {
 		t.Errorf("the refused copy left a batch behind: %v", err)
 	}
 	// The original again is a resume, and the copy goes through when asked.
-	if _, err := s.EnqueueBatch(ctx, &fakeSubmitter{}, plans[0], batch.PlanOptions{}, batch.BatchOptions{BudgetSeconds: -1}); err != nil {
+	if _, err := s.EnqueueBatch(ctx, &fakeSubmitter{}, plans[0], batch.PlanOptions{}, batch.Settings{BudgetSeconds: -1}); err != nil {
 		t.Errorf("enqueue of the original again: %v", err)
 	}
-	if _, err := s.EnqueueBatch(ctx, &fakeSubmitter{}, plans[1], batch.PlanOptions{AllowDuplicates: true}, batch.BatchOptions{BudgetSeconds: -1}); err != nil {
+	if _, err := s.EnqueueBatch(ctx, &fakeSubmitter{}, plans[1], batch.PlanOptions{AllowDuplicates: true}, batch.Settings{BudgetSeconds: -1}); err != nil {
 		t.Errorf("enqueue of the copy with AllowDuplicates: %v", err)
 	}
 }

@@ -286,7 +286,7 @@ func (r *run) waitTerminal(ctx context.Context, ns namespace, workers []*child) 
 	defer tick.Stop()
 	var counts batch.Counts
 	for {
-		_, c, err := store.Batch(ctx, benchBatch)
+		_, c, err := store.Get(ctx, benchBatch)
 		if err != nil {
 			return err
 		}

@@ -649,13 +649,14 @@ func (c *Config) Set(path, value string) error {
 	return nil
 }
 
-// FieldError is a validation error about one field.
-type FieldError struct {
+// SettingError is a validation error about one setting: its field path
+// and why the value is refused.
+type SettingError struct {
 	Field  string
 	Reason string
 }
 
-func (e *FieldError) Error() string { return "config: " + e.Field + ": " + e.Reason }
+func (e *SettingError) Error() string { return "config: " + e.Field + ": " + e.Reason }
 
 // Validate checks every field once; the error names the first bad field.
 func (c Config) Validate() error {
@@ -714,18 +715,18 @@ func (c Config) Validate() error {
 	}
 	for _, r := range rules {
 		if r.bad {
-			return &FieldError{Field: r.field, Reason: r.why}
+			return &SettingError{Field: r.field, Reason: r.why}
 		}
 	}
 	for res, p := range c.Prices {
 		if p < 0 || math.IsNaN(p) || math.IsInf(p, 0) || !slices.Contains(tasks.Resolutions, res) {
-			return &FieldError{Field: pricesPath + "." + res, Reason: fmt.Sprintf("want a resolution (%s) and a price of at least 0",
+			return &SettingError{Field: pricesPath + "." + res, Reason: fmt.Sprintf("want a resolution (%s) and a price of at least 0",
 				strings.Join(tasks.Resolutions, " or "))}
 		}
 	}
 	for i, p := range c.Download.AllowedHosts {
 		if err := fetch.CheckHostPattern(p); err != nil {
-			return &FieldError{Field: fmt.Sprintf("download.allowed_hosts[%d]", i), Reason: err.Error()}
+			return &SettingError{Field: fmt.Sprintf("download.allowed_hosts[%d]", i), Reason: err.Error()}
 		}
 	}
 	for _, l := range []struct {
@@ -735,17 +736,17 @@ func (c Config) Validate() error {
 		{"worker.allowed_hosts", c.Worker.AllowedHosts}} {
 		for _, h := range l.hosts {
 			if err := hostcheck.ValidName(h); err != nil {
-				return &FieldError{Field: l.field, Reason: err.Error()}
+				return &SettingError{Field: l.field, Reason: err.Error()}
 			}
 		}
 	}
 	for i, e := range c.Schedule.Entries {
 		if e.Cron == "" || !oneOf(e.Task, housekeeping.Kinds()...) {
-			return &FieldError{Field: fmt.Sprintf("schedule.entries[%d]", i), Reason: "want a cron spec and a task: import, reconcile or expiry"}
+			return &SettingError{Field: fmt.Sprintf("schedule.entries[%d]", i), Reason: "want a cron spec and a task: import, reconcile or expiry"}
 		}
 	}
 	if err := c.Defaults.Validate(); err != nil {
-		return &FieldError{Field: "defaults", Reason: err.Error()}
+		return &SettingError{Field: "defaults", Reason: err.Error()}
 	}
 	return nil
 }

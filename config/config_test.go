@@ -115,10 +115,10 @@ func TestLoadErrorsNameTheField(t *testing.T) {
 			}
 		})
 	}
-	var fe *FieldError
+	var fe *SettingError
 	_, err := Load(Options{Env: envOf(nil), Set: []string{"limits.burst=0"}})
 	if !errors.As(err, &fe) || fe.Field != "limits.burst" {
-		t.Fatalf("want a *FieldError for limits.burst, got %v", err)
+		t.Fatalf("want a *SettingError for limits.burst, got %v", err)
 	}
 }
 
@@ -276,9 +276,9 @@ func TestDownloadHostsValidated(t *testing.T) {
 	for _, bad := range []string{"https://cdn.example.com", "cdn.example.com:443", "*", "cdn.*.example.com", "cdn.example.com/videos"} {
 		t.Run(bad, func(t *testing.T) {
 			_, err := Load(Options{Env: envOf(nil), Set: []string{"download.allowed_hosts=ok.example.com," + bad}})
-			var fe *FieldError
+			var fe *SettingError
 			if !errors.As(err, &fe) || fe.Field != "download.allowed_hosts[1]" {
-				t.Errorf("Load error %v, want a *FieldError for download.allowed_hosts[1]", err)
+				t.Errorf("Load error %v, want a *SettingError for download.allowed_hosts[1]", err)
 			}
 		})
 	}

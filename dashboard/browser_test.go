@@ -55,7 +55,7 @@ func TestBrowser(t *testing.T) {
 	t.Cleanup(ts.Close)
 
 	want := func() map[string]int {
-		_, counts, err := b.store.Batch(t.Context(), "b1")
+		_, counts, err := b.store.Get(t.Context(), "b1")
 		if err != nil {
 			t.Fatal(err)
 		}

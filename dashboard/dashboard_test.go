@@ -192,7 +192,7 @@ func batchRows(t *testing.T, html string) map[string]map[string]string {
 // checkCounts compares a parsed summary row with the store's counts.
 func checkCounts(t *testing.T, store *batch.Store, id string, row map[string]string) {
 	t.Helper()
-	_, counts, err := store.Batch(t.Context(), id)
+	_, counts, err := store.Get(t.Context(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +237,7 @@ func TestPages(t *testing.T) {
 		}
 		// 17 rows finished in the last 10 minutes, as batch.Pace (which
 		// status uses too) says.
-		meta, counts, err := b.store.Batch(t.Context(), "b1")
+		meta, counts, err := b.store.Get(t.Context(), "b1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -435,7 +435,7 @@ func TestAccess(t *testing.T) {
 					t.Errorf("response body shows a secret")
 				}
 			}
-			_, counts, _ := b.store.Batch(t.Context(), "b1")
+			_, counts, _ := b.store.Get(t.Context(), "b1")
 			if tc.code != 303 && counts[tasks.StateCanceled] != 0 {
 				t.Errorf("a refused request canceled %d rows", counts[tasks.StateCanceled])
 			}
@@ -561,7 +561,7 @@ func TestCancel(t *testing.T) {
 	if loc := w.Header().Get("Location"); loc != "/batches/b1?did=cancel&n=20" {
 		t.Errorf("Location = %q", loc)
 	}
-	meta, counts, err := b.store.Batch(t.Context(), "b1")
+	meta, counts, err := b.store.Get(t.Context(), "b1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -593,7 +593,7 @@ func TestRetry(t *testing.T) {
 	if loc := w.Header().Get("Location"); loc != "/batches/b1?did=retry&n=5&skipped=1" {
 		t.Errorf("Location = %q", loc)
 	}
-	_, counts, _ := b.store.Batch(t.Context(), "b1")
+	_, counts, _ := b.store.Get(t.Context(), "b1")
 	if counts[tasks.StateFailed] != 1 || counts[tasks.StateQueued] != 24 {
 		t.Errorf("after retry: %v", counts)
 	}

@@ -276,7 +276,7 @@ func (s *Server) summarize(ctx context.Context, id string, series bool, since ti
 
 // summarizeIn is summarize on another store (the simulated batches').
 func (s *Server) summarizeIn(ctx context.Context, store *batch.Store, id string, series bool, since time.Time) (summary, error) {
-	meta, counts, err := store.Batch(ctx, id)
+	meta, counts, err := store.Get(ctx, id)
 	if err != nil {
 		return summary{}, err
 	}

@@ -72,9 +72,9 @@ type Runner struct {
 	Release func(ctx context.Context, holder string) error
 	// Inbox is import's directory; OutDir holds the downloaded videos.
 	Inbox, OutDir string
-	// PlanOptions and BatchOptions are how import reads and enqueues files.
-	PlanOptions  batch.PlanOptions
-	BatchOptions batch.BatchOptions
+	// PlanOptions and Settings are how import reads and enqueues files.
+	PlanOptions batch.PlanOptions
+	Settings    batch.Settings
 	// ImportSettle is how long a CSV file must have gone unmodified before
 	// import takes it (schedule.import_settle); 0 takes every file at once,
 	// for an inbox that only ever receives whole files by rename.
@@ -256,7 +256,7 @@ func (m *Runner) importFile(ctx context.Context, path string) (string, string, e
 	if err != nil {
 		return "", "", refusedError{err}
 	}
-	res, err := m.Store.EnqueueBatch(ctx, m.Queue, plan, m.PlanOptions, m.BatchOptions)
+	res, err := m.Store.EnqueueBatch(ctx, m.Queue, plan, m.PlanOptions, m.Settings)
 	if errors.Is(err, batch.ErrBatchMismatch) {
 		return "", "", refusedError{err}
 	}
@@ -292,7 +292,7 @@ func (m *Runner) eachJob(ctx context.Context, unsettled bool, fn func(meta batch
 		return 0, err
 	}
 	for _, id := range ids {
-		meta, counts, err := m.Store.Batch(ctx, id)
+		meta, counts, err := m.Store.Get(ctx, id)
 		if err != nil {
 			return scanned, err
 		}
@@ -468,6 +468,9 @@ func (m *Runner) lost(queue, id string) (bool, error) {
 	return false, nil
 }
 
+// inspectPage is how many tasks one call to asynq's inspector lists.
+const inspectPage = 1000
+
 // liveRows lists the rows that have a pending, scheduled, retrying or
 // active task in queue, as "batch:row:attempt".
 func (m *Runner) liveRows(queue string) (map[string]bool, error) {
@@ -477,7 +480,7 @@ func (m *Runner) liveRows(queue string) (map[string]bool, error) {
 	}
 	for _, list := range lists {
 		for page := 1; ; page++ {
-			infos, err := list(queue, asynq.PageSize(1000), asynq.Page(page))
+			infos, err := list(queue, asynq.PageSize(inspectPage), asynq.Page(page))
 			if errors.Is(err, asynq.ErrQueueNotFound) {
 				break
 			}
@@ -489,7 +492,7 @@ func (m *Runner) liveRows(queue string) (map[string]bool, error) {
 					live[rowKey(p.Batch, p.Row, p.Attempt)] = true
 				}
 			}
-			if len(infos) < 1000 {
+			if len(infos) < inspectPage {
 				break
 			}
 		}

@@ -38,7 +38,7 @@ func newEnv(t *testing.T) *env {
 	m := &housekeeping.Runner{
 		Redis: rs.Client, Store: batch.NewStore(rs.Client, rs.Prefix), Queue: q, Insp: insp, Queues: queues,
 		Inbox: filepath.Join(dir, "inbox"), OutDir: filepath.Join(dir, "out"),
-		BatchOptions: batch.BatchOptions{RequestType: "async", BudgetSeconds: -1}, GiveUpAfter: time.Hour,
+		Settings: batch.Settings{RequestType: "async", BudgetSeconds: -1}, GiveUpAfter: time.Hour,
 	}
 	if err := os.MkdirAll(m.Inbox, 0o755); err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func TestImport(t *testing.T) {
 	if len(ids) != 1 {
 		t.Fatalf("batches %v", ids)
 	}
-	_, c, _ := e.m.Store.Batch(t.Context(), ids[0])
+	_, c, _ := e.m.Store.Get(t.Context(), ids[0])
 	if c[tasks.StateQueued] != 1 || c[tasks.StateRejected] != 1 {
 		t.Errorf("counts %v", c)
 	}

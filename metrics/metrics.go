@@ -292,7 +292,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		total := batch.Counts{}
 		if ids, err := c.store.Batches(ctx); err == nil {
 			for _, id := range ids {
-				if _, bc, err := c.store.Batch(ctx, id); err == nil {
+				if _, bc, err := c.store.Get(ctx, id); err == nil {
 					for st, n := range bc {
 						total[st] += n
 					}

@@ -98,7 +98,7 @@ func TestMetricsMatchSimulator(t *testing.T) {
 	defer w.Shutdown()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		_, c, _ := store.Batch(ctx, plan.ID)
+		_, c, _ := store.Get(ctx, plan.ID)
 		if c.Terminal() == plan.Rows {
 			break
 		}

@@ -38,7 +38,7 @@ func newEnv(t *testing.T) *env {
 	m := &housekeeping.Runner{
 		Redis: rs.Client, Store: batch.NewStore(rs.Client, rs.Prefix), Queue: q, Insp: insp, Queues: queues,
 		Inbox: filepath.Join(dir, "inbox"), OutDir: filepath.Join(dir, "out"),
-		BatchOptions: batch.BatchOptions{RequestType: "async", BudgetSeconds: -1}, GiveUpAfter: time.Hour,
+		Settings: batch.Settings{RequestType: "async", BudgetSeconds: -1}, GiveUpAfter: time.Hour,
 	}
 	if err := os.MkdirAll(m.Inbox, 0o755); err != nil {
 		t.Fatal(err)

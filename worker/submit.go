@@ -56,7 +56,7 @@ func (w *Worker) handleSubmit(ctx context.Context, t *asynq.Task) error {
 		return nil
 	case tasks.StateSubmitted:
 		// The create was recorded but its first poll may not have been queued.
-		return w.schedulePoll(ctx, job, 0, job.Submitted.Add(w.firstPoll(ctx, job, callback)), callback)
+		return w.schedulePoll(ctx, job, 0, job.Submitted.Add(w.untilFirstRead(ctx, job, callback)), callback)
 	case tasks.StateSucceeded:
 		// The success was recorded but its download may not have been queued.
 		return w.queue.Download(ctx, job.Batch, job.Row, job.Attempt)
@@ -142,10 +142,10 @@ func (w *Worker) callbackMode(meta batch.Meta) bool {
 	return rt == queue.RequestCallback
 }
 
-// firstPoll is the delay from create to a job's first status read: the
+// untilFirstRead is the delay from create to a job's first status read: the
 // first read of its plan when polling, after the slowest finish plus a
 // grace when waiting for a callback.
-func (w *Worker) firstPoll(ctx context.Context, job batch.Job, callback bool) time.Duration {
+func (w *Worker) untilFirstRead(ctx context.Context, job batch.Job, callback bool) time.Duration {
 	if callback {
 		return w.cfg.safetyPoll(job.Spec.Duration)
 	}
@@ -181,7 +181,7 @@ func (w *Worker) afterCreate(ctx, hctx context.Context, log interface {
 			return fmt.Errorf("record task id %s: %w", taskID, err)
 		}
 		log.Info("submitted", "task_id", taskID, "callback", callback)
-		return w.schedulePoll(ctx, job, 0, now.Add(w.firstPoll(ctx, job, callback)), callback)
+		return w.schedulePoll(ctx, job, 0, now.Add(w.untilFirstRead(ctx, job, callback)), callback)
 
 	case accountRefused(cerr):
 		// Out of credits: nothing will be created until an operator acts.

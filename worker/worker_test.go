@@ -160,7 +160,7 @@ func (h *harness) waitFor(id string, within time.Duration, cond func(batch.Count
 	h.t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		_, c, err := h.store.Batch(h.t.Context(), id)
+		_, c, err := h.store.Get(h.t.Context(), id)
 		if err != nil {
 			h.t.Fatal(err)
 		}
@@ -372,7 +372,7 @@ func TestAuthFailurePausesSubmitting(t *testing.T) {
 		t.Errorf("submit queue not paused: %+v, %v", info, err)
 	}
 	time.Sleep(1500 * time.Millisecond) // give any stray submit time to misbehave
-	_, c, _ := h.store.Batch(ctx, plan.ID)
+	_, c, _ := h.store.Get(ctx, plan.ID)
 	if c[tasks.StateQueued] != 3 || c.Terminal() != 0 {
 		t.Fatalf("rows changed while paused: %v", c)
 	}
@@ -486,7 +486,7 @@ func TestEnqueueTwiceAddsNothing(t *testing.T) {
 	if info.Size != 3 {
 		t.Errorf("submit queue holds %d tasks, want 3", info.Size)
 	}
-	_, c, _ := h.store.Batch(t.Context(), first.ID)
+	_, c, _ := h.store.Get(t.Context(), first.ID)
 	if c.Total() != 3 {
 		t.Errorf("batch counts %v, want 3 jobs", c)
 	}

@@ -203,7 +203,7 @@ func (m *Main) parse(fs *flag.FlagSet, c *common, args []string) (config.Config,
 	var unknown []string
 	cfg, err := config.Load(config.Options{File: c.configFile, Env: m.Getenv, Set: sets,
 		Environ: m.Environ, Unknown: func(name string) { unknown = append(unknown, name) }})
-	if fe, ok := errors.AsType[*config.FieldError](err); ok {
+	if fe, ok := errors.AsType[*config.SettingError](err); ok {
 		// A bad value a flag gave is the flag's.
 		for flagName, f := range map[string]struct{ field, value string }{
 			"redis": {"redis.url", c.redisURL}, "log-format": {"log.format", c.logFormat}, "log-level": {"log.level", c.logLevel}} {

@@ -220,7 +220,7 @@ func (m *Main) statusSection(ctx context.Context, s *stack, ns *namespace, ids [
 	}
 	batches := make([]batchStatus, 0, len(ids))
 	for _, id := range ids {
-		meta, counts, err := store.Batch(ctx, id)
+		meta, counts, err := store.Get(ctx, id)
 		if err != nil {
 			return fail(exitUsage, "%v", err)
 		}

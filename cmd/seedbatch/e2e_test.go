@@ -222,7 +222,7 @@ func TestThreeWorkerProcesses(t *testing.T) {
 	deadline := started.Add(4 * time.Minute)
 	var counts batch.Counts
 	for {
-		_, counts, err = store.Batch(t.Context(), "e2e")
+		_, counts, err = store.Get(t.Context(), "e2e")
 		if err != nil {
 			t.Fatal(err)
 		}

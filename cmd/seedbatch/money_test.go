@@ -93,7 +93,7 @@ func TestBudgetRetryCancel(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(60 * time.Second)
 		for {
-			_, c, err := store.Batch(t.Context(), "b")
+			_, c, err := store.Get(t.Context(), "b")
 			if err != nil {
 				t.Fatal(err)
 			}

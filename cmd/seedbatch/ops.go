@@ -24,12 +24,12 @@ func (m *Main) housekeeper(s *stack) (*housekeeping.Runner, func()) {
 	q := queue.New(s.rdb, s.queues)
 	insp := asynq.NewInspectorFromRedisClient(s.rdb)
 	pf := planFlags{budget: -1}
-	bopts, _ := pf.batchOptions(s.cfg) // validated config: cannot fail
+	bopts, _ := pf.settings(s.cfg) // validated config: cannot fail
 	mt := &housekeeping.Runner{
 		Redis: s.rdb, Store: s.store, Queue: q, Insp: insp, Queues: s.queues, Release: s.limiter.Release,
 		Inbox: s.cfg.Schedule.Inbox, OutDir: s.cfg.OutDir,
-		PlanOptions:  batch.PlanOptions{Reader: tasks.ReaderOptions{Defaults: s.cfg.Defaults}},
-		BatchOptions: bopts, ImportSettle: s.cfg.Schedule.ImportSettle, GiveUpAfter: s.cfg.Schedule.GiveUpAfter,
+		PlanOptions: batch.PlanOptions{Reader: tasks.ReaderOptions{Defaults: s.cfg.Defaults}},
+		Settings:    bopts, ImportSettle: s.cfg.Schedule.ImportSettle, GiveUpAfter: s.cfg.Schedule.GiveUpAfter,
 		Log: s.log,
 	}
 	return mt, func() { q.Close(); insp.Close() }

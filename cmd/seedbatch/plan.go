@@ -43,7 +43,7 @@ func (p *planFlags) register(fs *flag.FlagSet) {
 // enqueuePlan records the batch with its request type and budgets, then
 // enqueues its rows.
 func (m *Main) enqueuePlan(ctx context.Context, s *stack, q batch.Submitter, plan *batch.Plan, pf planFlags) (batch.EnqueueResult, error) {
-	bopts, err := pf.batchOptions(s.cfg)
+	bopts, err := pf.settings(s.cfg)
 	if err != nil {
 		return batch.EnqueueResult{}, err
 	}
@@ -67,12 +67,12 @@ func (p *planFlags) options(cfg config.Config) batch.PlanOptions {
 }
 
 // batchOptions are the batch-wide settings from the flags and config.
-func (p *planFlags) batchOptions(cfg config.Config) (batch.BatchOptions, error) {
+func (p *planFlags) settings(cfg config.Config) (batch.Settings, error) {
 	rt := cmp.Or(p.requestType, cfg.Callback.RequestType)
 	if rt != queue.RequestAsync && rt != queue.RequestCallback {
-		return batch.BatchOptions{}, fail(exitUsage, "--request-type %q: want async (poll the provider) or callback", rt)
+		return batch.Settings{}, fail(exitUsage, "--request-type %q: want async (poll the provider) or callback", rt)
 	}
-	o := batch.BatchOptions{RequestType: rt, BudgetSeconds: -1, TotalBudgetSeconds: cfg.Budget.TotalSeconds}
+	o := batch.Settings{RequestType: rt, BudgetSeconds: -1, TotalBudgetSeconds: cfg.Budget.TotalSeconds}
 	switch {
 	case p.budget >= 0:
 		o.BudgetSeconds = p.budget
@@ -88,7 +88,7 @@ const maxPrintedErrors = 20
 // plan reads the file once, reports its bad rows on w, and refuses it when
 // it cannot be used (or, with --strict, when any row is bad).
 func (m *Main) plan(cfg config.Config, path string, pf planFlags) (*batch.Plan, error) {
-	if _, err := pf.batchOptions(cfg); err != nil {
+	if _, err := pf.settings(cfg); err != nil {
 		return nil, err
 	}
 	if pf.batchID != "" {

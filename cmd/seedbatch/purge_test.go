@@ -60,7 +60,7 @@ func TestPurgeCommand(t *testing.T) {
 			if code != tc.wantCode || !strings.Contains(stdout+stderr, tc.wantOut) {
 				t.Fatalf("exit %d, want %d with %q\n%s%s", code, tc.wantCode, tc.wantOut, stdout, stderr)
 			}
-			_, _, err := store.Batch(ctx, "b")
+			_, _, err := store.Get(ctx, "b")
 			if gone := err != nil; gone != (tc.wantCode == exitOK) {
 				t.Fatalf("batch gone = %v after exit %d", gone, code)
 			}

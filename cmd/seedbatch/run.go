@@ -280,7 +280,7 @@ func (m *Main) announce(ctx context.Context, s *stack, plan *batch.Plan, res bat
 		fmt.Fprintf(m.Stderr, "batch %s: %d rows (%d to submit, %d rejected)\n", plan.ID, plan.Rows, res.Queued, res.Rejected)
 		return nil
 	}
-	_, c, err := s.store.Batch(ctx, plan.ID)
+	_, c, err := s.store.Get(ctx, plan.ID)
 	if err != nil {
 		return fail(exitUnreachable, "%v", err)
 	}

@@ -79,7 +79,16 @@ func (s *Server) cleanup() {
 			s.Client.Del(ctx, iter.Val())
 		}
 	}
+	// asynq lists every queue in one set of the whole server: forget the
+	// test's queues, or every later inspector walks them all.
+	iter := s.Client.SScan(ctx, asynqQueues, 0, "*"+s.Prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		s.Client.SRem(ctx, asynqQueues, iter.Val())
+	}
 }
+
+// asynqQueues is the set in which asynq records every queue's name.
+const asynqQueues = "asynq:queues"
 
 func safeName(n string) string {
 	n = strings.NewReplacer("/", "-", " ", "-", "{", "", "}", "").Replace(n)
