@@ -107,7 +107,7 @@ func (s *Store) enqueue(ctx context.Context, sub Submitter, plan *Plan, opts Pla
 		return res, fmt.Errorf("%w: batch %s was enqueued from a different file; choose another --batch", ErrBatchMismatch, plan.ID)
 	}
 	if bopts != nil {
-		if err := s.setBudgets(ctx, plan.ID, *bopts); err != nil {
+		if err := s.SetBudgets(ctx, plan.ID, *bopts); err != nil {
 			return res, err
 		}
 	}
@@ -281,8 +281,8 @@ func (s *Store) EnqueueBatch(ctx context.Context, sub Submitter, plan *Plan, pop
 	return s.enqueue(ctx, sub, plan, popts, &bopts)
 }
 
-// setBudgets applies the budgets of bopts to batch id and the total.
-func (s *Store) setBudgets(ctx context.Context, id string, bopts Settings) error {
+// SetBudgets applies the budgets of bopts to batch id and the total.
+func (s *Store) SetBudgets(ctx context.Context, id string, bopts Settings) error {
 	if bopts.BudgetSeconds >= 0 {
 		if err := s.SetBudget(ctx, id, bopts.BudgetSeconds); err != nil {
 			return err

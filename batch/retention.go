@@ -245,9 +245,7 @@ func (s *Store) Purge(ctx context.Context, id string, force bool) (PurgeResult, 
 	if err != nil {
 		return res, err
 	}
-	for _, st := range []tasks.State{tasks.StateQueued, tasks.StateSubmitting, tasks.StateSubmitted, tasks.StateSucceeded} {
-		res.InProgress += counts[st]
-	}
+	res.InProgress = counts.Sum(tasks.StateQueued, tasks.StateSubmitting, tasks.StateSubmitted, tasks.StateSucceeded)
 	if res.InProgress > 0 && !force {
 		return res, fmt.Errorf("purge %s: %w: %d rows are queued, submitting, submitted or succeeded; "+
 			"cancel it and wait, or purge with --force", id, ErrBatchActive, res.InProgress)

@@ -93,6 +93,15 @@ func (c Counts) Terminal() int { return c.count(tasks.State.Terminal) }
 // terminal, or held by a budget.
 func (c Counts) Settled() int { return c.count(tasks.State.Settled) }
 
+// Sum is the number of jobs in the states given.
+func (c Counts) Sum(states ...tasks.State) int {
+	n := 0
+	for _, s := range states {
+		n += c[s]
+	}
+	return n
+}
+
 func (c Counts) count(in func(tasks.State) bool) int {
 	n := 0
 	for s, v := range c {

@@ -294,10 +294,7 @@ func (s *Server) summarizeIn(ctx context.Context, store *batch.Store, id string,
 	sum.Percent = sum.Terminal * 100 / max(sum.Rows, 1)
 	x := 0.0
 	for _, part := range barParts {
-		n := 0
-		for _, st := range part.states {
-			n += counts[st]
-		}
+		n := counts.Sum(part.states...)
 		w := float64(n) * 100 / float64(max(sum.Rows, 1))
 		sum.Bar = append(sum.Bar, segment{Name: part.name, Label: part.label, N: n, X: round1(x), W: round1(w)})
 		x += w

@@ -1,80 +1,62 @@
 package scheduler_test
 
 import (
-	"os"
-	"path/filepath"
+	"context"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 
-	"github.com/seedbatch/seedbatch/batch"
-	"github.com/seedbatch/seedbatch/config"
 	"github.com/seedbatch/seedbatch/housekeeping"
 	"github.com/seedbatch/seedbatch/internal/redistest"
-	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/scheduler"
 )
 
-type env struct {
-	rs     *redistest.Server
-	m      *housekeeping.Runner
-	insp   *asynq.Inspector
-	queues queue.Names
-	dir    string
+// recorder is a Runner that reports each kind it is asked to do.
+type recorder chan string
+
+func (r recorder) Do(_ context.Context, kind string) error {
+	select {
+	case r <- kind:
+	default:
+	}
+	return nil
 }
 
-func newEnv(t *testing.T) *env {
-	t.Helper()
+// entryList is an Entries function whose answer the test changes.
+type entryList struct {
+	mu      sync.Mutex
+	entries []scheduler.Entry
+}
+
+func (l *entryList) set(e ...scheduler.Entry) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.entries = e
+}
+
+func (l *entryList) get() ([]scheduler.Entry, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.entries), nil
+}
+
+// TestScheduleFollowsItsEntries registers the entries it is given, runs
+// one through its Runner, and follows a change of the entries without a
+// restart.
+func TestScheduleFollowsItsEntries(t *testing.T) {
+	t.Parallel()
 	rs := redistest.New(t)
-	dir := t.TempDir()
-	queues := queue.NamesFor(rs.Prefix)
-	q := queue.New(rs.Client, queues)
-	t.Cleanup(func() { q.Close() })
 	insp := asynq.NewInspectorFromRedisClient(rs.Client)
 	t.Cleanup(func() { insp.Close() })
-	m := &housekeeping.Runner{
-		Redis: rs.Client, Store: batch.NewStore(rs.Client, rs.Prefix), Queue: q, Insp: insp, Queues: queues,
-		Inbox: filepath.Join(dir, "inbox"), OutDir: filepath.Join(dir, "out"),
-		Settings: batch.Settings{RequestType: "async", BudgetSeconds: -1}, GiveUpAfter: time.Hour,
-	}
-	if err := os.MkdirAll(m.Inbox, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return &env{rs: rs, m: m, insp: insp, queues: queues, dir: dir}
-}
-
-func write(t *testing.T, path, text string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// TestScheduleFollowsTheFile registers the entries of a config file, runs
-// one, and follows an edit of the file without a restart.
-// TestScheduleFollowsTheFile runs the scheduler from a config file, sees an
-// import entry register and import a dropped CSV, then edits the file and
-// sees the registered entries change without a restart.
-func TestScheduleFollowsTheFile(t *testing.T) {
-	e := newEnv(t)
-	cfgPath := filepath.Join(e.dir, "seedbatch.yaml")
-	write(t, cfgPath, "schedule:\n  entries:\n    - {cron: \"@every 1s\", task: import}\n")
-	queue := e.queues.Submit + "-maintenance"
-	fromFile := func() ([]scheduler.Entry, error) {
-		cfg, err := config.Load(config.Options{File: cfgPath, Env: func(string) (string, bool) { return "", false }})
-		if err != nil {
-			return nil, err
-		}
-		var out []scheduler.Entry
-		for _, en := range cfg.Schedule.Entries {
-			out = append(out, scheduler.Entry{Cron: en.Cron, Kind: en.Task})
-		}
-		return out, nil
-	}
-	s, err := scheduler.New(e.rs.Client, e.m, scheduler.Options{Entries: fromFile, Kinds: housekeeping.Kinds(),
+	queue := rs.Prefix + "-maintenance"
+	var list entryList
+	list.set(scheduler.Entry{Cron: "@every 1s", Kind: housekeeping.KindImport})
+	done := make(recorder, 1)
+	s, err := scheduler.New(rs.Client, done, scheduler.Options{Entries: list.get, Kinds: housekeeping.Kinds(),
 		Queue: queue, SyncInterval: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +67,7 @@ func TestScheduleFollowsTheFile(t *testing.T) {
 	t.Cleanup(s.Shutdown)
 
 	entries := func() []string {
-		list, err := e.insp.SchedulerEntries()
+		list, err := insp.SchedulerEntries()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,13 +92,17 @@ func TestScheduleFollowsTheFile(t *testing.T) {
 		}
 	}
 	waitFor("the import entry", func() bool { return slices.Equal(entries(), []string{"@every 1s maintain:import"}) })
-	write(t, filepath.Join(e.m.Inbox, "dropped.csv"), "prompt\na dropped scene\n")
-	waitFor("the dropped file to be imported", func() bool {
-		_, err := os.Stat(filepath.Join(e.m.Inbox, "done", "dropped.csv"))
-		return err == nil
-	})
-	write(t, cfgPath, "schedule:\n  entries:\n    - {cron: \"@every 1h\", task: import}\n    - {cron: \"*/5 * * * *\", task: reconcile}\n")
-	waitFor("the edited entries", func() bool {
+	select {
+	case kind := <-done:
+		if kind != housekeeping.KindImport {
+			t.Errorf("the runner was asked for %q, want %q", kind, housekeeping.KindImport)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the import entry never ran")
+	}
+	list.set(scheduler.Entry{Cron: "@every 1h", Kind: housekeeping.KindImport},
+		scheduler.Entry{Cron: "*/5 * * * *", Kind: housekeeping.KindReconcile})
+	waitFor("the changed entries", func() bool {
 		return slices.Equal(entries(), []string{"*/5 * * * * maintain:reconcile", "@every 1h maintain:import"})
 	})
 }

@@ -52,15 +52,8 @@ func (m *Main) benchCmd(ctx context.Context, args []string) error {
 	if rep == nil {
 		return fail(exitUsage, "%v", err)
 	}
-	var buf bytes.Buffer
-	if werr := rep.WriteMarkdown(&buf); werr != nil {
+	if werr := m.writeReport(rep, *out); werr != nil {
 		return werr
-	}
-	m.Stdout.Write(buf.Bytes())
-	if *out != "" {
-		if werr := os.WriteFile(*out, buf.Bytes(), 0o644); werr != nil {
-			return fail(exitRows, "bench: --out: %v", werr)
-		}
 	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
@@ -70,6 +63,21 @@ func (m *Main) benchCmd(ctx context.Context, args []string) error {
 	}
 	if rep.Failed() {
 		return fail(exitRows, "bench: a measurement failed; its error is in the report")
+	}
+	return nil
+}
+
+// writeReport writes the report to stdout and, if out is set, to that file.
+func (m *Main) writeReport(rep *bench.Report, out string) error {
+	var buf bytes.Buffer
+	if err := rep.WriteMarkdown(&buf); err != nil {
+		return err
+	}
+	m.Stdout.Write(buf.Bytes())
+	if out != "" {
+		if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+			return fail(exitRows, "bench: --out: %v", err)
+		}
 	}
 	return nil
 }

@@ -149,38 +149,11 @@ func (m *Main) statusCmd(ctx context.Context, args []string) error {
 	defer s.Close()
 	cfg := s.cfg
 	sim := s.simulated()
-	var ids, simIDs []string
-	if fs.NArg() == 0 {
-		if ids, err = s.store.Batches(ctx); err != nil {
-			return fail(exitUnreachable, "%v", err)
-		}
-		if sim != nil {
-			if simIDs, err = sim.store.Batches(ctx); err != nil {
-				return fail(exitUnreachable, "%v", err)
-			}
-		}
+	ids, simIDs, err := s.statusBatches(ctx, sim, fs.Args())
+	if err != nil {
+		return err
 	}
-	for _, id := range fs.Args() {
-		store, simulated, err := s.find(ctx, id)
-		if err != nil {
-			return err
-		}
-		if simulated {
-			simIDs = append(simIDs, id)
-		} else if store != nil {
-			ids = append(ids, id)
-		}
-	}
-	if reason, paused, err := s.limiter.Paused(ctx); err == nil && paused {
-		fmt.Fprintf(m.Stdout, "SUBMITTING PAUSED: %s\n  fix the cause, then run: seedbatch resume\n\n", reason)
-	}
-	if n, err := s.limiter.InFlight(ctx); err == nil {
-		limit := cfg.Limits.MaxInFlight
-		if stored, ok, err := s.limiter.Stored(ctx); err == nil && ok {
-			limit = stored.MaxInFlight
-		}
-		fmt.Fprintf(m.Stdout, "provider tasks in flight: %d of %d\n\n", n, limit)
-	}
+	m.printAccount(ctx, s)
 	switch {
 	case len(ids) == 0 && len(simIDs) == 0:
 		fmt.Fprintln(m.Stdout, "no batches")
@@ -207,57 +180,133 @@ func (m *Main) statusCmd(ctx context.Context, args []string) error {
 	return nil
 }
 
-// statusSection prints the table of the batches ids of namespace ns, and
-// under it each batch's video seconds and the rows
-// its columns add up with others. simulated says they are batches of runs
-// with the built-in simulator, which only their run works.
-func (m *Main) statusSection(ctx context.Context, s *stack, ns *namespace, ids []string, wide, simulated bool) error {
-	store, queues := ns.store, ns.queues
-	type batchStatus struct {
-		meta     batch.Meta
-		counts   batch.Counts
-		unserved bool
+// statusBatches returns the batches status shows, real and simulated: the
+// ones named, or every one when none is.
+func (s *stack) statusBatches(ctx context.Context, sim *namespace, named []string) (ids, simIDs []string, err error) {
+	if len(named) == 0 {
+		if ids, err = s.store.Batches(ctx); err != nil {
+			return nil, nil, fail(exitUnreachable, "%v", err)
+		}
+		if sim != nil {
+			if simIDs, err = sim.store.Batches(ctx); err != nil {
+				return nil, nil, fail(exitUnreachable, "%v", err)
+			}
+		}
+		return ids, simIDs, nil
 	}
+	for _, id := range named {
+		store, simulated, err := s.find(ctx, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		if simulated {
+			simIDs = append(simIDs, id)
+		} else if store != nil {
+			ids = append(ids, id)
+		}
+	}
+	return ids, simIDs, nil
+}
+
+// printAccount says whether submitting is paused, and how many of the
+// account's tasks are in flight.
+func (m *Main) printAccount(ctx context.Context, s *stack) {
+	if reason, paused, err := s.limiter.Paused(ctx); err == nil && paused {
+		fmt.Fprintf(m.Stdout, "SUBMITTING PAUSED: %s\n  fix the cause, then run: seedbatch resume\n\n", reason)
+	}
+	if n, err := s.limiter.InFlight(ctx); err == nil {
+		limit := s.cfg.Limits.MaxInFlight
+		if stored, ok, err := s.limiter.Stored(ctx); err == nil && ok {
+			limit = stored.MaxInFlight
+		}
+		fmt.Fprintf(m.Stdout, "provider tasks in flight: %d of %d\n\n", n, limit)
+	}
+}
+
+// batchStatus is one batch as status shows it.
+type batchStatus struct {
+	meta     batch.Meta
+	counts   batch.Counts
+	unserved bool // rows wait for a queue that no worker serves
+}
+
+// statusSection prints the table of the batches ids of namespace ns, and
+// under it each batch's video seconds and the rows its columns add up with
+// others. simulated says they are batches of runs with the built-in
+// simulator, which only their run works.
+func (m *Main) statusSection(ctx context.Context, s *stack, ns *namespace, ids []string, wide, simulated bool) error {
 	batches := make([]batchStatus, 0, len(ids))
 	for _, id := range ids {
-		meta, counts, err := store.Get(ctx, id)
+		meta, counts, err := ns.store.Get(ctx, id)
 		if err != nil {
 			return fail(exitUsage, "%v", err)
 		}
 		batches = append(batches, batchStatus{meta: meta, counts: counts})
 	}
-
-	// Rows waiting for a queue that no worker serves never move: say so,
-	// rather than show a rate of 0 and no ETA.
-	insp := asynq.NewInspectorFromRedisClient(s.rdb)
-	defer insp.Close()
-	if servers, err := insp.Servers(); err == nil {
-		var missing []string
-		for i, b := range batches {
-			for _, st := range tasks.States {
-				q, moves := queues.Mover(st)
-				if !moves || b.counts[st] == 0 || queue.Served(servers, q) {
-					continue
-				}
-				batches[i].unserved = true
-				if !slices.Contains(missing, q) {
-					missing = append(missing, q)
-				}
+	m.markUnserved(s, ns, batches, simulated)
+	if err := m.statusTable(ctx, ns.store, batches, wide, simulated); err != nil {
+		return err
+	}
+	// Video seconds reserved (each create reserves its duration), caps,
+	// and the rows the table's columns add up with others.
+	for _, b := range batches {
+		budget, err := ns.store.Budget(ctx, b.meta.ID)
+		if err != nil {
+			return fail(exitUnreachable, "%v", err)
+		}
+		fmt.Fprintf(m.Stdout, "%s: %d video seconds created%s\n", b.meta.ID, budget.BatchSpent, capOf(budget.BatchLimit))
+		var details []string
+		for _, d := range statusDetails {
+			if n := b.counts[d.state]; n > 0 {
+				details = append(details, fmt.Sprintf(d.format, n))
 			}
 		}
-		for _, q := range missing {
-			if simulated {
-				fmt.Fprintf(m.Stdout, "a simulated batch's run stopped before it finished: run the same seedbatch run command again to finish it\n")
-				break
-			}
-			kind := strings.TrimPrefix(q, ns.prefix+"-")
-			fmt.Fprintf(m.Stdout, "no worker is serving the %s queue: start seedbatch worker\n", kind)
-		}
-		if len(missing) > 0 {
-			fmt.Fprintln(m.Stdout)
+		if len(details) > 0 {
+			fmt.Fprintf(m.Stdout, "  %s\n", strings.Join(details, ", "))
 		}
 	}
+	return nil
+}
 
+// markUnserved marks the batches with rows waiting for a queue that no
+// worker serves, which never move, and says which worker to start, so that
+// status shows that rather than a rate of 0 and no ETA.
+func (m *Main) markUnserved(s *stack, ns *namespace, batches []batchStatus, simulated bool) {
+	insp := asynq.NewInspectorFromRedisClient(s.rdb)
+	defer insp.Close()
+	servers, err := insp.Servers()
+	if err != nil {
+		return
+	}
+	var missing []string
+	for i, b := range batches {
+		for _, st := range tasks.States {
+			q, moves := ns.queues.Mover(st)
+			if !moves || b.counts[st] == 0 || queue.Served(servers, q) {
+				continue
+			}
+			batches[i].unserved = true
+			if !slices.Contains(missing, q) {
+				missing = append(missing, q)
+			}
+		}
+	}
+	switch {
+	case len(missing) == 0:
+		return
+	case simulated:
+		fmt.Fprintf(m.Stdout, "a simulated batch's run stopped before it finished: run the same seedbatch run command again to finish it\n")
+	default:
+		for _, q := range missing {
+			fmt.Fprintf(m.Stdout, "no worker is serving the %s queue: start seedbatch worker\n", strings.TrimPrefix(q, ns.prefix+"-"))
+		}
+	}
+	fmt.Fprintln(m.Stdout)
+}
+
+// statusTable prints one line per batch: its rows by state (every state
+// when wide), its rate and its ETA.
+func (m *Main) statusTable(ctx context.Context, store *batch.Store, batches []batchStatus, wide, simulated bool) error {
 	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
 	header := []string{"BATCH", "ROWS"}
 	if wide {
@@ -270,8 +319,7 @@ func (m *Main) statusSection(ctx context.Context, s *stack, ns *namespace, ids [
 			header = append(header, c.head)
 		}
 	}
-	header = append(header, "RATE/MIN", "ETA")
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	fmt.Fprintln(tw, strings.Join(append(header, "RATE/MIN", "ETA"), "\t"))
 	for _, b := range batches {
 		row := []string{b.meta.ID, fmt.Sprint(b.meta.Rows)}
 		if b.meta.Canceled {
@@ -284,14 +332,10 @@ func (m *Main) statusSection(ctx context.Context, s *stack, ns *namespace, ids [
 			}
 		} else {
 			for _, c := range statusColumns {
-				n := 0
-				for _, st := range c.states {
-					n += b.counts[st]
-				}
-				row = append(row, fmt.Sprint(n))
+				row = append(row, fmt.Sprint(b.counts.Sum(c.states...)))
 			}
 		}
-		pace, err := s.store.Pace(ctx, b.meta, b.counts, time.Now())
+		pace, err := store.Pace(ctx, b.meta, b.counts, time.Now())
 		if err != nil {
 			return fail(exitUnreachable, "%v", err)
 		}
@@ -305,32 +349,9 @@ func (m *Main) statusSection(ctx context.Context, s *stack, ns *namespace, ids [
 				eta = "stopped"
 			}
 		}
-		row = append(row, rate, eta)
-		fmt.Fprintln(tw, strings.Join(row, "\t"))
+		fmt.Fprintln(tw, strings.Join(append(row, rate, eta), "\t"))
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	// Video seconds reserved (each create reserves its duration), caps,
-	// and the rows the table's columns add up with others.
-	for _, b := range batches {
-		budget, err := store.Budget(ctx, b.meta.ID)
-		if err != nil {
-			return fail(exitUnreachable, "%v", err)
-		}
-		fmt.Fprintf(m.Stdout, "%s: %d video seconds created%s", b.meta.ID, budget.BatchSpent, capOf(budget.BatchLimit))
-		var details []string
-		for _, d := range statusDetails {
-			if n := b.counts[d.state]; n > 0 {
-				details = append(details, fmt.Sprintf(d.format, n))
-			}
-		}
-		fmt.Fprintln(m.Stdout)
-		if len(details) > 0 {
-			fmt.Fprintf(m.Stdout, "  %s\n", strings.Join(details, ", "))
-		}
-	}
-	return nil
+	return tw.Flush()
 }
 
 func capOf(limit int) string {
@@ -513,15 +534,8 @@ func (m *Main) retryCmd(ctx context.Context, args []string) error {
 	} else if err != nil {
 		return fail(exitUnreachable, "%v", err)
 	}
-	if *budget >= 0 {
-		if err := s.store.SetBudget(ctx, id, *budget); err != nil {
-			return fail(exitUnreachable, "%v", err)
-		}
-	}
-	if cfg.Budget.TotalSeconds > 0 {
-		if err := s.store.SetBudget(ctx, "", cfg.Budget.TotalSeconds); err != nil {
-			return fail(exitUnreachable, "%v", err)
-		}
+	if err := s.store.SetBudgets(ctx, id, batch.Settings{BudgetSeconds: *budget, TotalBudgetSeconds: cfg.Budget.TotalSeconds}); err != nil {
+		return fail(exitUnreachable, "%v", err)
 	}
 	q := queue.New(s.rdb, s.queues)
 	defer q.Close()

@@ -200,32 +200,46 @@ func printUsage(w io.Writer, fs *flag.FlagSet, args string) {
 			fmt.Fprintln(w, l)
 		}
 	}
-	type entry struct{ name, text string }
-	entries := func(flags []*flag.Flag) []entry {
-		var out []entry
-		for _, f := range flags {
-			arg, text := flag.UnquoteUsage(f)
-			name := "--" + f.Name
-			if arg != "" {
-				name += " " + argName(arg)
-			}
-			out = append(out, entry{name, text + defaultNote(f, text)})
-		}
-		return out
+	sections := []helpSection{
+		{"Flags:", helpEntries(own)},
+		{"Flags every command takes:", helpEntries(shared)},
 	}
-	sections := []struct {
-		title   string
-		entries []entry
-	}{
-		{"Flags:", entries(own)},
-		{"Flags every command takes:", entries(shared)},
-	}
-	help := entry{"-h, --help", "show this help"}
+	help := helpEntry{"-h, --help", "show this help"}
 	if len(shared) > 0 {
 		sections[1].entries = append(sections[1].entries, help)
 	} else {
 		sections[0].entries = append(sections[0].entries, help)
 	}
+	printSections(w, sections)
+}
+
+// helpEntry is one flag of a help text: its name and value, and what it does.
+type helpEntry struct{ name, text string }
+
+// helpSection is a titled list of flags.
+type helpSection struct {
+	title   string
+	entries []helpEntry
+}
+
+// helpEntries describes flags, each with its default.
+func helpEntries(flags []*flag.Flag) []helpEntry {
+	var out []helpEntry
+	for _, f := range flags {
+		arg, text := flag.UnquoteUsage(f)
+		name := "--" + f.Name
+		if arg != "" {
+			name += " " + argName(arg)
+		}
+		out = append(out, helpEntry{name, text + defaultNote(f, text)})
+	}
+	return out
+}
+
+// printSections prints the sections of flags that have any, texts wrapped
+// in one column beside the names; a name too long for that column has its
+// text under it.
+func printSections(w io.Writer, sections []helpSection) {
 	width := 0
 	for _, s := range sections {
 		for _, e := range s.entries {
