@@ -24,7 +24,7 @@ var layers = [][]string{
 	// Leaves: the row's vocabulary, the provider's client and its
 	// simulator, the limiter, downloads, and small helpers.
 	{"tasks", "seedance", "sim", "ratelimit", "fetch", "redact", "rundir",
-		"internal/hostcheck", "internal/probe", "internal/redistest", "internal/serve", "internal/syncbuf"},
+		"internal/hostcheck", "internal/probe", "internal/redistest", "internal/serve", "internal/syncbuf", "internal/testwait"},
 	// Records of batches in Redis, and asynq's producer side.
 	{"batch", "queue"},
 	// What runs: handlers, pages, housekeeping, its cron wiring, metrics,

@@ -38,6 +38,7 @@ func readResults(t *testing.T, b []byte) []map[string]string {
 // row-<line>) and its cells as written in the results, and that the results
 // file, once corrected, can be run again.
 func TestResultsOfRejectedRows(t *testing.T) {
+	t.Parallel()
 	s, ctx := setup(t)
 	path := writeFile(t, "fix.csv", "id,prompt,duration,resolution\n"+
 		"h1,a good prompt,4,720p\n"+
@@ -128,6 +129,7 @@ func readHeader(t *testing.T, b []byte) []string {
 // TestResultsCheckFiles checks that results written with FilesDir say
 // whether each row's file on disk is the one recorded.
 func TestResultsCheckFiles(t *testing.T) {
+	t.Parallel()
 	s, ctx := setup(t)
 	dir := t.TempDir()
 	write := func(name, content string) batch.File {

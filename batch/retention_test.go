@@ -9,6 +9,7 @@ import (
 
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/internal/redistest"
+	"github.com/seedbatch/seedbatch/internal/testwait"
 	"github.com/seedbatch/seedbatch/tasks"
 )
 
@@ -149,20 +150,16 @@ func TestRetentionExpires(t *testing.T) {
 	if ids, _ := s.Batches(t.Context()); len(ids) != 2 {
 		t.Fatalf("batches = %v", ids)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testwait.Until(t, 5*time.Second, func() error {
 		ids, err := s.Batches(t.Context())
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if len(ids) == 1 && ids[0] == keep {
-			break
+		if len(ids) != 1 || ids[0] != keep {
+			return fmt.Errorf("batches = %v, want only %s", ids, keep)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("batches = %v, want only %s", ids, keep)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	if _, _, err := s.Get(t.Context(), plan.ID); !errors.Is(err, batch.ErrNotFound) {
 		t.Fatalf("expired batch: err = %v", err)
 	}

@@ -47,6 +47,7 @@ const countsScript = `Object.fromEntries([...document.querySelectorAll('tr[data-
 	.map(td => [td.dataset.state, Number(td.textContent)]))`
 
 func TestBrowser(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	// No reloads: this test clicks and reads as a person would between them.
 	b := setup(t, func(c *Config) { writable(c); c.Refresh = -1 })
@@ -250,6 +251,7 @@ func fits(t *testing.T, ctx context.Context, where string) {
 // shows failed rows apart; the queue monitor loads without a line logged
 // as unauthorized.
 func TestBrowserOperator(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	var logs syncbuf.Buffer
 	b := setup(t, func(c *Config) {

@@ -17,6 +17,7 @@ import (
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/fetch"
 	"github.com/seedbatch/seedbatch/internal/redistest"
+	"github.com/seedbatch/seedbatch/internal/testwait"
 	"github.com/seedbatch/seedbatch/metrics"
 	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/ratelimit"
@@ -96,17 +97,12 @@ func TestMetricsMatchSimulator(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Shutdown()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		_, c, _ := store.Get(ctx, plan.ID)
-		if c.Terminal() == plan.Rows {
-			break
+	testwait.Until(t, 60*time.Second, func() error {
+		if _, c, err := store.Get(ctx, plan.ID); err != nil || c.Terminal() != plan.Rows {
+			return fmt.Errorf("batch not finished: %v, %v", c, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("batch not finished: %v", c)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 
 	insp := asynq.NewInspectorFromRedisClient(rs.Client)
 	defer insp.Close()
@@ -156,17 +152,12 @@ func TestRecorderWritesInBatches(t *testing.T) {
 	if n, _ := rs.Client.HLen(ctx, rs.Prefix+":metrics").Result(); n != 0 {
 		t.Errorf("%d fields written at once: counts should wait for the next flush", n)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		v, _ := rs.Client.HGet(ctx, rs.Prefix+":metrics", "req|status|200").Result()
-		if v == "1000" {
-			break
+	testwait.Until(t, 5*time.Second, func() error {
+		if v, _ := rs.Client.HGet(ctx, rs.Prefix+":metrics", "req|status|200").Result(); v != "1000" {
+			return fmt.Errorf("counts not written after the events: %q", v)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("counts not written within %v of the events: %q", 5*time.Second, v)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	rec.Request(ctx, "create", 200)
 	if err := rec.Close(); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package scheduler_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/seedbatch/seedbatch/housekeeping"
 	"github.com/seedbatch/seedbatch/internal/redistest"
+	"github.com/seedbatch/seedbatch/internal/testwait"
 	"github.com/seedbatch/seedbatch/scheduler"
 )
 
@@ -83,13 +85,12 @@ func TestScheduleFollowsItsEntries(t *testing.T) {
 	}
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s (entries %v)", what, entries())
+		testwait.Until(t, 20*time.Second, func() error {
+			if !cond() {
+				return fmt.Errorf("no %s yet (entries %v)", what, entries())
 			}
-			time.Sleep(100 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	waitFor("the import entry", func() bool { return slices.Equal(entries(), []string{"@every 1s maintain:import"}) })
 	select {

@@ -133,6 +133,7 @@ func checkText(t *testing.T, err error) {
 }
 
 func TestNew(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		cfg     Config
@@ -168,6 +169,7 @@ func TestNew(t *testing.T) {
 }
 
 func TestNewDefaults(t *testing.T) {
+	t.Parallel()
 	c, err := New(Config{APIKey: testKey})
 	if err != nil {
 		t.Fatal(err)
@@ -196,6 +198,7 @@ func TestNewDefaults(t *testing.T) {
 }
 
 func TestCreate(t *testing.T) {
+	t.Parallel()
 	var got map[string]any
 	var hdr http.Header
 	c, _ := setup(t, func(w http.ResponseWriter, r *http.Request) {
@@ -247,6 +250,7 @@ func TestCreate(t *testing.T) {
 }
 
 func TestCreateDefaultsAndOmits(t *testing.T) {
+	t.Parallel()
 	var got map[string]any
 	c, _ := setup(t, func(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewDecoder(r.Body).Decode(&got)
@@ -274,6 +278,7 @@ func TestCreateDefaultsAndOmits(t *testing.T) {
 }
 
 func TestStatus(t *testing.T) {
+	t.Parallel()
 	const id = "task_a+b/c&d=e"
 	var hdr http.Header
 	c, _ := setup(t, func(w http.ResponseWriter, r *http.Request) {
@@ -326,6 +331,7 @@ type errorCase struct {
 }
 
 func TestCreateErrors(t *testing.T) {
+	t.Parallel()
 	big := `{"code":200,"data":{"taskId":"t1"},"pad":"` + strings.Repeat("x", maxBody) + `"}`
 	tests := []errorCase{
 		{name: "400", h: reply(400, `{"code":400,"message":"duration must be 4, 8 or 12"}`),
@@ -406,6 +412,7 @@ func TestCreateErrors(t *testing.T) {
 }
 
 func TestStatusErrors(t *testing.T) {
+	t.Parallel()
 	tests := []errorCase{
 		{name: "400", h: reply(400, `{"code":400,"message":"taskId required"}`),
 			kind: ErrInvalid, status: 400, code: 400, message: "taskId required"},
@@ -479,6 +486,7 @@ func redirect(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestTransportFailures(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -525,6 +533,7 @@ func TestTransportFailures(t *testing.T) {
 }
 
 func TestContextCanceledBeforeSending(t *testing.T) {
+	t.Parallel()
 	var hits atomic.Int32
 	c, _ := setup(t, func(w http.ResponseWriter, r *http.Request) { hits.Add(1) })
 	ctx, cancel := context.WithCancel(t.Context())
@@ -542,6 +551,7 @@ func TestContextCanceledBeforeSending(t *testing.T) {
 }
 
 func TestContextCanceledAfterSending(t *testing.T) {
+	t.Parallel()
 	started := make(chan struct{}, 1)
 	c, _ := setup(t, func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
@@ -561,6 +571,7 @@ func TestContextCanceledAfterSending(t *testing.T) {
 }
 
 func TestErrorText(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		err  *Error
 		want string
@@ -585,6 +596,7 @@ func TestErrorText(t *testing.T) {
 }
 
 func TestParseRetryAfter(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	tests := []struct {
 		in   string
@@ -609,6 +621,7 @@ func TestParseRetryAfter(t *testing.T) {
 }
 
 func TestCleanMessage(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("é", maxMessage)
 	got := cleanMessage(long, "")
 	if len(got) > maxMessage+len("…") || !strings.HasSuffix(got, "…") || strings.ContainsRune(got, '\uFFFD') {

@@ -8,6 +8,7 @@ import (
 )
 
 func TestParseTask(t *testing.T) {
+	t.Parallel()
 	ms := func(n int64) time.Time { return time.UnixMilli(n).UTC() }
 	tests := []struct {
 		name    string

@@ -179,7 +179,7 @@ func (s *Sim) deliver(d delivery) {
 // attempt makes one delivery attempt (number n, from 0) of kind and counts
 // it. It reports whether the receiver answered 200 in time.
 func (s *Sim) attempt(id, url string, body []byte, n int, kind attemptKind) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), callbackTimeout(s.cfg.TimeScale))
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CallbackTimeout)
 	defer cancel()
 	status := 0
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))

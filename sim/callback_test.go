@@ -98,9 +98,13 @@ func cbBody(t testing.TB, url, prompt string) string {
 }
 
 // cbSetup serves a simulator on the real clock at cbScale, with cfg's
-// callback settings.
+// callback settings. Receivers get a second to answer, not the 30 ms of
+// the provider's 30 s at cbScale, which a busy machine may miss.
 func cbSetup(t testing.TB, cfg Config) *bundle {
 	cfg.Now, cfg.TimeScale = time.Now, cbScale
+	if cfg.CallbackTimeout == 0 {
+		cfg.CallbackTimeout = time.Second
+	}
 	return setup(t, cfg)
 }
 
@@ -209,7 +213,11 @@ func TestCallbackRetries(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			rc := newReceiver(t, tt.answer)
-			b := cbSetup(t, Config{})
+			var cfg Config
+			if tt.name == "never answers" { // each attempt waits out the timeout
+				cfg.CallbackTimeout = 100 * time.Millisecond
+			}
+			b := cbSetup(t, cfg)
 			b.create(t, cbBody(t, rc.url(), "a calm lake"))
 			hits := rc.waitHits(t, tt.hits)
 			b.sim.Close() // waits for the delivery to finish

@@ -55,9 +55,12 @@ type Config struct {
 
 	// CallbackClient sends callback deliveries (see the package doc,
 	// Callbacks). Every attempt is also bounded by a context deadline of
-	// 30 s/TimeScale, whatever the client's own Timeout. Default: a client
-	// with a 30 s/TimeScale Timeout.
+	// CallbackTimeout, whatever the client's own Timeout. Default: a client
+	// with a CallbackTimeout Timeout.
 	CallbackClient *http.Client
+	// CallbackTimeout is how long a receiver has to answer a delivery
+	// attempt. Default: the provider's 30 s divided by TimeScale.
+	CallbackTimeout time.Duration
 	// CallbackDropRate is the fraction (0 to 1) of callback-mode tasks whose
 	// callback is lost entirely: never sent, never retried (counted in
 	// Stats.Callbacks.Dropped and listed in Stats.Callbacks.DroppedTasks).
@@ -94,8 +97,11 @@ func (c Config) WithDefaults() Config {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	c.Faults = c.Faults.withDefaults()
-	if c.CallbackClient == nil && c.TimeScale >= 1 {
-		c.CallbackClient = &http.Client{Timeout: callbackTimeout(c.TimeScale)}
+	if c.CallbackTimeout <= 0 && c.TimeScale >= 1 {
+		c.CallbackTimeout = callbackTimeout(c.TimeScale)
+	}
+	if c.CallbackClient == nil {
+		c.CallbackClient = &http.Client{Timeout: c.CallbackTimeout}
 	}
 	return c
 }

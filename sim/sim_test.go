@@ -175,6 +175,7 @@ func (b *bundle) status(t testing.TB, id string) view {
 }
 
 func TestNewValidates(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		cfg   Config
@@ -210,6 +211,7 @@ func TestNewValidates(t *testing.T) {
 }
 
 func TestAuth(t *testing.T) {
+	t.Parallel()
 	b := setup(t, Config{})
 	tests := []struct {
 		name, method, path, key, body string
@@ -241,6 +243,7 @@ func TestAuth(t *testing.T) {
 }
 
 func TestCreateValidation(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		body  string
@@ -309,6 +312,7 @@ func TestCreateValidation(t *testing.T) {
 }
 
 func TestLifecycle(t *testing.T) {
+	t.Parallel()
 	for _, scale := range []float64{1, 10} {
 		t.Run("scale "+strconv.FormatFloat(scale, 'g', -1, 64), func(t *testing.T) {
 			b := setup(t, Config{TimeScale: scale, FileSize: 1000})
@@ -388,6 +392,7 @@ func TestLifecycle(t *testing.T) {
 }
 
 func TestStatusErrors(t *testing.T) {
+	t.Parallel()
 	b := setup(t, Config{})
 	if a := b.do(t, "GET", statusPath("task_nope"), testKey, ""); a.status != 404 || a.Code != 404 || a.Msg != "task not found" {
 		t.Fatalf("unknown task: %d %s", a.status, a.raw)
@@ -404,6 +409,7 @@ func TestStatusErrors(t *testing.T) {
 }
 
 func TestFailures(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		cfg      Config
@@ -447,6 +453,7 @@ func TestFailures(t *testing.T) {
 }
 
 func TestCreateMarkers(t *testing.T) {
+	t.Parallel()
 	t.Run("reject", func(t *testing.T) {
 		b := setup(t, Config{})
 		a := b.do(t, "POST", createPath, testKey, promptBody(t, "x [sim:reject]", 4))
@@ -551,6 +558,7 @@ func TestCreateMarkers(t *testing.T) {
 }
 
 func TestStatusMarkers(t *testing.T) {
+	t.Parallel()
 	t.Run("status-unknown-state", func(t *testing.T) {
 		b := setup(t, Config{})
 		id := b.create(t, promptBody(t, "x [sim:status-unknown-state]", 4))
@@ -583,6 +591,7 @@ func TestStatusMarkers(t *testing.T) {
 }
 
 func TestInFlightLimit(t *testing.T) {
+	t.Parallel()
 	b := setup(t, Config{MaxInFlight: 3})
 	for range 3 {
 		b.create(t, body(t, nil))
@@ -608,6 +617,7 @@ func TestInFlightLimit(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
+	t.Parallel()
 	t.Run("fake clock", func(t *testing.T) {
 		b := setup(t, Config{RequestsPerMinute: 60, Burst: 2}) // 1 per second
 		b.create(t, body(t, nil))
@@ -665,6 +675,7 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestCreatedAccounting(t *testing.T) {
+	t.Parallel()
 	b := setup(t, Config{})
 	b.create(t, promptBody(t, "prompt one", 4))
 	b.create(t, promptBody(t, "prompt one", 4))
@@ -686,6 +697,7 @@ func TestCreatedAccounting(t *testing.T) {
 }
 
 func TestStatsEndpoint(t *testing.T) {
+	t.Parallel()
 	b := setup(t, Config{})
 	id := b.create(t, promptBody(t, "one prompt", 8))
 	b.clock.Advance(2 * time.Minute)
@@ -714,6 +726,7 @@ func TestStatsEndpoint(t *testing.T) {
 }
 
 func TestConcurrent(t *testing.T) {
+	t.Parallel()
 	b := setup(t, Config{MaxInFlight: 50, Now: time.Now, TimeScale: 1000, RequestsPerMinute: 1 << 30})
 	// send returns the HTTP status and body of one request; safe off the test goroutine.
 	send := func(method, path, body string) (int, []byte, error) {
@@ -773,6 +786,7 @@ func BenchmarkCreateStatus(b *testing.B) {
 }
 
 func TestAdoptUnknown(t *testing.T) {
+	t.Parallel()
 	for _, adopt := range []bool{false, true} {
 		s, err := New(Config{APIKey: "k", TimeScale: 1000, AdoptUnknown: adopt})
 		if err != nil {

@@ -3,6 +3,7 @@ package worker_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/internal/testwait"
 	"github.com/seedbatch/seedbatch/ratelimit"
 	"github.com/seedbatch/seedbatch/seedance"
 	"github.com/seedbatch/seedbatch/tasks"
@@ -25,6 +27,7 @@ import (
 // exactly once, and the only status reads must be one confirmation per
 // delivered callback plus the safety polls of the dropped ones.
 func TestCallbackRun(t *testing.T) {
+	t.Parallel()
 	const rows = 1000
 	h := newHarnessWith(t, func(o *options) {
 		o.callback = true
@@ -77,6 +80,7 @@ func TestCallbackRun(t *testing.T) {
 // TestForgedCallbacks posts callbacks no provider would send and checks
 // that none changes a job or queues work.
 func TestForgedCallbacks(t *testing.T) {
+	t.Parallel()
 	h := newHarnessWith(t, func(o *options) { o.callback = true })
 	plan := h.enqueue("prompt\na row nobody may touch\n")
 	cfg := worker.CallbackConfig{PublicURL: h.receiver, Secret: []byte("test-secret")}
@@ -136,6 +140,7 @@ func TestForgedCallbacks(t *testing.T) {
 // the loopback names of its loopback listen address and an allowed host
 // are taken.
 func TestCallbackHostCheck(t *testing.T) {
+	t.Parallel()
 	h := newHarnessWith(t, func(o *options) {
 		o.callback = true
 		o.worker.Callback.AllowedHosts = []string{"Hooks.Proxy.Example"}
@@ -205,6 +210,7 @@ func TestCallbackHostCheck(t *testing.T) {
 // row turns ambiguous, then its callback names the task and the row ends
 // done without a second create.
 func TestCallbackBindsAmbiguous(t *testing.T) {
+	t.Parallel()
 	h := newHarnessWith(t, func(o *options) { o.callback = true })
 	plan := h.enqueue("prompt\na scene whose answer is lost [sim:create-lost]\na plain scene\n")
 	h.start()
@@ -222,6 +228,7 @@ func TestCallbackBindsAmbiguous(t *testing.T) {
 // callback URL, a body naming another row's task: the row must not take it,
 // and the genuine callback, which comes later, binds the row's own task.
 func TestCallbackCannotBindAnotherRowsTask(t *testing.T) {
+	t.Parallel()
 	h := newHarnessWith(t, func(o *options) {
 		o.callback = true
 		o.sim.CallbackDelay = 1500 * time.Millisecond
@@ -268,6 +275,7 @@ func (p *unreadableStatus) Status(context.Context, string) (seedance.Task, error
 // row whose confirming read cannot be read: the row must stay ambiguous,
 // say which task the callback named, and not read again and again.
 func TestCallbackUnreadableKeepsAmbiguous(t *testing.T) {
+	t.Parallel()
 	prov := &unreadableStatus{}
 	h := newHarnessWith(t, func(o *options) {
 		o.callback = true
@@ -278,14 +286,25 @@ func TestCallbackUnreadableKeepsAmbiguous(t *testing.T) {
 	})
 	plan := h.enqueue("prompt\na scene whose answer is lost [sim:create-lost]\n")
 	h.start()
-	deadline := time.Now().Add(20 * time.Second)
-	for prov.reads.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the callback was never confirmed")
+	// The callback's task ends (a retry of it would be waiting in the retry
+	// set, and read again) and nothing is left to submit or poll.
+	insp := asynq.NewInspectorFromRedisClient(h.rs.Client)
+	defer insp.Close()
+	testwait.Until(t, 20*time.Second, func() error {
+		if prov.reads.Load() == 0 {
+			return errors.New("the callback was never confirmed")
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(2 * time.Second) // a retried callback task would read again within this
+		for _, q := range []string{h.queues.Poll, h.queues.Submit} {
+			info, err := insp.GetQueueInfo(q)
+			if err != nil {
+				return err
+			}
+			if n := info.Pending + info.Active + info.Scheduled + info.Retry; n > 0 {
+				return fmt.Errorf("%d tasks left in %s", n, q)
+			}
+		}
+		return nil
+	})
 	j := h.jobs(plan.ID, 1)[0]
 	if j.State != tasks.StateAmbiguous || j.TaskID != "" || !strings.Contains(j.LastError, "a callback named task task_") {
 		t.Errorf("row %s task %q, last error %q; want ambiguous, unbound, naming the task", j.State, j.TaskID, j.LastError)

@@ -1,27 +1,29 @@
 package worker_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/internal/testwait"
 	"github.com/seedbatch/seedbatch/tasks"
 )
 
 // waitPaused waits until submitting is paused and returns the reason.
 func (h *harness) waitPaused(within time.Duration) string {
 	h.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		if reason, paused, err := h.lim.Paused(h.t.Context()); err == nil && paused {
-			return reason
+	var reason string
+	testwait.Until(h.t, within, func() error {
+		var paused bool
+		var err error
+		if reason, paused, err = h.lim.Paused(h.t.Context()); err != nil || !paused {
+			return fmt.Errorf("submitting not paused (%v)", err)
 		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("submitting was not paused within %v", within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
+	return reason
 }
 
 // TestRedisThatLostDataStopsCreates checks each way the epoch shows that

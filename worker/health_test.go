@@ -11,6 +11,7 @@ import (
 
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/fetch"
+	"github.com/seedbatch/seedbatch/internal/testwait"
 	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/ratelimit"
 	"github.com/seedbatch/seedbatch/worker"
@@ -74,11 +75,5 @@ func TestWorkerHealthRedisDown(t *testing.T) {
 	if err := mr.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for w.Health(ctx) != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("Redis back: still %v", w.Health(ctx))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Until(t, 10*time.Second, func() error { return w.Health(ctx) })
 }

@@ -17,6 +17,7 @@ import (
 // answer after another run of the same submit marked the row ambiguous: the
 // task id must not be lost.
 func TestRecordTaskIDAfterARaceBinds(t *testing.T) {
+	t.Parallel()
 	rs := redistest.New(t)
 	ctx := t.Context()
 	store := batch.NewStore(rs.Client, rs.Prefix)

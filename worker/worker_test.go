@@ -19,6 +19,7 @@ import (
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/fetch"
 	"github.com/seedbatch/seedbatch/internal/redistest"
+	"github.com/seedbatch/seedbatch/internal/testwait"
 	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/ratelimit"
 	"github.com/seedbatch/seedbatch/seedance"
@@ -68,7 +69,9 @@ func newHarnessWith(t testing.TB, change func(*options)) *harness {
 	t.Helper()
 	rs := redistest.New(t)
 	o := options{
-		sim:    sim.Config{APIKey: "sim-key", TimeScale: timeScale, Seed: 1},
+		// Receivers get 5 s to answer a callback, not the provider's 30 s
+		// compressed, which a busy machine may miss.
+		sim:    sim.Config{APIKey: "sim-key", TimeScale: timeScale, Seed: 1, CallbackTimeout: 5 * time.Second},
 		limits: ratelimit.Config{Prefix: rs.Prefix, Scope: "test", RequestsPerMinute: 10000 * timeScale, Burst: 100, MaxInFlight: 1000},
 		apiKey: "sim-key",
 		worker: worker.Config{Queues: queue.NamesFor(rs.Prefix), TimeScale: timeScale, MaxRetry: 4,
@@ -158,20 +161,18 @@ func (h *harness) enqueue(csv string) *batch.Plan {
 // waitFor polls the batch counts until cond holds or the time runs out.
 func (h *harness) waitFor(id string, within time.Duration, cond func(batch.Counts) bool) batch.Counts {
 	h.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		_, c, err := h.store.Get(h.t.Context(), id)
-		if err != nil {
-			h.t.Fatal(err)
+	var c batch.Counts
+	testwait.Until(h.t, within, func() error {
+		var err error
+		if _, c, err = h.store.Get(h.t.Context(), id); err != nil {
+			return err
 		}
-		if cond(c) {
-			return c
+		if !cond(c) {
+			return fmt.Errorf("batch %s: counts %v", id, c)
 		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("batch %s: condition not met within %v; counts %v", id, within, c)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
+	return c
 }
 
 func (h *harness) jobs(id string, n int) []batch.Job {
@@ -351,17 +352,7 @@ func TestAuthFailurePausesSubmitting(t *testing.T) {
 	plan := h.enqueue("prompt\nfirst scene here\nsecond scene here\nthird scene here\n")
 	h.start()
 	ctx := t.Context()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, paused, _ := h.lim.Paused(ctx); paused {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("submitting was not paused after 401")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	reason, _, _ := h.lim.Paused(ctx)
+	reason := h.waitPaused(20 * time.Second)
 	if !strings.Contains(reason, "refused the API key") || strings.Contains(reason, "wrong-key") {
 		t.Errorf("pause reason = %q", reason)
 	}
@@ -371,7 +362,14 @@ func TestAuthFailurePausesSubmitting(t *testing.T) {
 	if err != nil || !info.Paused {
 		t.Errorf("submit queue not paused: %+v, %v", info, err)
 	}
-	time.Sleep(1500 * time.Millisecond) // give any stray submit time to misbehave
+	// A submit that was running when the pause came ends before the rows are
+	// checked; the paused queue starts no other.
+	testwait.Until(t, 20*time.Second, func() error {
+		if info, err := insp.GetQueueInfo(h.queues.Submit); err != nil || info.Active > 0 {
+			return fmt.Errorf("submit queue %+v, %v", info, err)
+		}
+		return nil
+	})
 	_, c, _ := h.store.Get(ctx, plan.ID)
 	if c[tasks.StateQueued] != 3 || c.Terminal() != 0 {
 		t.Fatalf("rows changed while paused: %v", c)

@@ -13,6 +13,7 @@ import (
 // row for every scenario without duplicate creates or 429s, and with the
 // provider's in-flight limit held.
 func TestBench(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end-to-end benchmark run")
 	}

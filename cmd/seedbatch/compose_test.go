@@ -46,6 +46,7 @@ func loadCompose(t *testing.T) (services map[string]composeService, secrets map[
 // healthchecks that the distroless image can run: the binary's own
 // healthcheck command, in exec form.
 func TestComposeHealthchecks(t *testing.T) {
+	t.Parallel()
 	services, _ := loadCompose(t)
 	for _, name := range []string{"worker", "dashboard", "scheduler"} {
 		test := services[name].Healthcheck.Test
@@ -65,6 +66,7 @@ func TestComposeHealthchecks(t *testing.T) {
 // TestComposeSecretFiles: secrets reach the services as Docker secrets
 // through *_FILE variables the configuration reads, never as values.
 func TestComposeSecretFiles(t *testing.T) {
+	t.Parallel()
 	services, secrets := loadCompose(t)
 	known := config.FileVariables()
 	files := 0
@@ -109,6 +111,7 @@ func TestComposeSecretFiles(t *testing.T) {
 
 // TestComposeInbox: the scheduler imports from a directory of the host.
 func TestComposeInbox(t *testing.T) {
+	t.Parallel()
 	services, _ := loadCompose(t)
 	sch := services["scheduler"]
 	inbox := sch.Environment["SEEDBATCH_SCHEDULE_INBOX"]
@@ -126,6 +129,7 @@ func TestComposeInbox(t *testing.T) {
 // TestComposeTimeScale: the simulator and the workers take their time scale
 // from one variable, so they cannot disagree.
 func TestComposeTimeScale(t *testing.T) {
+	t.Parallel()
 	services, _ := loadCompose(t)
 	workerScale := services["worker"].Environment["SEEDBATCH_WORKER_TIME_SCALE"]
 	cmd := services["sim"].Command
@@ -141,6 +145,7 @@ func TestComposeTimeScale(t *testing.T) {
 // TestCheckComposeCatchesMistakes runs .ci/check-compose on a compose file
 // with the mistakes it exists to catch.
 func TestCheckComposeCatchesMistakes(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/internal/redistest"
 	"github.com/seedbatch/seedbatch/internal/syncbuf"
+	"github.com/seedbatch/seedbatch/internal/testwait"
 	"github.com/seedbatch/seedbatch/sim"
 )
 
@@ -153,6 +154,7 @@ func simStats(t *testing.T, base string) sim.Stats {
 // per simulated minute. Every row must end, without a single 429 and with
 // exactly one created task per row.
 func TestThreeWorkerProcesses(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end-to-end run of 2000 rows")
 	}
@@ -219,21 +221,16 @@ func TestThreeWorkerProcesses(t *testing.T) {
 
 	store := batch.NewStore(rs.Client, rs.Prefix)
 	started := time.Now()
-	deadline := started.Add(4 * time.Minute)
 	var counts batch.Counts
-	for {
-		_, counts, err = store.Get(t.Context(), "e2e")
-		if err != nil {
-			t.Fatal(err)
+	testwait.Until(t, 4*time.Minute, func() error {
+		if _, counts, err = store.Get(t.Context(), "e2e"); err != nil {
+			return err
 		}
-		if counts.Terminal() == rows {
-			break
+		if counts.Terminal() != rows {
+			return fmt.Errorf("not finished after %v: %v", time.Since(started), counts)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not finished after %v: %v", time.Since(started), counts)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		return nil
+	})
 	elapsed := time.Since(started)
 	for _, w := range workers {
 		if err := w.stop(t, 30*time.Second); err != nil {
@@ -277,6 +274,7 @@ func runMain(t *testing.T, env map[string]string, args ...string) (int, string, 
 // TestRunExample is the README's first command: the example file, the
 // embedded Redis and the simulator.
 func TestRunExample(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	env := map[string]string{"SEEDBATCH_OUT_DIR": dir}
 	code, stdout, stderr := runMain(t, env, "run", "--batch", "example", filepath.Join("..", "..", "examples", "prompts.csv"))
@@ -316,6 +314,7 @@ func TestRunExample(t *testing.T) {
 
 // TestExitCodes checks the documented exit codes on bad input.
 func TestExitCodes(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	write := func(name, text string) string {
 		p := filepath.Join(dir, name)
@@ -357,6 +356,7 @@ func TestExitCodes(t *testing.T) {
 }
 
 func TestParseInterspersed(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		args []string
 		pos  string
@@ -382,6 +382,7 @@ func TestParseInterspersed(t *testing.T) {
 // TestRunCallbackMode runs the example in callback mode: the simulator
 // posts each result to run's own receiver.
 func TestRunCallbackMode(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	code, stdout, stderr := runMain(t, map[string]string{"SEEDBATCH_OUT_DIR": dir},
 		"run", "--request-type", "callback", "--batch", "cb", filepath.Join("..", "..", "examples", "prompts.csv"))

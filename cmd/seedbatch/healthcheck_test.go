@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/seedbatch/seedbatch/housekeeping"
 	"github.com/seedbatch/seedbatch/internal/redistest"
+	"github.com/seedbatch/seedbatch/internal/testwait"
 	"github.com/seedbatch/seedbatch/scheduler"
 )
 
@@ -124,16 +126,12 @@ func TestHealthcheckScheduler(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Its first heartbeat, which lists it, is written right after Start.
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		code, out := check()
-		if code == 1 && strings.Contains(out, "no running scheduler has registered entries on "+queue) {
-			break
+	testwait.Until(t, 10*time.Second, func() error {
+		if code, out := check(); code != 1 || !strings.Contains(out, "no running scheduler has registered entries on "+queue) {
+			return fmt.Errorf("a server without a scheduler: exit %d\n%s", code, out)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a server without a scheduler: exit %d\n%s", code, out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	srv.Shutdown()
 
 	m := &Main{Getenv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
@@ -146,19 +144,16 @@ func TestHealthcheckScheduler(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(sch.Shutdown)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		code, out := check()
-		if code == 0 {
-			if !strings.Contains(out, "ok: scheduler serves "+queue+" with 2 entries registered") {
-				t.Errorf("healthy scheduler: %s", out)
-			}
-			break
+	var out string
+	testwait.Until(t, 20*time.Second, func() error {
+		var code int
+		if code, out = check(); code != 0 {
+			return fmt.Errorf("scheduler running: still exit %d\n%s", code, out)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("scheduler running: still exit %d\n%s", code, out)
-		}
-		time.Sleep(200 * time.Millisecond)
+		return nil
+	})
+	if !strings.Contains(out, "ok: scheduler serves "+queue+" with 2 entries registered") {
+		t.Errorf("healthy scheduler: %s", out)
 	}
 }
 
@@ -189,17 +184,12 @@ func TestWorkerListen(t *testing.T) {
 	ln.Close()
 	p := start(t, env, "worker", "--listen", addr)
 	base := "http://" + addr
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		code, out := cli(t, env, "healthcheck", "--url", base+"/healthz", "--timeout", "1s")
-		if code == 0 {
-			break
+	testwait.Until(t, 30*time.Second, func() error {
+		if code, out := cli(t, env, "healthcheck", "--url", base+"/healthz", "--timeout", "1s"); code != 0 {
+			return fmt.Errorf("worker not healthy: exit %d\n%s", code, out)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("worker not healthy: exit %d\n%s", code, out)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 	if code, out := cli(t, append(env, "SEEDBATCH_WORKER_LISTEN="+addr), "healthcheck", "worker"); code != 0 || !strings.Contains(out, "ok: "+base+"/healthz answered 200") {
 		t.Errorf("healthcheck worker: exit %d\n%s", code, out)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/internal/redistest"
+	"github.com/seedbatch/seedbatch/internal/testwait"
 	"github.com/seedbatch/seedbatch/tasks"
 )
 
@@ -57,6 +58,7 @@ func cli(t *testing.T, env []string, args ...string) (int, string) {
 // TestBudgetRetryCancel races three workers on a batch larger than its
 // budget, then raises the budget with retry and cancels the rest.
 func TestBudgetRetryCancel(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
@@ -91,24 +93,20 @@ func TestBudgetRetryCancel(t *testing.T) {
 	store := batch.NewStore(rs.Client, rs.Prefix)
 	settled := func(want map[string]int) batch.Counts {
 		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			_, c, err := store.Get(t.Context(), "b")
-			if err != nil {
-				t.Fatal(err)
+		var c batch.Counts
+		testwait.Until(t, 60*time.Second, func() error {
+			var err error
+			if _, c, err = store.Get(t.Context(), "b"); err != nil {
+				return err
 			}
-			ok := true
 			for st, n := range want {
-				ok = ok && c[tasks.State(st)] == n
+				if c[tasks.State(st)] != n {
+					return fmt.Errorf("counts %v, want %v", c, want)
+				}
 			}
-			if ok {
-				return c
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("counts %v, want %v", c, want)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+			return nil
+		})
+		return c
 	}
 	settled(map[string]int{"done": 10, "budget": rows - 10})
 	if st := simStats(t, simURL); st.CreatedSeconds != 40 || st.Created != 10 {
@@ -163,6 +161,7 @@ func TestBudgetRetryCancel(t *testing.T) {
 // and starts it again each time: the batch must finish with no row created
 // twice.
 func TestRunKilledAndResumed(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
@@ -252,6 +251,7 @@ func runKilledAndResumed(t *testing.T, mode string) {
 // where the batch stands and how to resume, and the same command must then
 // finish the batch without creating any row again.
 func TestRunStoppedBySIGTERM(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
@@ -265,7 +265,12 @@ func TestRunStoppedBySIGTERM(t *testing.T) {
 	}
 	path := writeCSV(t, "term", rows)
 	p := start(t, env, "run", "--batch", "t", path)
-	time.Sleep(1500 * time.Millisecond)
+	testwait.Until(t, 30*time.Second, func() error { // mid-batch
+		if st := simStats(t, simURL); st.Created < rows/4 {
+			return fmt.Errorf("%d of %d rows created", st.Created, rows)
+		}
+		return nil
+	})
 	err := p.stop(t, 20*time.Second)
 	code := -1
 	if ee, ok := err.(*exec.ExitError); ok {
@@ -289,6 +294,7 @@ func TestRunStoppedBySIGTERM(t *testing.T) {
 // TestDashboardCommand starts `seedbatch dashboard` as a user would and
 // checks its health, its token and its refusal of an open address.
 func TestDashboardCommand(t *testing.T) {
+	t.Parallel()
 	rs := redistest.New(t)
 	env := []string{"REDIS_URL=" + rs.URL, "SEEDBATCH_REDIS_PREFIX=" + rs.Prefix}
 	code, out := cli(t, append(env, "SEEDBATCH_DASHBOARD_LISTEN=0.0.0.0:0"), "dashboard")
@@ -319,16 +325,12 @@ func TestDashboardCommand(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if code, _ := get("/healthz", ""); code == 200 {
-			break
+	testwait.Until(t, 20*time.Second, func() error {
+		if code, body := get("/healthz", ""); code != 200 {
+			return fmt.Errorf("dashboard not started: /healthz answers %d %s", code, body)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("dashboard did not start")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	for _, tt := range []struct {
 		path, token string
 		code        int

@@ -13,6 +13,7 @@ import (
 // the rows whose task may have been billed, resubmits the others, and
 // creates the skipped ones again only with --rebill.
 func TestRetryRebill(t *testing.T) {
+	t.Parallel()
 	rs := redistest.New(t)
 	ctx := t.Context()
 	store := batch.NewStore(rs.Client, rs.Prefix)

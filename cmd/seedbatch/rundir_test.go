@@ -11,6 +11,7 @@ import (
 
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/config"
+	"github.com/seedbatch/seedbatch/internal/testwait"
 	"github.com/seedbatch/seedbatch/rundir"
 	"github.com/seedbatch/seedbatch/tasks"
 )
@@ -25,16 +26,12 @@ func TestSecondRunOfABatchIsRefused(t *testing.T) {
 	path := writeCSV(t, "twice", 4)
 	first := start(t, env, "run", "--batch", "twice", path)
 	lock := filepath.Join(out, "twice", rundir.Name, "lock")
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if b, err := os.ReadFile(lock); err == nil && len(b) > 0 {
-			break
+	testwait.Until(t, 30*time.Second, func() error {
+		if b, err := os.ReadFile(lock); err != nil || len(b) == 0 {
+			return fmt.Errorf("the first run never took its lock (%v):\n%s", err, first.stderr.String())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the first run never took its lock:\n%s", first.stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	code, output := cli(t, env, "run", "--batch", "twice", path)
 	want := fmt.Sprintf("batch twice is already running (pid %d)", first.cmd.Process.Pid)
 	if code != exitUsage || !strings.Contains(output, want) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/internal/redistest"
+	"github.com/seedbatch/seedbatch/internal/testwait"
 	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/tasks"
 )
@@ -125,15 +127,10 @@ func TestStatusTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		out = status()
-		if !strings.Contains(out, "no worker") {
-			break
+	testwait.Until(t, 15*time.Second, func() error {
+		if out := status(); strings.Contains(out, "no worker") {
+			return fmt.Errorf("still no worker with one serving the queues:\n%s", out)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still no worker with one serving the queues:\n%s", out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
