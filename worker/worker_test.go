@@ -348,6 +348,7 @@ func TestUnreadableAnswers(t *testing.T) {
 // TestAuthFailurePausesSubmitting checks that a refused key stops all
 // submitting without failing any row, and that resuming finishes the batch.
 func TestAuthFailurePausesSubmitting(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, "wrong-key")
 	plan := h.enqueue("prompt\nfirst scene here\nsecond scene here\nthird scene here\n")
 	h.start()
@@ -358,15 +359,12 @@ func TestAuthFailurePausesSubmitting(t *testing.T) {
 	}
 	insp := asynq.NewInspectorFromRedisClient(h.rs.Client)
 	defer insp.Close()
-	info, err := insp.GetQueueInfo(h.queues.Submit)
-	if err != nil || !info.Paused {
-		t.Errorf("submit queue not paused: %+v, %v", info, err)
-	}
-	// A submit that was running when the pause came ends before the rows are
-	// checked; the paused queue starts no other.
+	// The limiter is paused first, then the queue. A submit that was running
+	// when the pause came ends before the rows are checked; the paused queue
+	// starts no other.
 	testwait.Until(t, 20*time.Second, func() error {
-		if info, err := insp.GetQueueInfo(h.queues.Submit); err != nil || info.Active > 0 {
-			return fmt.Errorf("submit queue %+v, %v", info, err)
+		if info, err := insp.GetQueueInfo(h.queues.Submit); err != nil || !info.Paused || info.Active > 0 {
+			return fmt.Errorf("submit queue not paused and idle: %+v, %v", info, err)
 		}
 		return nil
 	})
