@@ -81,6 +81,10 @@ type Config struct {
 	// package doc, Faults); change them at run time with Sim.SetFaults or
 	// PUT /sim/faults. Default: none.
 	Faults Faults
+	// Accounts are further API keys the simulator accepts, each with its
+	// own limits and tasks in flight; APIKey and the limits above are the
+	// account DefaultAccount. Default: none.
+	Accounts []Account
 }
 
 // WithDefaults returns a copy of c with every zero field set to its default.
@@ -97,6 +101,11 @@ func (c Config) WithDefaults() Config {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	c.Faults = c.Faults.withDefaults()
+	accounts := make([]Account, len(c.Accounts))
+	for i, a := range c.Accounts {
+		accounts[i] = a.withDefaults()
+	}
+	c.Accounts = accounts
 	if c.CallbackTimeout <= 0 && c.TimeScale >= 1 {
 		c.CallbackTimeout = callbackTimeout(c.TimeScale)
 	}
@@ -129,6 +138,9 @@ func (c Config) validate() error {
 		return errors.New("sim: CallbackDupRate must be between 0 and 1")
 	case c.CallbackDelay < 0:
 		return errors.New("sim: CallbackDelay must not be negative")
+	}
+	if err := c.validateAccounts(); err != nil {
+		return err
 	}
 	return c.Faults.validate()
 }

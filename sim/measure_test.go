@@ -271,7 +271,7 @@ func manyTasks(t testing.TB, n int) (*Sim, *fakeClock) {
 			s.advance(clock.Now())
 		}
 		req.Input.Prompt = "prompt " + strconv.Itoa(i)
-		s.createLocked(clock.Now(), &req, "http://sim.invalid")
+		s.createLocked(clock.Now(), s.accounts[0], &req, "http://sim.invalid")
 	}
 	return s, clock
 }

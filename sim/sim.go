@@ -4,7 +4,6 @@ import (
 	"container/heap"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -18,8 +17,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Markers recognised in prompts and image URLs; see the package doc.
@@ -87,10 +84,12 @@ const (
 // Sim simulates the provider. It is an http.Handler safe for concurrent use;
 // create it with New.
 type Sim struct {
-	cfg     Config
-	mux     *http.ServeMux
-	key     atomic.Pointer[string]
-	limiter *rate.Limiter
+	cfg Config
+	mux *http.ServeMux
+	key atomic.Pointer[string]
+	// accounts are the keys accepted, each with its limits: the first is
+	// DefaultAccount (key), then Config.Accounts.
+	accounts []*account
 
 	mu        sync.Mutex
 	rng       *mrand.Rand
@@ -118,11 +117,14 @@ func New(cfg Config) (*Sim, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	perSecond := float64(cfg.RequestsPerMinute) * cfg.TimeScale / 60
+	accounts := []*account{newAccount(DefaultAccount, "", cfg.RequestsPerMinute, cfg.Burst, cfg.MaxInFlight, cfg.TimeScale)}
+	for _, a := range cfg.Accounts {
+		accounts = append(accounts, newAccount(a.Name, a.APIKey, a.RequestsPerMinute, a.Burst, a.MaxInFlight, cfg.TimeScale))
+	}
 	s := &Sim{
 		cfg:       cfg,
 		mux:       http.NewServeMux(),
-		limiter:   rate.NewLimiter(rate.Limit(perSecond), cfg.Burst),
+		accounts:  accounts,
 		rng:       mrand.New(mrand.NewPCG(uint64(cfg.Seed), 0x5eedba7c4)),
 		tasks:     make(map[string]*task),
 		create500: make(map[string]int),
@@ -166,6 +168,10 @@ func (s *Sim) Stats() Stats {
 	defer s.mu.Unlock()
 	s.advance(now)
 	st := s.stats.clone()
+	st.Accounts = make(map[string]AccountStats, len(s.accounts))
+	for _, a := range s.accounts {
+		st.Accounts[a.name] = a.stats
+	}
 	st.derive(s.spans, s.cfg.MaxInFlight, now, s.cfg.TimeScale)
 	return st
 }
@@ -206,7 +212,8 @@ type taskView struct {
 
 func (s *Sim) handleCreate(w http.ResponseWriter, r *http.Request) {
 	now := s.cfg.Now()
-	if !s.admit(w, r, KindCreate, now) {
+	acct := s.admit(w, r, KindCreate, now)
+	if acct == nil {
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
@@ -265,18 +272,19 @@ func (s *Sim) handleCreate(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if len(s.inflight) >= s.cfg.MaxInFlight {
+	if acct.stats.InFlight >= acct.maxInFlight {
 		wait := time.Second
-		if len(s.inflight) > 0 && !s.inflight[0].stuck {
-			wait = s.inflight[0].complete.Sub(now)
+		if t := s.firstEndLocked(acct); t != nil && !t.stuck {
+			wait = t.complete.Sub(now)
 		}
 		s.countLocked(KindCreate, http.StatusTooManyRequests)
 		s.stats.RateLimited++
+		acct.stats.RateLimited++
 		s.mu.Unlock()
 		tooMany(w, msgInFlight, wait.Seconds())
 		return
 	}
-	t := s.createLocked(now, &req, baseURL(r))
+	t := s.createLocked(now, acct, &req, baseURL(r))
 	status := http.StatusOK
 	switch {
 	case strings.Contains(prompt, MarkerCreateLost), fault == FaultCreateDroppedCreated:
@@ -319,7 +327,8 @@ func (s *Sim) handleCreate(w http.ResponseWriter, r *http.Request) {
 
 func (s *Sim) handleStatus(w http.ResponseWriter, r *http.Request) {
 	now := s.cfg.Now()
-	if !s.admit(w, r, KindStatus, now) {
+	acct := s.admit(w, r, KindStatus, now)
+	if acct == nil {
 		return
 	}
 	id := r.URL.Query().Get("taskId")
@@ -331,7 +340,7 @@ func (s *Sim) handleStatus(w http.ResponseWriter, r *http.Request) {
 	s.advance(now)
 	t := s.tasks[id]
 	if t == nil && s.cfg.AdoptUnknown && strings.HasPrefix(id, "task_") && len(id) <= 64 {
-		t = s.adoptLocked(now, id)
+		t = s.adoptLocked(now, acct, id)
 	}
 	switch {
 	case t == nil:
@@ -418,12 +427,14 @@ func (s *Sim) handleStats(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, s.Stats())
 }
 
-// admit checks the bearer key and takes a request token, answering 401 or
-// 429 itself when the request may not go on.
-func (s *Sim) admit(w http.ResponseWriter, r *http.Request, kind string, now time.Time) bool {
-	if !s.authorized(r) {
+// admit checks the bearer key and takes a request token of its account,
+// answering 401 or 429 itself when the request may not go on; it returns
+// the account, or nil when it answered.
+func (s *Sim) admit(w http.ResponseWriter, r *http.Request, kind string, now time.Time) *account {
+	acct := s.accountOf(r)
+	if acct == nil {
 		s.answer(w, kind, http.StatusUnauthorized, msgUnauthorized)
-		return false
+		return nil
 	}
 	s.mu.Lock()
 	storm, retryAfter := s.stormLocked(kind)
@@ -433,24 +444,42 @@ func (s *Sim) admit(w http.ResponseWriter, r *http.Request, kind string, now tim
 			w.Header().Set("Retry-After", "1")
 		}
 		writeJSON(w, http.StatusTooManyRequests, envelope{Code: 429, Message: msgRateLimited})
-		return false
+		return nil
 	}
-	if s.limiter.AllowN(now, 1) {
-		return true
+	if acct.limiter.AllowN(now, 1) {
+		return acct
 	}
-	wait := (1 - s.limiter.TokensAt(now)) / float64(s.limiter.Limit())
+	wait := (1 - acct.limiter.TokensAt(now)) / float64(acct.limiter.Limit())
 	s.mu.Lock()
 	s.countLocked(kind, http.StatusTooManyRequests)
 	s.stats.RateLimited++
+	acct.stats.RateLimited++
 	s.mu.Unlock()
 	tooMany(w, msgRateLimited, wait)
-	return false
+	return nil
 }
 
-// authorized reports whether r carries the bearer key.
+// authorized reports whether r carries the bearer key of any account.
 func (s *Sim) authorized(r *http.Request) bool {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(*s.key.Load())) == 1
+	return s.accountOf(r) != nil
+}
+
+// firstEndLocked returns acct's task in flight that ends first, or nil.
+// s.mu is held.
+func (s *Sim) firstEndLocked(acct *account) *task {
+	if len(s.accounts) == 1 {
+		if len(s.inflight) == 0 {
+			return nil
+		}
+		return s.inflight[0]
+	}
+	var first *task
+	for _, t := range s.inflight {
+		if t.acct == acct && (first == nil || t.complete.Before(first.complete)) {
+			first = t
+		}
+	}
+	return first
 }
 
 // hasCreateMarker reports whether prompt holds a marker that changes a
@@ -485,12 +514,13 @@ func (s *Sim) countLocked(kind string, status int) {
 
 // createLocked creates a task for req at now and counts it; base is the
 // scheme and host the create reached (baseURL). s.mu is held.
-func (s *Sim) createLocked(now time.Time, req *createRequest, base string) *task {
+func (s *Sim) createLocked(now time.Time, acct *account, req *createRequest, base string) *task {
 	in := &req.Input
 	gen := s.generation(generationRange[in.Duration])
 	gen = time.Duration(float64(gen) / s.cfg.TimeScale)
 	t := &task{
 		id:           s.newIDLocked(),
+		acct:         acct,
 		created:      now,
 		pendingUntil: now.Add(time.Duration(float64(gen) * pendingShare)),
 		complete:     now.Add(gen),
@@ -527,6 +557,8 @@ func (s *Sim) createLocked(now time.Time, req *createRequest, base string) *task
 	s.stats.CreatedSeconds += in.Duration
 	s.stats.InFlight = len(s.inflight)
 	s.stats.PeakInFlight = max(s.stats.PeakInFlight, s.stats.InFlight)
+	acct.stats.Created++
+	acct.startedLocked()
 	s.cfg.Logger.Debug("task_created", slog.String("task_id", t.id),
 		slog.Int("duration", in.Duration), slog.Duration("generation", gen),
 		slog.String("fail_code", t.failCode))
@@ -540,9 +572,10 @@ func (s *Sim) drawGeneration(bounds [2]time.Duration) time.Duration {
 
 // adoptLocked starts an unknown task as a 4-second video created at now.
 // s.mu is held.
-func (s *Sim) adoptLocked(now time.Time, id string) *task {
+func (s *Sim) adoptLocked(now time.Time, acct *account, id string) *task {
 	gen := time.Duration(float64(generationRange[4][0]) / s.cfg.TimeScale)
-	t := &task{id: id, created: now, pendingUntil: now, complete: now.Add(gen), span: -1}
+	t := &task{id: id, acct: acct, created: now, pendingUntil: now, complete: now.Add(gen), span: -1}
+	acct.startedLocked()
 	s.tasks[id] = t
 	heap.Push(&s.inflight, t)
 	s.stats.Adopted++
@@ -556,6 +589,7 @@ func (s *Sim) advance(now time.Time) {
 	for len(s.inflight) > 0 && !s.inflight[0].complete.After(now) {
 		t := heap.Pop(&s.inflight).(*task)
 		t.done = true
+		t.acct.stats.InFlight--
 		if t.failCode != "" {
 			s.stats.Failed++
 		} else {

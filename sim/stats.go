@@ -62,6 +62,9 @@ type Stats struct {
 	// callback sent: what a client's records can be checked against.
 	// Status faults and extra 429s are only counted.
 	FaultEvents []FaultEvent `json:"fault_events"`
+	// Accounts are the counts of each account by name: DefaultAccount
+	// (Config.APIKey) and every Config.Accounts entry.
+	Accounts map[string]AccountStats `json:"accounts"`
 	// Stuck is the number of tasks stuck now (Faults.Stuck); they are
 	// counted in InFlight until Sim.Unstick ends them.
 	Stuck int `json:"stuck"`
@@ -182,5 +185,6 @@ func (st Stats) clone() Stats {
 		c.Faults[kind] = st.Faults[kind]
 	}
 	c.FaultEvents = append([]FaultEvent{}, st.FaultEvents...)
+	c.Accounts = maps.Clone(st.Accounts)
 	return c
 }

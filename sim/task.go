@@ -37,6 +37,7 @@ func GenerationTime(duration int) (lo, hi time.Duration, ok bool) {
 // failed (done is set when the task leaves the in-flight heap).
 type task struct {
 	id           string
+	acct         *account // the account that created (or adopted) it
 	created      time.Time
 	pendingUntil time.Time
 	complete     time.Time
