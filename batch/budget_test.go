@@ -238,3 +238,55 @@ func TestJournalRefusesAnotherRun(t *testing.T) {
 	}
 	again.Close()
 }
+
+// TestAccountBudget has two batches of one account share the account's
+// budget while a batch of another account is held by none of it.
+func TestAccountBudget(t *testing.T) {
+	t.Parallel()
+	rs := redistest.New(t)
+	ctx := t.Context()
+	s := batch.NewStore(rs.Client, rs.Prefix)
+	for _, b := range []struct {
+		id, account string
+		budget      int
+	}{{"a1", "a", 10}, {"a2", "a", 10}, {"b1", "b", 0}} {
+		if err := s.SetBudgets(ctx, b.id, batch.Settings{BudgetSeconds: -1, Account: b.account, AccountBudgetSeconds: b.budget}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reserve := func(id string, row int) (bool, string) {
+		t.Helper()
+		ok, scope, err := s.Reserve(ctx, id, row, 0, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok, scope
+	}
+	if ok, _ := reserve("a1", 0); !ok {
+		t.Fatal("a1 row 0 refused")
+	}
+	if ok, _ := reserve("a2", 0); !ok {
+		t.Fatal("a2 row 0 refused")
+	}
+	if ok, scope := reserve("a1", 1); ok || scope != batch.BudgetAccount {
+		t.Fatalf("a1 row 1 past account a's 10 s: ok %v, scope %q; want refused by account", ok, scope)
+	}
+	for row := range 5 {
+		if ok, scope := reserve("b1", row); !ok {
+			t.Fatalf("b1 row %d refused by %q: account a's budget is not b's", row, scope)
+		}
+	}
+	b, err := s.Budget(ctx, "a2")
+	if err != nil || b.Account != "a" || b.AccountLimit != 10 || b.AccountSpent != 8 || b.TotalSpent != 28 {
+		t.Fatalf("budget of a2 = %+v, %v; want account a, 8 of 10 s, 28 s in total", b, err)
+	}
+	if err := s.Refund(ctx, "a1", 0, 0, 4); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := reserve("a1", 1); !ok {
+		t.Fatal("a1 row 1 refused after a refund to account a")
+	}
+	if b, _ := s.Budget(ctx, "b1"); b.Account != "b" || b.AccountLimit != 0 || b.AccountSpent != 20 {
+		t.Fatalf("budget of b1 = %+v; want account b, no limit, 20 s", b)
+	}
+}

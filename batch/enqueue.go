@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -93,7 +94,7 @@ func (s *Store) enqueue(ctx context.Context, sub Submitter, plan *Plan, opts Pla
 	}
 	m := Meta{ID: plan.ID, Source: plan.Path, Rows: plan.Rows, Hash: plan.Hash}
 	if bopts != nil {
-		m.RequestType = bopts.RequestType
+		m.RequestType, m.Account = bopts.RequestType, bopts.Account
 	}
 	created, err := s.CreateBatch(ctx, m)
 	if err != nil {
@@ -105,6 +106,10 @@ func (s *Store) enqueue(ctx context.Context, sub Submitter, plan *Plan, opts Pla
 	}
 	if meta.Hash != "" && meta.Hash != plan.Hash {
 		return res, fmt.Errorf("%w: batch %s was enqueued from a different file; choose another --batch", ErrBatchMismatch, plan.ID)
+	}
+	if bopts != nil && cmp.Or(bopts.Account, AccountDefault) != meta.Account {
+		return res, fmt.Errorf("%w: batch %s was enqueued for account %s, not %s; use --account %s or choose another --batch",
+			ErrBatchMismatch, plan.ID, meta.Account, cmp.Or(bopts.Account, AccountDefault), meta.Account)
 	}
 	if bopts != nil {
 		if err := s.SetBudgets(ctx, plan.ID, *bopts); err != nil {
@@ -273,7 +278,18 @@ type Settings struct {
 	BudgetSeconds int
 	// TotalBudgetSeconds, when positive, sets the cap of all batches.
 	TotalBudgetSeconds int
+	// Account names the provider account of the batch (recorded on a new
+	// batch only; default AccountDefault); its budget counts the batch's
+	// reservations.
+	Account string
+	// AccountBudgetSeconds caps the video seconds of every batch of the
+	// account together; 0 removes the cap.
+	AccountBudgetSeconds int
 }
+
+// AccountDefault names the provider account of a batch that names none:
+// the configuration's provider.api_key.
+const AccountDefault = "default"
 
 // EnqueueBatch records a planned batch with its request type and budgets,
 // then enqueues its rows (see Enqueue).
@@ -293,5 +309,9 @@ func (s *Store) SetBudgets(ctx context.Context, id string, bopts Settings) error
 			return err
 		}
 	}
-	return nil
+	account := cmp.Or(bopts.Account, AccountDefault)
+	if err := s.setBatchAccount(ctx, id, account); err != nil {
+		return err
+	}
+	return s.SetAccountBudget(ctx, account, bopts.AccountBudgetSeconds)
 }

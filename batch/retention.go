@@ -367,14 +367,21 @@ func (s *Store) purgeBudget(ctx context.Context, id string, unsent map[string]in
 	for _, m := range members {
 		refund += unsent[m]
 	}
+	acct, err := s.rdb.HGet(ctx, k[0], batchAccountField(id)).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return err
+	}
 	pipe := s.rdb.TxPipeline()
 	if len(members) > 0 {
 		pipe.SRem(ctx, k[2], toAny(members)...)
 	}
 	if refund > 0 {
 		pipe.HIncrBy(ctx, k[1], BudgetTotal, -int64(refund))
+		if acct != "" {
+			pipe.HIncrBy(ctx, k[1], accountField(acct), -int64(refund))
+		}
 	}
-	pipe.HDel(ctx, k[0], budgetField(id))
+	pipe.HDel(ctx, k[0], budgetField(id), batchAccountField(id))
 	pipe.HDel(ctx, k[1], budgetField(id))
 	if _, err := pipe.Exec(ctx); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -74,6 +75,9 @@ type Meta struct {
 	// Epoch is the id of the Redis epoch the batch was created in (empty
 	// for a batch created by an earlier version).
 	Epoch string `json:"epoch"`
+	// Account names the provider account (API key) that creates and reads
+	// the batch's tasks (AccountDefault for a batch recorded without one).
+	Account string `json:"account"`
 	// Finished is when the transition that made its last row terminal ran
 	// (zero while a row is not, and for a batch finished by an earlier
 	// version or with no transition: every row rejected).
@@ -130,7 +134,7 @@ func (s *Store) CreateBatch(ctx context.Context, m Meta) (bool, error) {
 	}
 	pipe := s.rdb.TxPipeline()
 	pipe.HSet(ctx, s.metaKey(m.ID), "source", m.Source, "rows", m.Rows, "created_ms", m.Created.UnixMilli(),
-		"request_type", m.RequestType, "hash", m.Hash, "epoch", epoch)
+		"request_type", m.RequestType, "hash", m.Hash, "epoch", epoch, "account", cmp.Or(m.Account, AccountDefault))
 	pipe.ZAdd(ctx, s.batchesKey(), redis.Z{Score: float64(m.Created.UnixMilli()), Member: m.ID})
 	if _, err := pipe.Exec(ctx); err != nil {
 		return false, fmt.Errorf("create batch %s: %w", m.ID, err)
@@ -175,7 +179,8 @@ func decodeMeta(id string, mv map[string]string) (Meta, error) {
 	rows, _ := strconv.Atoi(mv["rows"])
 	ms, _ := strconv.ParseInt(mv["created_ms"], 10, 64)
 	return Meta{ID: id, Source: mv["source"], Rows: rows, Created: time.UnixMilli(ms), Canceled: mv["canceled"] == "1",
-		RequestType: mv["request_type"], Hash: mv["hash"], Epoch: mv["epoch"], Finished: msTime(mv["finished_ms"])}, nil
+		RequestType: mv["request_type"], Hash: mv["hash"], Epoch: mv["epoch"], Finished: msTime(mv["finished_ms"]),
+		Account: cmp.Or(mv["account"], AccountDefault)}, nil
 }
 
 // Batches lists batch ids, oldest first. A batch whose records expired
