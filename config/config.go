@@ -60,8 +60,11 @@ const FileDefault = "seedbatch.yaml"
 
 // Config is everything seedbatch can be told. Field comments give defaults.
 type Config struct {
-	Redis     Redis          `yaml:"redis"`
-	Provider  Provider       `yaml:"provider"`
+	Redis    Redis    `yaml:"redis"`
+	Provider Provider `yaml:"provider"`
+	// Accounts are further provider accounts (API keys), each with its own
+	// limits and budget; see Account. provider.api_key's is "default".
+	Accounts  []Account      `yaml:"accounts"`
 	Limits    Limits         `yaml:"limits"`
 	Worker    Worker         `yaml:"worker"`
 	Defaults  tasks.Defaults `yaml:"defaults"`
@@ -362,21 +365,11 @@ func Default() Config {
 	}
 }
 
-// AccountLimits are the limits of the configured API key's account, as
-// the shared limiter holds them: keyed by the key (never the key itself),
-// whatever the namespace, so every seedbatch on one Redis that uses the key
-// shares them; with the request rate multiplied by worker.time_scale, since
-// a simulator in compressed time serves that many more requests a second.
+// AccountLimits are the limits of the first account of AccountList (the
+// configured API key's, when it is set), as the shared limiter holds them
+// (see limitsOf).
 func (c Config) AccountLimits() ratelimit.Config {
-	return ratelimit.Config{
-		Prefix:            ratelimit.AccountPrefix,
-		Scope:             ratelimit.AccountScope(c.Provider.APIKey.Reveal()),
-		RequestsPerMinute: int(float64(c.Limits.RequestsPerMinute) * c.Worker.TimeScale),
-		Burst:             c.Limits.Burst,
-		CreateReserve:     c.Limits.CreateReserve,
-		MaxInFlight:       c.Limits.MaxInFlight,
-		LeaseTTL:          c.Limits.LeaseTTL,
-	}
+	return c.AccountList()[0].Limits
 }
 
 // Defaults this package owns; every other default is its component's.
@@ -442,6 +435,9 @@ func Load(opts Options) (Config, error) {
 		if err := cfg.Set(strings.TrimSpace(path), val); err != nil {
 			return cfg, err
 		}
+	}
+	if err := loadAccountKeys(&cfg, env); err != nil {
+		return cfg, err
 	}
 	return cfg, cfg.Validate()
 }
@@ -717,6 +713,9 @@ func (c Config) Validate() error {
 		if r.bad {
 			return &SettingError{Field: r.field, Reason: r.why}
 		}
+	}
+	if err := c.validateAccounts(); err != nil {
+		return err
 	}
 	for res, p := range c.Prices {
 		if p < 0 || math.IsNaN(p) || math.IsInf(p, 0) || !slices.Contains(tasks.Resolutions, res) {

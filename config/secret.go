@@ -52,6 +52,11 @@ func (c Config) Secrets() []string {
 			out = append(out, f.String())
 		}
 	})
+	for _, a := range c.Accounts {
+		if a.APIKey != "" {
+			out = append(out, a.APIKey.Reveal())
+		}
+	}
 	if u, err := url.Parse(c.Redis.URL); err == nil && u.User != nil {
 		if p, ok := u.User.Password(); ok && p != "" {
 			out = append(out, p)
