@@ -100,8 +100,12 @@ func (w *Worker) inPlace(ctx context.Context, next time.Time) bool {
 // read takes a request token, renewing the job's lease, and reads the
 // status of the job's task.
 func (w *Worker) read(ctx context.Context, job batch.Job) (seedance.Task, error) {
+	acct, err := w.accountOf(ctx, job.Batch)
+	if err != nil {
+		return seedance.Task{}, err
+	}
 	res, err := w.admit(ctx, func(ctx context.Context) (ratelimit.Result, error) {
-		return w.limiter.WaitRequest(ctx, job.Holder(), w.cfg.MaxWait)
+		return acct.limiter.WaitRequest(ctx, job.Holder(), w.cfg.MaxWait)
 	})
 	if err != nil {
 		return seedance.Task{}, err
@@ -112,7 +116,7 @@ func (w *Worker) read(ctx context.Context, job batch.Job) (seedance.Task, error)
 		// under the limit again.
 		w.log.Warn("lease_readded", "batch", job.Batch, "row", job.Row, "task_id", job.TaskID)
 	}
-	return w.provider.Status(ctx, job.TaskID)
+	return acct.provider.Status(ctx, job.TaskID)
 }
 
 // applyStatus moves a job in state from (submitted, or ambiguous when a
@@ -154,12 +158,16 @@ func (w *Worker) applyStatus(ctx context.Context, job batch.Job, from tasks.Stat
 	w.release(ctx, job)
 	if gen := generationTime(task); gen > 0 {
 		w.metrics.Generation(ctx, gen)
-		w.plans.observe(ctx, job.Spec.Duration, gen)
+		w.accounts.first.plans.observe(ctx, job.Spec.Duration, gen) // shared by every account's planner
 	}
 	log.Info("task_ended", "state", c.To, "fail_code", c.FailCode)
 	if c.FailCode == tasks.CodeInsufficientCredits {
 		// The account cannot pay: stop submitting the rest until an operator acts.
-		if err := w.Pause(ctx, "the provider failed a task for want of credits ("+tasks.CodeInsufficientCredits+")"); err != nil {
+		acct, err := w.accountOf(ctx, job.Batch)
+		if err != nil {
+			return err
+		}
+		if err := w.pauseAccount(ctx, acct, "the provider failed a task for want of credits ("+tasks.CodeInsufficientCredits+")"); err != nil {
 			return err
 		}
 	}
@@ -176,7 +184,7 @@ func (w *Worker) nextRead(ctx context.Context, job batch.Job, callback bool) tim
 	if callback {
 		return now.Add(w.cfg.scaled(w.cfg.Callback.SafetyInterval))
 	}
-	return w.plans.plan(ctx, job.Spec.Duration).at(job.Submitted, now, phase(job.Holder()))
+	return w.plansOf(ctx, job.Batch).plan(ctx, job.Spec.Duration).at(job.Submitted, now, phase(job.Holder()))
 }
 
 // generationTime is how long the provider took: its costTime, else the
@@ -195,13 +203,17 @@ func generationTime(t seedance.Task) time.Duration {
 func (w *Worker) pollFailed(ctx context.Context, job batch.Job, p tasks.JobPayload, serr error) error {
 	msg := serr.Error()
 	_ = w.store.SetLastError(ctx, job.Batch, job.Row, msg)
+	acct, err := w.accountOf(ctx, job.Batch)
+	if err != nil {
+		return err
+	}
 	switch {
 	case errors.Is(serr, seedance.ErrAuth):
 		reason := "the provider refused the API key: " + providerMessage(serr)
-		return errors.Join(w.Pause(ctx, reason), &NotYet{After: pollAuthPause, Reason: "paused"})
+		return errors.Join(w.pauseAccount(ctx, acct, reason), &NotYet{After: pollAuthPause, Reason: "paused"})
 	case errors.Is(serr, seedance.ErrRateLimited):
 		after := cmpPositive(retryAfter(serr), 2*time.Second)
-		return errors.Join(w.limiter.Cooldown(ctx, after), &NotYet{After: after, Reason: "provider rate limit"})
+		return errors.Join(acct.limiter.Cooldown(ctx, after), &NotYet{After: after, Reason: "provider rate limit"})
 	case errors.Is(serr, seedance.ErrUnreadable):
 		return w.unreadable(ctx, job, p, serr)
 	case !w.finalAttempt(ctx):

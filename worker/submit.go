@@ -38,6 +38,10 @@ func (w *Worker) handleSubmit(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
+	acct, err := w.accountFor(meta)
+	if err != nil {
+		return err
+	}
 	callback := w.callbackMode(meta)
 	switch job.State {
 	case tasks.StateQueued:
@@ -85,7 +89,7 @@ func (w *Worker) handleSubmit(ctx context.Context, t *asynq.Task) error {
 	}
 
 	res, err := w.admit(ctx, func(ctx context.Context) (ratelimit.Result, error) {
-		return w.limiter.WaitSubmit(ctx, job.Holder(), w.cfg.SlotWait)
+		return acct.limiter.WaitSubmit(ctx, job.Holder(), w.cfg.SlotWait)
 	})
 	if err != nil {
 		return err
@@ -121,11 +125,11 @@ func (w *Worker) handleSubmit(ctx context.Context, t *asynq.Task) error {
 	if callback {
 		req = createRequest(job.Spec, queue.RequestCallback, w.cfg.Callback.URL(job.Batch, job.Row, job.Attempt))
 	}
-	taskID, cerr := w.provider.Create(ctx, req)
+	taskID, cerr := acct.provider.Create(ctx, req)
 	// From here on, record what happened even if the handler is being stopped.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	return w.afterCreate(rctx, ctx, log, job, callback, taskID, cerr)
+	return w.afterCreate(rctx, ctx, log, acct, job, callback, taskID, cerr)
 }
 
 // callbackMode reports whether a batch's tasks report by callback. A
@@ -149,16 +153,16 @@ func (w *Worker) untilFirstRead(ctx context.Context, job batch.Job, callback boo
 	if callback {
 		return w.cfg.safetyPoll(job.Spec.Duration)
 	}
-	return w.plans.plan(ctx, job.Spec.Duration).firstRead(phase(job.Holder()))
+	return w.plansOf(ctx, job.Batch).plan(ctx, job.Spec.Duration).firstRead(phase(job.Holder()))
 }
 
-// afterCreate records a create's outcome; hctx is the handler's context,
-// used only to read asynq's retry counters.
+// afterCreate records the outcome of a create sent with acct; hctx is the
+// handler's context, used only to read asynq's retry counters.
 func (w *Worker) afterCreate(ctx, hctx context.Context, log interface {
 	Info(string, ...any)
 	Warn(string, ...any)
 	Error(string, ...any)
-}, job batch.Job, callback bool, taskID string, cerr error) error {
+}, acct *account, job batch.Job, callback bool, taskID string, cerr error) error {
 	back := func(lastErr string) error {
 		_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
 			From: []tasks.State{tasks.StateSubmitting}, To: tasks.StateQueued, Attempt: &job.Attempt, LastError: &lastErr})
@@ -187,8 +191,8 @@ func (w *Worker) afterCreate(ctx, hctx context.Context, log interface {
 		// Out of credits: nothing will be created until an operator acts.
 		err := back(cerr.Error())
 		reason := "the provider refused for want of credits: " + providerMessage(cerr)
-		log.Error("submitting_paused", "reason", reason)
-		return errors.Join(err, w.Pause(ctx, reason), &NotYet{After: authPause, Reason: "paused"})
+		log.Error("submitting_paused", "account", acct.name, "reason", reason)
+		return errors.Join(err, w.pauseAccount(ctx, acct, reason), &NotYet{After: authPause, Reason: "paused"})
 
 	case errors.Is(cerr, seedance.ErrInvalid):
 		_, err := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
@@ -206,13 +210,13 @@ func (w *Worker) afterCreate(ctx, hctx context.Context, log interface {
 		if errors.Is(cerr, seedance.ErrNotFound) {
 			reason = "the provider does not know the model (check provider.base_url): " + providerMessage(cerr)
 		}
-		log.Error("submitting_paused", "reason", reason)
-		return errors.Join(err, w.Pause(ctx, reason), &NotYet{After: authPause, Reason: "paused"})
+		log.Error("submitting_paused", "account", acct.name, "reason", reason)
+		return errors.Join(err, w.pauseAccount(ctx, acct, reason), &NotYet{After: authPause, Reason: "paused"})
 
 	case errors.Is(cerr, seedance.ErrRateLimited):
 		err := back(cerr.Error())
 		after := cmpPositive(retryAfter(cerr), 2*time.Second)
-		return errors.Join(err, w.limiter.Cooldown(ctx, after), &NotYet{After: after, Reason: "provider rate limit"})
+		return errors.Join(err, acct.limiter.Cooldown(ctx, after), &NotYet{After: after, Reason: "provider rate limit"})
 
 	case errors.Is(cerr, seedance.ErrNotSent), errors.Is(cerr, seedance.ErrServer):
 		// Never sent, or an answer that proves nothing was created: safe
@@ -294,16 +298,25 @@ func (w *Worker) schedulePoll(ctx context.Context, job batch.Job, n int, at time
 	return w.queue.Poll(ctx, job.Batch, job.Row, job.Attempt, n, at, callback)
 }
 
-// release frees a job's in-flight lease; a failure only delays the slot's
-// return until the lease expires.
+// release frees a job's in-flight lease (its account's); a failure only
+// delays the slot's return until the lease expires.
 func (w *Worker) release(ctx context.Context, job batch.Job) {
-	if err := w.limiter.Release(ctx, job.Holder()); err != nil {
+	acct, err := w.accountOf(ctx, job.Batch)
+	if err == nil {
+		err = acct.limiter.Release(ctx, job.Holder())
+	}
+	if err != nil {
 		w.log.Warn("release_failed", "batch", job.Batch, "row", job.Row, "err", err)
 	}
 }
 
 func notYet(res ratelimit.Result) error {
-	return &NotYet{After: cmpPositive(res.RetryAfter, 250*time.Millisecond), Reason: string(res.Reason)}
+	after := cmpPositive(res.RetryAfter, 250*time.Millisecond)
+	if res.Reason == ratelimit.ReasonPaused {
+		// The account is paused until an operator resumes it.
+		after = pausedAccountWait
+	}
+	return &NotYet{After: after, Reason: string(res.Reason)}
 }
 
 // finalAttempt reports whether a failing execution is the task's last:

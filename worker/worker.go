@@ -92,6 +92,12 @@ type Config struct {
 	Callback CallbackConfig
 	// DownloadConcurrency is the number of download handlers (default 4).
 	DownloadConcurrency int
+	// Account names the account of the provider and limiter given to New
+	// (default batch.AccountDefault).
+	Account string
+	// Accounts are the further accounts by name: a batch's tasks are
+	// created and read with its account's provider, under its limiter.
+	Accounts map[string]Account
 	// Metrics receives measurements (default: discarded).
 	Metrics Metrics
 	// Redactor masks secrets in every error the worker stores (in job
@@ -128,6 +134,7 @@ func (c Config) WithDefaults() Config {
 	c.Callback.SafetyInterval = cmp.Or(c.Callback.SafetyInterval, SafetyIntervalDefault)
 	c.Callback.MaxBody = cmp.Or(c.Callback.MaxBody, CallbackMaxBodyDefault)
 	c.LogLevel = cmp.Or(c.LogLevel, asynq.WarnLevel)
+	c.Account = cmp.Or(c.Account, batch.AccountDefault)
 	if c.Redactor == nil {
 		c.Redactor = redact.New(string(c.Callback.Secret))
 	}
@@ -221,8 +228,8 @@ type Worker struct {
 	cfg      Config
 	rdb      redis.UniversalClient
 	store    *batch.Store
-	limiter  Limiter
-	provider Provider
+	limiter  Limiter   // the first account's: pauses of every account
+	accounts *accounts // a batch's account: its provider and limiter
 	fetcher  Fetcher
 	queue    *queue.Client
 	insp     *asynq.Inspector
@@ -233,7 +240,6 @@ type Worker struct {
 	log      *slog.Logger
 	hosts    *hostcheck.Checker // the callback receiver's Host check
 	epoch    epochGuard         // the Redis epoch this process has seen
-	plans    *planner           // when to read running tasks
 	// stopping is done once Shutdown begins: handlers waiting in place for
 	// a limit hand their tasks back at once instead of holding up the stop.
 	stopping context.Context
@@ -259,13 +265,30 @@ func New(rdb redis.UniversalClient, store *batch.Store, lim Limiter, prov Provid
 		return nil, err
 	}
 	w := &Worker{
-		cfg: cfg, rdb: rdb, store: store, limiter: lim, provider: measuredProvider{prov, cfg.Metrics}, fetcher: fetcher,
+		cfg: cfg, rdb: rdb, store: store, limiter: lim, fetcher: fetcher,
 		metrics: cfg.Metrics, log: cfg.Logger, hosts: hosts,
 		queue: queue.New(rdb, cfg.Queues),
 		insp:  asynq.NewInspectorFromRedisClient(rdb),
 	}
 	w.stopping, w.stop = context.WithCancel(context.Background())
-	w.plans = newPlanner(rdb, cfg.Prefix, cfg, lim)
+	w.accounts = &accounts{byName: map[string]*account{}, byBatch: map[string]*account{}}
+	add := func(name string, a Account) error {
+		if a.Limiter == nil || w.accounts.byName[name] != nil {
+			return fmt.Errorf("worker: account %q: needs a limiter and a name of its own", name)
+		}
+		w.accounts.byName[name] = &account{name: name, limiter: a.Limiter, provider: measuredProvider{a.Provider, cfg.Metrics},
+			plans: newPlanner(rdb, cfg.Prefix, cfg, a.Limiter)}
+		return nil
+	}
+	if err := add(cfg.Account, Account{Provider: prov, Limiter: lim}); err != nil {
+		return nil, err
+	}
+	w.accounts.first = w.accounts.byName[cfg.Account]
+	for name, a := range cfg.Accounts {
+		if err := add(name, a); err != nil {
+			return nil, err
+		}
+	}
 	server := func(queue string, concurrency int) *asynq.Server {
 		return asynq.NewServerFromRedisClient(rdb, asynq.Config{
 			Concurrency:              concurrency,
@@ -302,8 +325,10 @@ func (w *Worker) load(ctx context.Context, t *asynq.Task) (tasks.JobPayload, bat
 // Start checks that the account's limits stored in Redis are this
 // worker's (storing them if none are), then starts the servers.
 func (w *Worker) Start(ctx context.Context) error {
-	if err := w.limiter.Register(ctx); err != nil {
-		return fmt.Errorf("start: %w", err)
+	for _, a := range w.accounts.byName {
+		if err := a.limiter.Register(ctx); err != nil {
+			return fmt.Errorf("start: account %s: %w", a.name, err)
+		}
 	}
 	sm := asynq.NewServeMux()
 	sm.Use(w.redactErrors)
