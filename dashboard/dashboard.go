@@ -58,8 +58,13 @@ type Config struct {
 	// simulator on this Redis, under their own key prefix (optional): the
 	// list page shows them apart, never mixed with real batches.
 	Simulated *batch.Store
-	// Limiter holds the pause flag and the in-flight leases (required).
+	// Limiter holds the pause flag and the in-flight leases (required): the
+	// first account's.
 	Limiter *ratelimit.Limiter
+	// Accounts are every provider account by name, the first first (whose
+	// limiter is Limiter), when there are several: each one's leases in
+	// use and pause are shown by its name. Optional.
+	Accounts []Account
 	// Queues names the asynq queues (required; see queue.NamesFor).
 	Queues queue.Names
 	// Listen is the address the dashboard is served on (default
@@ -285,4 +290,11 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// Account is a provider account as the dashboard shows it: by its name,
+// never its key.
+type Account struct {
+	Name    string
+	Limiter *ratelimit.Limiter
 }

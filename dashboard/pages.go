@@ -25,12 +25,14 @@ type page struct {
 	PauseReason string
 	InFlight    int
 	MaxInFlight int
-	TotalSpent  int
-	TotalLimit  int
-	CanWrite    bool
-	Notice      string
-	States      []tasks.State
-	Batches     []summary
+	// Accounts are the accounts' leases and pauses, when there are several.
+	Accounts   []accountView
+	TotalSpent int
+	TotalLimit int
+	CanWrite   bool
+	Notice     string
+	States     []tasks.State
+	Batches    []summary
 	// Simulated are the batches of simulated runs (Config.Simulated).
 	Simulated []summary
 	Batch     *summary
@@ -55,12 +57,15 @@ type page struct {
 
 // summary is one batch's line on the list and the head of its page.
 type summary struct {
-	ID, Source, RequestType string
-	Created                 time.Time
-	Rows, Terminal          int
-	Percent                 int
-	States                  []stateCount
-	counts                  batch.Counts
+	ID, Source, RequestType, Account string
+	// ShowAccount is set when the batch's account is worth naming: there
+	// are several, or it is not the default one.
+	ShowAccount    bool
+	Created        time.Time
+	Rows, Terminal int
+	Percent        int
+	States         []stateCount
+	counts         batch.Counts
 	// Bar is the progress bar: done, no video (failed, ambiguous),
 	// skipped (rejected, canceled) and running rows, apart.
 	Bar            []segment
@@ -242,7 +247,29 @@ func (s *Server) common(ctx context.Context, r *http.Request, title string) (pag
 	}
 	p.TotalSpent, p.TotalLimit = b.TotalSpent, b.TotalLimit
 	p.Notice = notice(r.URL.Query())
+	if len(s.cfg.Accounts) > 1 {
+		for _, a := range s.cfg.Accounts {
+			v := accountView{Name: a.Name, MaxInFlight: a.Limiter.Config().MaxInFlight}
+			if v.PauseReason, v.Paused, err = a.Limiter.Paused(ctx); err != nil {
+				return p, err
+			}
+			v.PauseReason = redact(v.PauseReason)
+			if v.InFlight, err = a.Limiter.InFlight(ctx); err != nil {
+				return p, err
+			}
+			p.Accounts = append(p.Accounts, v)
+		}
+	}
 	return p, nil
+}
+
+// accountView is one account's line in the header, and its banner when
+// its submitting is paused.
+type accountView struct {
+	Name                  string
+	Paused                bool
+	PauseReason           string
+	InFlight, MaxInFlight int
 }
 
 // notice turns the query an action redirects with into a fixed message,
@@ -284,10 +311,11 @@ func (s *Server) summarizeIn(ctx context.Context, store *batch.Store, id string,
 	if err != nil {
 		return summary{}, err
 	}
-	sum := summary{ID: meta.ID, Source: meta.Source, RequestType: meta.RequestType, Created: meta.Created,
+	sum := summary{ID: meta.ID, Source: meta.Source, RequestType: meta.RequestType, Account: meta.Account, Created: meta.Created,
 		Rows: max(meta.Rows, counts.Total()), Terminal: counts.Terminal(), Spent: b.BatchSpent, Limit: b.BatchLimit,
 		Canceled: meta.Canceled, meta: meta, counts: counts}
 	sum.Finished = sum.Terminal >= sum.Rows
+	sum.ShowAccount = len(s.cfg.Accounts) > 1 || meta.Account != batch.AccountDefault
 	for _, st := range tasks.States {
 		sum.States = append(sum.States, stateCount{State: st, N: counts[st]})
 	}

@@ -20,6 +20,9 @@
 //	seedbatch_jobs{state}                           jobs by state, all batches
 //	seedbatch_leases_in_use                         in-flight leases held
 //	seedbatch_submitting_paused{reason}             1 while submitting is paused, with the reason
+//	seedbatch_account_leases_in_use{account}        in-flight leases held by each provider account
+//	seedbatch_account_max_in_flight{account}        each account's in-flight limit
+//	seedbatch_account_paused{account,reason}        1 while an account's submitting is paused
 //	seedbatch_redis_up                              1 when the scrape could read Redis
 //	asynq_queue_latency_seconds{queue} and the rest of asynq's x/metrics collector
 package metrics

@@ -203,7 +203,21 @@ type Collector struct {
 	insp    *asynq.Inspector
 	queues  []string
 	redact  *redact.Redactor
+	// accounts are reported one by one, labelled by name (SetAccounts).
+	accounts []Account
 }
+
+// Account is a provider account whose leases, limit and pause the
+// Collector reports under the label account: its name, never its key.
+type Account struct {
+	Name    string
+	Limiter *ratelimit.Limiter
+}
+
+// SetAccounts makes c report each account's leases in use, in-flight limit
+// and pause, labelled by its name, besides the totals of the limiter given
+// to NewCollector.
+func (c *Collector) SetAccounts(accounts []Account) { c.accounts = accounts }
 
 // NewCollector returns a Collector. insp may be nil to leave out asynq's
 // queue metrics; queues names this namespace's queues, whose asynq metrics
@@ -225,12 +239,19 @@ var (
 	descPaused      = prometheus.NewDesc("seedbatch_submitting_paused",
 		"1 while submitting is paused (every worker creates nothing until seedbatch resume), with the reason; 0 otherwise.",
 		[]string{"reason"}, nil)
+	descAccountLeases = prometheus.NewDesc("seedbatch_account_leases_in_use", "In-flight leases held by each provider account.",
+		[]string{"account"}, nil)
+	descAccountLimit = prometheus.NewDesc("seedbatch_account_max_in_flight", "The in-flight limit of each provider account.",
+		[]string{"account"}, nil)
+	descAccountPaused = prometheus.NewDesc("seedbatch_account_paused",
+		"1 while an account's submitting is paused (until seedbatch resume), with the reason; 0 otherwise.",
+		[]string{"account", "reason"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descRateLimited, descWait, descDefer, descGeneration,
-		descDownload, descJobs, descLeases, descUp, descPaused} {
+		descDownload, descJobs, descLeases, descUp, descPaused, descAccountLeases, descAccountLimit, descAccountPaused} {
 		ch <- d
 	}
 }
@@ -313,6 +334,23 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 				v = 1
 			}
 			ch <- prometheus.MustNewConstMetric(descPaused, prometheus.GaugeValue, v, c.pauseLabel(reason))
+		}
+	}
+	for _, a := range c.accounts {
+		if n, err := a.Limiter.InFlight(ctx); err == nil {
+			ch <- prometheus.MustNewConstMetric(descAccountLeases, prometheus.GaugeValue, float64(n), a.Name)
+		}
+		limit := a.Limiter.Config().MaxInFlight
+		if stored, ok, err := a.Limiter.Stored(ctx); err == nil && ok {
+			limit = stored.MaxInFlight
+		}
+		ch <- prometheus.MustNewConstMetric(descAccountLimit, prometheus.GaugeValue, float64(limit), a.Name)
+		if reason, paused, err := a.Limiter.Paused(ctx); err == nil {
+			v := 0.0
+			if paused {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descAccountPaused, prometheus.GaugeValue, v, a.Name, c.pauseLabel(reason))
 		}
 	}
 }

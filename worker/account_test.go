@@ -22,8 +22,8 @@ import (
 	"github.com/seedbatch/seedbatch/worker"
 )
 
-// accountsScale compresses time less than timeScale: a 4-second video
-// takes 4 to 6 s, long enough for every slot of an account to be filled
+// accountsScale compresses time less than timeScale: a 12-second video
+// takes 9 to 12 s, long enough for every slot of an account to be filled
 // before the first of its tasks ends, even on a busy machine.
 const accountsScale = 10
 
@@ -93,9 +93,9 @@ func newTwoAccounts(t *testing.T, inFlightA, inFlightB int, clientKeyB string, w
 func (ta *twoAccounts) enqueue(account string, rows int) string {
 	ta.t.Helper()
 	var csv strings.Builder
-	csv.WriteString("prompt\n")
+	csv.WriteString("prompt,duration\n")
 	for i := range rows {
-		fmt.Fprintf(&csv, "account %s scene number %d\n", account, i)
+		fmt.Fprintf(&csv, "account %s scene number %d,12\n", account, i)
 	}
 	path := filepath.Join(ta.t.TempDir(), account+".csv")
 	if err := os.WriteFile(path, []byte(csv.String()), 0o600); err != nil {
@@ -140,11 +140,11 @@ func (ta *twoAccounts) waitFor(id string, within time.Duration, cond func(batch.
 func TestTwoAccounts(t *testing.T) {
 	t.Parallel()
 	const limitA, limitB = 20, 30
-	rows := map[string]int{sim.DefaultAccount: 3 * limitA, "b": 3 * limitB}
+	rows := map[string]int{sim.DefaultAccount: 2 * limitA, "b": 2 * limitB}
 	ta := newTwoAccounts(t, limitA, limitB, "key-b", 2)
 	a, b := ta.enqueue("a", rows[sim.DefaultAccount]), ta.enqueue("b", rows["b"])
 	for id, n := range map[string]int{a: rows[sim.DefaultAccount], b: rows["b"]} {
-		if c := ta.waitFor(id, 2*time.Minute, allTerminal(n)); c[tasks.StateDone] != n {
+		if c := ta.waitFor(id, 3*time.Minute, allTerminal(n)); c[tasks.StateDone] != n {
 			t.Fatalf("batch %s: %v, want %d done", id, c, n)
 		}
 	}
@@ -184,7 +184,7 @@ func TestRefusedKeyPausesItsAccountAlone(t *testing.T) {
 	const rows = 20
 	ta := newTwoAccounts(t, 10, 10, "key-refused", 1)
 	a, b := ta.enqueue("a", rows), ta.enqueue("b", rows)
-	if c := ta.waitFor(a, time.Minute, allTerminal(rows)); c[tasks.StateDone] != rows {
+	if c := ta.waitFor(a, 2*time.Minute, allTerminal(rows)); c[tasks.StateDone] != rows {
 		t.Fatalf("batch of account a: %v, want %d done", c, rows)
 	}
 	ctx := t.Context()

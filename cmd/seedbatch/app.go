@@ -318,10 +318,13 @@ type stack struct {
 	log     *slog.Logger
 	rdb     redis.UniversalClient
 	store   *batch.Store
-	limiter *ratelimit.Limiter
-	queues  queue.Names
-	mini    *miniredis.Miniredis
-	closers []func()
+	limiter *ratelimit.Limiter // the first account's
+	// accounts are the configured accounts, the first first, each with
+	// its limiter.
+	accounts []stackAccount
+	queues   queue.Names
+	mini     *miniredis.Miniredis
+	closers  []func()
 	// configFile is the --config flag of the command, if given.
 	configFile string
 	// sim is the namespace of simulated batches, once looked at (see
@@ -393,10 +396,30 @@ func (m *Main) open(ctx context.Context, cfg config.Config, embedded bool) (*sta
 	// Closers run last first: finish retiring batches before Redis goes.
 	s.closers = append(s.closers, s.store.WaitRetired)
 	s.queues = queue.NamesFor(cfg.Redis.Prefix)
-	s.limiter, err = ratelimit.New(client, cfg.AccountLimits())
-	if err != nil {
-		s.Close()
-		return nil, fail(exitUsage, "%v", err)
+	for _, a := range cfg.AccountList() {
+		lim, err := ratelimit.New(client, a.Limits)
+		if err != nil {
+			s.Close()
+			return nil, fail(exitUsage, "account %s: %v", a.Name, err)
+		}
+		s.accounts = append(s.accounts, stackAccount{AccountSettings: a, limiter: lim})
 	}
+	s.limiter = s.accounts[0].limiter
 	return s, nil
+}
+
+// stackAccount is a configured account and its limiter.
+type stackAccount struct {
+	config.AccountSettings
+	limiter *ratelimit.Limiter
+}
+
+// account returns the stack's account called name, or nil.
+func (s *stack) account(name string) *stackAccount {
+	for i := range s.accounts {
+		if s.accounts[i].Name == name {
+			return &s.accounts[i]
+		}
+	}
+	return nil
 }

@@ -63,7 +63,7 @@ func (m *Main) enqueueCmd(ctx context.Context, args []string) error {
 
 func (m *Main) workerCmd(ctx context.Context, args []string) error {
 	_, s, err := m.connect(ctx, "worker", "", args, listenFlag, func(_ *flag.FlagSet, cfg *config.Config) error {
-		if cfg.Provider.APIKey == "" {
+		if cfg.AccountList()[0].APIKey == "" {
 			return fail(exitUsage, "worker: no API key: set SEEDANCE_API_KEY (for the simulator, its key and SEEDANCE_BASE_URL)")
 		}
 		return nil
@@ -208,19 +208,36 @@ func (s *stack) statusBatches(ctx context.Context, sim *namespace, named []strin
 	return ids, simIDs, nil
 }
 
-// printAccount says whether submitting is paused, and how many of the
-// account's tasks are in flight.
+// printAccount says, for each account, whether its submitting is paused,
+// and how many of its tasks are in flight. With one account, as before
+// there were several, it names none.
 func (m *Main) printAccount(ctx context.Context, s *stack) {
-	if reason, paused, err := s.limiter.Paused(ctx); err == nil && paused {
-		fmt.Fprintf(m.Stdout, "SUBMITTING PAUSED: %s\n  fix the cause, then run: seedbatch resume\n\n", reason)
+	several := len(s.accounts) > 1
+	for _, a := range s.accounts {
+		if reason, paused, err := a.limiter.Paused(ctx); err == nil && paused {
+			if several {
+				fmt.Fprintf(m.Stdout, "SUBMITTING PAUSED for account %s: %s\n  fix the cause, then run: seedbatch resume --account %s\n\n", a.Name, reason, a.Name)
+			} else {
+				fmt.Fprintf(m.Stdout, "SUBMITTING PAUSED: %s\n  fix the cause, then run: seedbatch resume\n\n", reason)
+			}
+		}
 	}
-	if n, err := s.limiter.InFlight(ctx); err == nil {
-		limit := s.cfg.Limits.MaxInFlight
-		if stored, ok, err := s.limiter.Stored(ctx); err == nil && ok {
+	for _, a := range s.accounts {
+		n, err := a.limiter.InFlight(ctx)
+		if err != nil {
+			continue
+		}
+		limit := a.Limits.MaxInFlight
+		if stored, ok, err := a.limiter.Stored(ctx); err == nil && ok {
 			limit = stored.MaxInFlight
 		}
-		fmt.Fprintf(m.Stdout, "provider tasks in flight: %d of %d\n\n", n, limit)
+		if several {
+			fmt.Fprintf(m.Stdout, "account %s: provider tasks in flight: %d of %d\n", a.Name, n, limit)
+		} else {
+			fmt.Fprintf(m.Stdout, "provider tasks in flight: %d of %d\n", n, limit)
+		}
 	}
+	fmt.Fprintln(m.Stdout)
 }
 
 // batchStatus is one batch as status shows it.
@@ -254,7 +271,11 @@ func (m *Main) statusSection(ctx context.Context, s *stack, ns *namespace, ids [
 		if err != nil {
 			return fail(exitUnreachable, "%v", err)
 		}
-		fmt.Fprintf(m.Stdout, "%s: %d video seconds created%s\n", b.meta.ID, budget.BatchSpent, capOf(budget.BatchLimit))
+		account := ""
+		if len(s.accounts) > 1 || b.meta.Account != batch.AccountDefault {
+			account = fmt.Sprintf(" (account %s: %d%s)", b.meta.Account, budget.AccountSpent, capOf(budget.AccountLimit))
+		}
+		fmt.Fprintf(m.Stdout, "%s: %d video seconds created%s%s\n", b.meta.ID, budget.BatchSpent, capOf(budget.BatchLimit), account)
 		var details []string
 		for _, d := range statusDetails {
 			if n := b.counts[d.state]; n > 0 {
@@ -404,14 +425,34 @@ func (m *Main) resultsCmd(ctx context.Context, args []string) error {
 }
 
 func (m *Main) resumeCmd(ctx context.Context, args []string) error {
-	_, s, err := m.connect(ctx, "resume", "", args, nil, nil)
+	var only *string
+	_, s, err := m.connect(ctx, "resume", "", args, func(fs *flag.FlagSet) {
+		only = fs.String("account", "", "resume only the account `NAME` (default: every account, and the submit queue)")
+	}, nil)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	if *only != "" {
+		a := s.account(*only)
+		if a == nil {
+			_, err := s.cfg.AccountNamed(*only)
+			return fail(exitUsage, "--account: %v", err)
+		}
+		if err := a.limiter.Resume(ctx); err != nil {
+			return fail(exitUnreachable, "%v", err)
+		}
+		fmt.Fprintf(m.Stdout, "submitting resumed for account %s\n", a.Name)
+		return nil
+	}
 	insp := asynq.NewInspectorFromRedisClient(s.rdb)
 	if err := queue.ResumeSubmitting(ctx, s.limiter, insp, s.queues); err != nil {
 		return fail(exitUnreachable, "%v", err)
+	}
+	for _, a := range s.accounts[1:] {
+		if err := a.limiter.Resume(ctx); err != nil {
+			return fail(exitUnreachable, "%v", err)
+		}
 	}
 	fmt.Fprintln(m.Stdout, "submitting resumed")
 	return nil

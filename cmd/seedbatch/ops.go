@@ -140,6 +140,9 @@ func (m *Main) dashboardCmd(ctx context.Context, args []string) error {
 		Metrics: metricsHandler(s, rec, insp),
 		Logger:  s.log,
 	}
+	for _, a := range s.accounts {
+		dcfg.Accounts = append(dcfg.Accounts, dashboard.Account{Name: a.Name, Limiter: a.limiter})
+	}
 	if sim := s.simulated(); sim != nil {
 		dcfg.Simulated = sim.store
 	}

@@ -28,6 +28,7 @@ type planFlags struct {
 	allowDuplicates bool
 	requestType     string
 	budget          int
+	account         string
 }
 
 func (p *planFlags) register(fs *flag.FlagSet) {
@@ -38,6 +39,7 @@ func (p *planFlags) register(fs *flag.FlagSet) {
 		"or a batch that ran with a key on another store (each one is billed)")
 	fs.StringVar(&p.requestType, "request-type", "", "follow tasks by polling or by the provider's callbacks, `async|callback` (default: callback.request_type)")
 	fs.IntVar(&p.budget, "budget", -1, "cap this batch at `SECONDS` of video; 0 = no cap (default: budget.batch_seconds)")
+	fs.StringVar(&p.account, "account", "", "create and read the batch's tasks with the provider account `NAME` of the accounts list (default: the first)")
 }
 
 // enqueuePlan records the batch with its request type and budgets, then
@@ -72,7 +74,12 @@ func (p *planFlags) settings(cfg config.Config) (batch.Settings, error) {
 	if rt != queue.RequestAsync && rt != queue.RequestCallback {
 		return batch.Settings{}, fail(exitUsage, "--request-type %q: want async (poll the provider) or callback", rt)
 	}
-	o := batch.Settings{RequestType: rt, BudgetSeconds: -1, TotalBudgetSeconds: cfg.Budget.TotalSeconds}
+	acct, err := cfg.AccountNamed(p.account)
+	if err != nil {
+		return batch.Settings{}, fail(exitUsage, "--account: %v", err)
+	}
+	o := batch.Settings{RequestType: rt, BudgetSeconds: -1, TotalBudgetSeconds: cfg.Budget.TotalSeconds,
+		Account: acct.Name, AccountBudgetSeconds: acct.BudgetSeconds}
 	switch {
 	case p.budget >= 0:
 		o.BudgetSeconds = p.budget

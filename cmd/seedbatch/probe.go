@@ -83,5 +83,11 @@ func serveProbe(s *stack, r *running, ln net.Listener) (stop func(), err error) 
 // queue sizes, with this process's Go runtime and process metrics.
 func metricsHandler(s *stack, rec *metrics.Recorder, insp *asynq.Inspector) http.Handler {
 	queues := append(s.queues.All(), maintenanceQueue(s.cfg))
-	return metrics.Handler(metrics.NewCollector(rec, s.store, s.limiter, insp, queues))
+	c := metrics.NewCollector(rec, s.store, s.limiter, insp, queues)
+	var accounts []metrics.Account
+	for _, a := range s.accounts {
+		accounts = append(accounts, metrics.Account{Name: a.Name, Limiter: a.limiter})
+	}
+	c.SetAccounts(accounts)
+	return metrics.Handler(c)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/config"
 	"github.com/seedbatch/seedbatch/queue"
+	"github.com/seedbatch/seedbatch/ratelimit"
 	"github.com/seedbatch/seedbatch/rundir"
 	"github.com/seedbatch/seedbatch/tasks"
 )
@@ -86,7 +87,7 @@ func (m *Main) parseRun(args []string) (*runner, error) {
 		return nil, nil
 	}
 	r.cfg = cfg
-	r.simulated = cfg.Provider.APIKey == ""
+	r.simulated = cfg.Provider.APIKey == "" && len(cfg.Accounts) == 0
 	if p := cfg.Redis.SimulatedPrefix(); r.simulated && cfg.Redis.URL != "" && p != "" {
 		// Never let simulated work mix with real jobs on a shared Redis.
 		r.cfg.Redis.Prefix = p
@@ -400,7 +401,7 @@ func (m *Main) wait(ctx context.Context, s *stack, id string, rows int) (batch.C
 		if c.Settled() >= rows {
 			return true, nil
 		}
-		if reason, paused, err := s.limiter.Paused(ctx); err == nil && paused {
+		if reason, paused, err := batchLimiter(ctx, s, id).Paused(ctx); err == nil && paused {
 			return true, fail(exitUnreachable, "submitting paused: %s\nfix the cause, then run this command again (on a shared Redis, run seedbatch resume first)", reason)
 		}
 		return false, nil
@@ -507,4 +508,17 @@ func writeResults(ctx context.Context, store *batch.Store, id, dir, outDir strin
 		return rep, fmt.Errorf("results: %w", err)
 	}
 	return rep, os.Rename(f.Name(), filepath.Join(dir, resultsFile))
+}
+
+// batchLimiter returns the limiter of batch id's account, whose pause stops
+// its submits (the first account's when the batch's is not configured).
+func batchLimiter(ctx context.Context, s *stack, id string) *ratelimit.Limiter {
+	if len(s.accounts) > 1 {
+		if meta, err := s.store.Meta(ctx, id); err == nil {
+			if a := s.account(meta.Account); a != nil {
+				return a.limiter
+			}
+		}
+	}
+	return s.limiter
 }

@@ -140,6 +140,15 @@ func startWorker(ctx context.Context, s *stack, prov worker.Provider, ln net.Lis
 	wcfg := workerConfig(s)
 	rec := metrics.NewRecorder(s.rdb, s.cfg.Redis.Prefix)
 	wcfg.Metrics = rec
+	wcfg.Account = s.accounts[0].Name
+	wcfg.Accounts = map[string]worker.Account{}
+	for _, a := range s.accounts[1:] {
+		c, err := accountClient(s.cfg, a.AccountSettings)
+		if err != nil {
+			return nil, err
+		}
+		wcfg.Accounts[a.Name] = worker.Account{Provider: c, Limiter: a.limiter}
+	}
 	w, err := worker.New(s.rdb, s.store, s.limiter, prov, f, wcfg)
 	if err != nil {
 		return nil, fail(exitUsage, "%v", err)
@@ -170,16 +179,21 @@ func (r *running) Stop() {
 	_ = r.rec.Close()
 }
 
-// provider returns the real client for the configured key.
+// provider returns the real client for the first account's key.
 func provider(cfg config.Config) (*seedance.Client, error) {
+	return accountClient(cfg, cfg.AccountList()[0])
+}
+
+// accountClient returns the real client of an account.
+func accountClient(cfg config.Config, a config.AccountSettings) (*seedance.Client, error) {
 	c, err := seedance.New(seedance.Config{
-		BaseURL:         cfg.Provider.BaseURL,
-		APIKey:          cfg.Provider.APIKey.Reveal(),
+		BaseURL:         a.BaseURL,
+		APIKey:          a.APIKey.Reveal(),
 		Timeout:         cfg.Provider.Timeout,
 		NotCreatedCodes: cfg.Provider.NotCreatedCodes,
 	})
 	if err != nil {
-		return nil, fail(exitUsage, "provider: %v", err)
+		return nil, fail(exitUsage, "provider: account %s: %v", a.Name, err)
 	}
 	return c, nil
 }
