@@ -25,12 +25,34 @@ const unknownAccountWait = 30 * time.Second
 // it asks again; the batches of other accounts go on meanwhile.
 const pausedAccountWait = 5 * time.Second
 
+// busyAccountWait is how long a submit waits before it asks again when as
+// many submit handlers of this process as its account may take are busy
+// with that account's rows.
+const busyAccountWait = time.Second
+
 // account is one account as the worker uses it.
 type account struct {
 	name     string
 	limiter  Limiter
 	provider Provider // measured
 	plans    *planner // when to read the account's running tasks
+	// submitting holds a token for each submit handler busy with the
+	// account's rows: a share of the handlers, so that handlers waiting
+	// in place for a slot of a full account leave the others for the
+	// other accounts' rows.
+	submitting chan struct{}
+}
+
+// takeSubmitter reserves one of the account's share of the submit handlers
+// for the caller, which calls the returned function when done; when the
+// share is taken, it returns a NotYet that hands the task back.
+func (a *account) takeSubmitter() (func(), error) {
+	select {
+	case a.submitting <- struct{}{}:
+		return func() { <-a.submitting }, nil
+	default:
+		return nil, &NotYet{After: busyAccountWait, Reason: "account " + a.name + " busy"}
+	}
 }
 
 // accounts finds the account of a batch. A batch's account never changes,

@@ -77,7 +77,7 @@ func newTwoAccounts(t *testing.T, inFlightA, inFlightB int, clientKeyB string, w
 		delete(accounts, "a")
 		wk, err := worker.New(rs.Client, ta.store, first.Limiter, first.Provider, f, worker.Config{
 			Queues: ta.queues, TimeScale: accountsScale, MaxRetry: 4, MaxWait: time.Second,
-			SubmitConcurrency: 40, PollConcurrency: 60, Account: "a", Accounts: accounts})
+			SubmitConcurrency: 10, PollConcurrency: 60, Account: "a", Accounts: accounts})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,8 +163,10 @@ func TestTwoAccounts(t *testing.T) {
 		}
 	}
 	t.Logf("both accounts: peak in flight %d, %d created", st.PeakInFlight, st.Created)
-	if st.PeakInFlight <= limitB {
-		t.Errorf("peak in flight of both accounts %d, want more than either's limit (%d)", st.PeakInFlight, limitB)
+	// Both accounts were near their limits at once: neither one's rows
+	// waited for the other's (a full account holding every handler).
+	if st.PeakInFlight <= limitB+limitA/2 {
+		t.Errorf("peak in flight of both accounts %d, want more than %d (either's limit is at most %d)", st.PeakInFlight, limitB+limitA/2, limitB)
 	}
 	for prompt, n := range st.CreatedPerPrompt {
 		if n != 1 {

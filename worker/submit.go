@@ -75,6 +75,13 @@ func (w *Worker) handleSubmit(ctx context.Context, t *asynq.Task) error {
 		}
 		return ignoreConflict(err)
 	}
+	// A share of the handlers per account: those waiting for a full
+	// account's slots leave the others to the other accounts' rows.
+	done, err := acct.takeSubmitter()
+	if err != nil {
+		return err
+	}
+	defer done()
 	// The budget first: a row it refuses never takes a lease or a token.
 	ok, scope, err := w.store.Reserve(ctx, job.Batch, job.Row, job.Attempt, job.Spec.Seconds())
 	if err != nil {

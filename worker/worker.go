@@ -289,6 +289,12 @@ func New(rdb redis.UniversalClient, store *batch.Store, lim Limiter, prov Provid
 			return nil, err
 		}
 	}
+	// Each account may keep its share of the submit handlers (all of them
+	// when it is the only one) waiting in place for its slots.
+	share := (cfg.SubmitConcurrency + len(w.accounts.byName) - 1) / len(w.accounts.byName)
+	for _, a := range w.accounts.byName {
+		a.submitting = make(chan struct{}, share)
+	}
 	server := func(queue string, concurrency int) *asynq.Server {
 		return asynq.NewServerFromRedisClient(rdb, asynq.Config{
 			Concurrency:              concurrency,

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -510,6 +511,12 @@ func (m *Main) simCmd(ctx context.Context, args []string) error {
 	c.configFlag(fs, "max-in-flight", "sim.max_in_flight", fmt.Sprintf("answer a create 429 past `N` tasks in flight (default: sim.max_in_flight, %d)", def.MaxInFlight))
 	c.configFlag(fs, "fail-rate", "sim.fail_rate", fmt.Sprintf("fail this `FRACTION` of tasks with GENERATION_FAILED (default: sim.fail_rate, %g)", def.FailRate))
 	key := fs.String("api-key", "", "accept only this API `KEY` (default: SEEDANCE_API_KEY, else sim-key)")
+	var accounts []sim.Account
+	fs.Func("account", "accept a further key, an account with limits of its own: `NAME:KEY:MAX_IN_FLIGHT` (repeatable)", func(v string) error {
+		a, err := simAccount(v)
+		accounts = append(accounts, a)
+		return err
+	})
 	cfg, err := m.parse(fs, &c, args)
 	if err != nil {
 		return err
@@ -526,7 +533,7 @@ func (m *Main) simCmd(ctx context.Context, args []string) error {
 	}
 	sc := cfg.Sim
 	sm, err := sim.New(sim.Config{APIKey: *key, TimeScale: sc.TimeScale, RequestsPerMinute: sc.RequestsPerMinute, Burst: sc.Burst,
-		MaxInFlight: sc.MaxInFlight, FailRate: sc.FailRate, Seed: time.Now().UnixNano(), Logger: m.logger(cfg)})
+		MaxInFlight: sc.MaxInFlight, FailRate: sc.FailRate, Seed: time.Now().UnixNano(), Logger: m.logger(cfg), Accounts: accounts})
 	if err != nil {
 		return fail(exitUsage, "sim: %v", err)
 	}
@@ -653,4 +660,18 @@ func (m *Main) purgeCmd(ctx context.Context, args []string) error {
 		fmt.Fprintf(m.Stdout, "batch %s: %d rows were still in progress; their queued tasks find no job and end\n", id, res.InProgress)
 	}
 	return nil
+}
+
+// simAccount reads sim --account's NAME:KEY:MAX_IN_FLIGHT; the account's
+// request rate is sim.requests_per_minute's default.
+func simAccount(v string) (sim.Account, error) {
+	parts := strings.Split(v, ":")
+	if len(parts) != 3 {
+		return sim.Account{}, fmt.Errorf("want NAME:KEY:MAX_IN_FLIGHT")
+	}
+	n, err := strconv.Atoi(parts[2])
+	if err != nil || n <= 0 {
+		return sim.Account{}, fmt.Errorf("MAX_IN_FLIGHT %q: want a positive number", parts[2])
+	}
+	return sim.Account{Name: parts[0], APIKey: parts[1], MaxInFlight: n}, nil
 }
