@@ -289,4 +289,11 @@ func TestAccountBudget(t *testing.T) {
 	if b, _ := s.Budget(ctx, "b1"); b.Account != "b" || b.AccountLimit != 0 || b.AccountSpent != 20 {
 		t.Fatalf("budget of b1 = %+v; want account b, no limit, 20 s", b)
 	}
+	// A new batch budget without an account (retry --budget) leaves the account's alone.
+	if err := s.SetBudgets(ctx, "a1", batch.Settings{BudgetSeconds: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := s.Budget(ctx, "a1"); b.Account != "a" || b.AccountLimit != 10 || b.BatchLimit != 100 {
+		t.Fatalf("budget of a1 after a batch budget = %+v; want account a's 10 s kept", b)
+	}
 }

@@ -283,7 +283,8 @@ type Settings struct {
 	// reservations.
 	Account string
 	// AccountBudgetSeconds caps the video seconds of every batch of the
-	// account together; 0 removes the cap.
+	// account together; 0 removes the cap. Both are applied only when
+	// Account is set.
 	AccountBudgetSeconds int
 }
 
@@ -309,9 +310,11 @@ func (s *Store) SetBudgets(ctx context.Context, id string, bopts Settings) error
 			return err
 		}
 	}
-	account := cmp.Or(bopts.Account, AccountDefault)
-	if err := s.setBatchAccount(ctx, id, account); err != nil {
+	if bopts.Account == "" {
+		return nil // the account's budget is left as it is (retry)
+	}
+	if err := s.setBatchAccount(ctx, id, bopts.Account); err != nil {
 		return err
 	}
-	return s.SetAccountBudget(ctx, account, bopts.AccountBudgetSeconds)
+	return s.SetAccountBudget(ctx, bopts.Account, bopts.AccountBudgetSeconds)
 }

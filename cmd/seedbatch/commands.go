@@ -274,7 +274,7 @@ func (m *Main) statusSection(ctx context.Context, s *stack, ns *namespace, ids [
 		}
 		account := ""
 		if len(s.accounts) > 1 || b.meta.Account != batch.AccountDefault {
-			account = fmt.Sprintf(" (account %s: %d%s)", b.meta.Account, budget.AccountSpent, capOf(budget.AccountLimit))
+			account = fmt.Sprintf("; account %s: %d%s", b.meta.Account, budget.AccountSpent, capOf(budget.AccountLimit))
 		}
 		fmt.Fprintf(m.Stdout, "%s: %d video seconds created%s%s\n", b.meta.ID, budget.BatchSpent, capOf(budget.BatchLimit), account)
 		var details []string
