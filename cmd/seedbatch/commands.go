@@ -20,6 +20,7 @@ import (
 	"github.com/seedbatch/seedbatch/config"
 	"github.com/seedbatch/seedbatch/internal/serve"
 	"github.com/seedbatch/seedbatch/queue"
+	"github.com/seedbatch/seedbatch/ratelimit"
 	"github.com/seedbatch/seedbatch/sim"
 	"github.com/seedbatch/seedbatch/tasks"
 )
@@ -468,12 +469,26 @@ func (m *Main) limitsCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer s.Close()
-	if *replace {
-		if err := s.limiter.Replace(ctx); err != nil {
+	for _, a := range s.accounts {
+		if len(s.accounts) > 1 {
+			fmt.Fprintf(m.Stdout, "account %s:\n", a.Name)
+		}
+		if err := m.printLimits(ctx, a.limiter, *replace); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// printLimits prints an account's limits as stored in Redis, after storing
+// this configuration's when replace is set.
+func (m *Main) printLimits(ctx context.Context, lim *ratelimit.Limiter, replace bool) error {
+	if replace {
+		if err := lim.Replace(ctx); err != nil {
 			return fail(exitUnreachable, "%v", err)
 		}
 	}
-	stored, ok, err := s.limiter.Stored(ctx)
+	stored, ok, err := lim.Stored(ctx)
 	if err != nil {
 		return fail(exitUnreachable, "%v", err)
 	}
@@ -481,8 +496,8 @@ func (m *Main) limitsCmd(ctx context.Context, args []string) error {
 		fmt.Fprintln(m.Stdout, "no limits stored for this API key yet: the first worker stores its own")
 		return nil
 	}
-	inFlight, _ := s.limiter.InFlight(ctx)
-	readded, _ := s.limiter.Readded(ctx)
+	inFlight, _ := lim.InFlight(ctx)
+	readded, _ := lim.Readded(ctx)
 	fmt.Fprintf(m.Stdout, "requests per minute: %d (burst %d, %d of it kept for creates)\n", stored.RequestsPerMinute, stored.Burst, stored.CreateReserve)
 	fmt.Fprintf(m.Stdout, "tasks in flight: %d of %d (leases live %s without a status read; %d expired leases put back by a read)\n",
 		inFlight, stored.MaxInFlight, stored.LeaseTTL, readded)
