@@ -216,14 +216,19 @@ type Account struct {
 
 // SetAccounts makes c report each account's leases in use, in-flight limit
 // and pause, labelled by its name, besides the totals of the limiter given
-// to NewCollector.
+// to NewCollector (by default the one account reported, as
+// batch.AccountDefault).
 func (c *Collector) SetAccounts(accounts []Account) { c.accounts = accounts }
 
 // NewCollector returns a Collector. insp may be nil to leave out asynq's
 // queue metrics; queues names this namespace's queues, whose asynq metrics
 // Handler serves (each at 0 until asynq knows the queue).
 func NewCollector(rec *Recorder, store *batch.Store, limiter *ratelimit.Limiter, insp *asynq.Inspector, queues []string) *Collector {
-	return &Collector{rec: rec, store: store, limiter: limiter, insp: insp, queues: queues, redact: redact.New()}
+	c := &Collector{rec: rec, store: store, limiter: limiter, insp: insp, queues: queues, redact: redact.New()}
+	if limiter != nil {
+		c.accounts = []Account{{Name: batch.AccountDefault, Limiter: limiter}}
+	}
+	return c
 }
 
 var (
