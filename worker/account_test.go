@@ -39,7 +39,7 @@ type twoAccounts struct {
 	lims   map[string]*ratelimit.Limiter
 }
 
-func newTwoAccounts(t *testing.T, inFlightA, inFlightB int, clientKeyB string, workers int) *twoAccounts {
+func newTwoAccounts(t *testing.T, inFlightA, inFlightB int, clientKeyB string, workers, submitters int) *twoAccounts {
 	t.Helper()
 	rs := redistest.New(t)
 	s, err := sim.New(sim.Config{APIKey: "key-a", TimeScale: accountsScale, Seed: 1, MaxInFlight: inFlightA,
@@ -77,7 +77,7 @@ func newTwoAccounts(t *testing.T, inFlightA, inFlightB int, clientKeyB string, w
 		delete(accounts, "a")
 		wk, err := worker.New(rs.Client, ta.store, first.Limiter, first.Provider, f, worker.Config{
 			Queues: ta.queues, TimeScale: accountsScale, MaxRetry: 4, MaxWait: time.Second,
-			SubmitConcurrency: 10, PollConcurrency: 60, Account: "a", Accounts: accounts})
+			SubmitConcurrency: submitters, PollConcurrency: 60, Account: "a", Accounts: accounts})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,7 +141,7 @@ func TestTwoAccounts(t *testing.T) {
 	t.Parallel()
 	const limitA, limitB = 20, 30
 	rows := map[string]int{sim.DefaultAccount: 2 * limitA, "b": 2 * limitB}
-	ta := newTwoAccounts(t, limitA, limitB, "key-b", 2)
+	ta := newTwoAccounts(t, limitA, limitB, "key-b", 2, 10)
 	a, b := ta.enqueue("a", rows[sim.DefaultAccount]), ta.enqueue("b", rows["b"])
 	for id, n := range map[string]int{a: rows[sim.DefaultAccount], b: rows["b"]} {
 		if c := ta.waitFor(id, 3*time.Minute, allTerminal(n)); c[tasks.StateDone] != n {
@@ -184,7 +184,7 @@ func TestTwoAccounts(t *testing.T) {
 func TestRefusedKeyPausesItsAccountAlone(t *testing.T) {
 	t.Parallel()
 	const rows = 20
-	ta := newTwoAccounts(t, 10, 10, "key-refused", 1)
+	ta := newTwoAccounts(t, 10, 10, "key-refused", 1, 10)
 	a, b := ta.enqueue("a", rows), ta.enqueue("b", rows)
 	if c := ta.waitFor(a, 2*time.Minute, allTerminal(rows)); c[tasks.StateDone] != rows {
 		t.Fatalf("batch of account a: %v, want %d done", c, rows)
@@ -220,5 +220,28 @@ func TestRefusedKeyPausesItsAccountAlone(t *testing.T) {
 	st := ta.sim.Stats()
 	if st.Accounts["b"].Created != 0 || st.Accounts[sim.DefaultAccount].Created != rows {
 		t.Errorf("created: %+v, want %d on a, none on b", st.Accounts, rows)
+	}
+}
+
+// TestFullAccountLeavesHandlersToOthers: with two submit handlers and
+// account a's one slot taken, a's rows queued ahead of b's do not hold
+// both handlers waiting for a's slot: b's row is created while a's first
+// task still runs.
+func TestFullAccountLeavesHandlersToOthers(t *testing.T) {
+	t.Parallel()
+	ta := newTwoAccounts(t, 1, 1, "key-b", 1, 2)
+	ta.enqueue("a", 6)
+	ta.enqueue("b", 1)
+	deadline := time.Now().Add(time.Minute)
+	for ta.sim.Stats().Accounts["b"].Created == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("account b's row was not created within a minute")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A task of 12 s takes 9 to 12 s here: a's second create would come
+	// only after its first task ended.
+	if a := ta.sim.Stats().Accounts[sim.DefaultAccount]; a.Created != 1 || a.InFlight != 1 {
+		t.Errorf("account a when b's row was created: %+v; want its first task still running, nothing more created", a)
 	}
 }
