@@ -51,3 +51,16 @@ func TestAccountFlag(t *testing.T) {
 		t.Errorf("account without its key: exit %d, %s", code, stderr)
 	}
 }
+
+func TestSimAccountFlag(t *testing.T) {
+	t.Parallel()
+	a, err := simAccount("b:key-b:30")
+	if err != nil || a.Name != "b" || a.APIKey != "key-b" || a.MaxInFlight != 30 {
+		t.Errorf("b:key-b:30 = %+v, %v", a, err)
+	}
+	for _, bad := range []string{"b:key-b", "b:key-b:0", "b:key-b:x", "b:k:1:2"} {
+		if _, err := simAccount(bad); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
