@@ -22,9 +22,10 @@ const module = "github.com/seedbatch/seedbatch"
 // sideways may import each other.
 var layers = [][]string{
 	// Leaves: the row's vocabulary, the provider's client and its
-	// simulator, the limiter, downloads, and small helpers.
-	{"tasks", "seedance", "sim", "ratelimit", "fetch", "redact", "rundir",
-		"internal/hostcheck", "internal/probe", "internal/redistest", "internal/serve", "internal/syncbuf", "internal/testwait"},
+	// simulator, the limiter, downloads, object storage, and small helpers.
+	{"tasks", "seedance", "sim", "ratelimit", "fetch", "objstore", "redact", "rundir",
+		"internal/hostcheck", "internal/probe", "internal/redistest", "internal/s3test", "internal/serve",
+		"internal/syncbuf", "internal/testwait"},
 	// Records of batches in Redis, and asynq's producer side.
 	{"batch", "queue"},
 	// What runs: handlers, pages, housekeeping, its cron wiring, metrics,

@@ -40,9 +40,13 @@ const fileMode fs.FileMode = 0o644
 // Config configures a [Fetcher]. The zero value of a field means its
 // default.
 type Config struct {
-	// Dir is the root directory files are stored under. Required. It is
-	// created, with any missing parents, by the first Get.
+	// Dir is the root directory files are stored under. Required unless
+	// Sink is set. It is created, with any missing parents, by the first
+	// Get.
 	Dir string
+	// Sink, when set, stores files in place of Dir: in a bucket
+	// (objstore.Bucket), each under its relative path as the key.
+	Sink Sink
 	// MaxBytes refuses bodies larger than this many bytes, checked against
 	// Content-Length before reading and again while streaming; default
 	// MaxBytesDefault (2 GiB).
@@ -94,8 +98,8 @@ func (c Config) WithDefaults() Config {
 // field.
 func (c Config) validate() error {
 	switch {
-	case c.Dir == "":
-		return errors.New("fetch: Config.Dir is required")
+	case c.Dir == "" && c.Sink == nil:
+		return errors.New("fetch: Config.Dir or Config.Sink is required")
 	case c.MaxBytes < 0:
 		return errors.New("fetch: Config.MaxBytes must not be negative")
 	case c.Timeout < 0:
@@ -130,11 +134,23 @@ func newTransport(allowPrivate bool) *http.Transport {
 	}
 }
 
-// Fetcher downloads files into one directory. It is safe for concurrent
+// Sink stores downloaded files elsewhere than in a local directory
+// (objstore.Bucket).
+type Sink interface {
+	// Create starts storing the file key. Close of the writer commits it,
+	// complete; when ctx is canceled before Close, nothing is left under
+	// key.
+	Create(ctx context.Context, key string) (io.WriteCloser, error)
+	// Open reads the stored file key.
+	Open(ctx context.Context, key string) (io.ReadSeekCloser, error)
+}
+
+// Fetcher downloads files into one directory, or a Sink. It is safe for concurrent
 // use; concurrent Gets of the same path each write a complete file, and the
 // last rename wins.
 type Fetcher struct {
 	dir      string
+	sink     Sink
 	maxBytes int64
 	timeout  time.Duration
 	policy   policy
@@ -158,6 +174,7 @@ func New(cfg Config) (*Fetcher, error) {
 	client.CheckRedirect = pol.checkRedirect(cfg.HTTPClient.CheckRedirect)
 	return &Fetcher{
 		dir:      filepath.Clean(cfg.Dir),
+		sink:     cfg.Sink,
 		maxBytes: cfg.MaxBytes,
 		timeout:  cfg.Timeout,
 		policy:   pol,
@@ -213,7 +230,7 @@ func (f *Fetcher) Get(ctx context.Context, rawURL, relPath string, want File) (F
 	}
 
 	if want.SHA256 != "" {
-		if got, ok := existing(final, relPath, want); ok {
+		if got, ok := f.existing(ctx, final, relPath, want); ok {
 			return got, nil
 		}
 	}
@@ -253,24 +270,19 @@ func (f *Fetcher) Get(ctx context.Context, rawURL, relPath string, want File) (F
 			fmt.Sprintf("Content-Length %d exceeds the limit of %d bytes", resp.ContentLength, f.maxBytes), nil)
 	}
 
-	dir := filepath.Dir(final)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fail(ErrTransient, resp.StatusCode, "creating directory", err)
-	}
-	tmp, err := os.CreateTemp(dir, tempPrefix+"*"+tempSuffix)
+	out, detail, err := f.create(ctx, final, relPath)
 	if err != nil {
-		return fail(ErrTransient, resp.StatusCode, "creating temporary file", err)
+		return fail(ErrTransient, resp.StatusCode, detail, err)
 	}
 	committed := false
 	defer func() {
 		if !committed {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
+			out.abort()
 		}
 	}()
 
 	h := sha256.New()
-	dst := &recordingWriter{w: tmp}
+	dst := &recordingWriter{w: out}
 	n, err := io.CopyBuffer(io.MultiWriter(dst, h), io.LimitReader(resp.Body, f.maxBytes+1), make([]byte, 256<<10))
 	switch {
 	case dst.err != nil:
@@ -286,24 +298,99 @@ func (f *Fetcher) Get(ctx context.Context, rawURL, relPath string, want File) (F
 			fmt.Sprintf("body is %d bytes, Content-Length is %d", n, resp.ContentLength), nil)
 	}
 
-	if err := tmp.Chmod(fileMode); err != nil {
-		return fail(ErrTransient, resp.StatusCode, "setting file mode", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fail(ErrTransient, resp.StatusCode, "syncing file", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fail(ErrTransient, resp.StatusCode, "closing file", err)
-	}
-	if err := os.Rename(tmp.Name(), final); err != nil {
-		return fail(ErrTransient, resp.StatusCode, "renaming file", err)
-	}
-	committed = true
-	// Make the rename durable. The file is complete and in place either way.
-	if err := syncDir(dir); err != nil {
-		return fail(ErrTransient, resp.StatusCode, "syncing directory", err)
+	committed, detail, err = out.commit()
+	if err != nil {
+		return fail(ErrTransient, resp.StatusCode, detail, err)
 	}
 	return File{Path: relPath, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// output is where Get writes a body: a temporary file renamed into place
+// (localOutput) or an upload to Config.Sink (sinkOutput).
+type output interface {
+	io.Writer
+	// commit puts the file in place. It reports whether it did (a local
+	// file is in place before its directory is synced), and on failure
+	// what it was doing.
+	commit() (committed bool, detail string, err error)
+	// abort discards what was written; nothing is left under the final name.
+	abort()
+}
+
+// create starts the output of relPath, at final when storing locally. On
+// failure it says what it was doing.
+func (f *Fetcher) create(ctx context.Context, final, relPath string) (output, string, error) {
+	if f.sink != nil {
+		ctx, cancel := context.WithCancel(ctx)
+		w, err := f.sink.Create(ctx, relPath)
+		if err != nil {
+			cancel()
+			return nil, "starting upload", err
+		}
+		return &sinkOutput{w: w, cancel: cancel}, "", nil
+	}
+	dir := filepath.Dir(final)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, "creating directory", err
+	}
+	tmp, err := os.CreateTemp(dir, tempPrefix+"*"+tempSuffix)
+	if err != nil {
+		return nil, "creating temporary file", err
+	}
+	return &localOutput{File: tmp, final: final}, "", nil
+}
+
+// localOutput is a temporary file beside final, renamed onto it by commit.
+type localOutput struct {
+	*os.File
+	final string
+}
+
+func (o *localOutput) commit() (bool, string, error) {
+	if err := o.Chmod(fileMode); err != nil {
+		return false, "setting file mode", err
+	}
+	if err := o.Sync(); err != nil {
+		return false, "syncing file", err
+	}
+	if err := o.Close(); err != nil {
+		return false, "closing file", err
+	}
+	if err := os.Rename(o.Name(), o.final); err != nil {
+		return false, "renaming file", err
+	}
+	// Make the rename durable. The file is complete and in place either way.
+	if err := syncDir(filepath.Dir(o.final)); err != nil {
+		return true, "syncing directory", err
+	}
+	return true, "", nil
+}
+
+func (o *localOutput) abort() {
+	_ = o.Close()
+	_ = os.Remove(o.Name())
+}
+
+// sinkOutput is an upload to a Sink, committed by closing its writer and
+// discarded by canceling its context first.
+type sinkOutput struct {
+	w      io.WriteCloser
+	cancel context.CancelFunc
+}
+
+func (o *sinkOutput) Write(p []byte) (int, error) { return o.w.Write(p) }
+
+func (o *sinkOutput) commit() (bool, string, error) {
+	defer o.cancel()
+	if err := o.w.Close(); err != nil {
+		return false, "committing upload", err
+	}
+	return true, "", nil
+}
+
+func (o *sinkOutput) abort() {
+	o.cancel()
+	_ = o.w.Close()
 }
 
 // localPath checks relPath and returns it as a path under f.dir.
@@ -326,25 +413,37 @@ func (f *Fetcher) localPath(relPath string) (string, error) {
 	return filepath.Join(f.dir, local), nil
 }
 
-// existing reports whether the file at name matches want, returning its
-// description when it does. Any error means no match.
-func existing(name, relPath string, want File) (File, bool) {
-	file, err := os.Open(name)
-	if err != nil {
-		return File{}, false
+// existing reports whether the stored file (at name, or relPath in the
+// Sink) matches want, returning its description when it does. Any error
+// means no match.
+func (f *Fetcher) existing(ctx context.Context, name, relPath string, want File) (File, bool) {
+	var file io.ReadCloser
+	if f.sink != nil {
+		r, err := f.sink.Open(ctx, relPath)
+		if err != nil {
+			return File{}, false
+		}
+		file = r
+	} else {
+		local, err := os.Open(name)
+		if err != nil {
+			return File{}, false
+		}
+		info, err := local.Stat()
+		if err != nil || !info.Mode().IsRegular() || (want.Size != 0 && info.Size() != want.Size) {
+			local.Close()
+			return File{}, false
+		}
+		file = local
 	}
 	defer file.Close()
-	info, err := file.Stat()
-	if err != nil || !info.Mode().IsRegular() || (want.Size != 0 && info.Size() != want.Size) {
-		return File{}, false
-	}
 	h := sha256.New()
 	n, err := io.Copy(h, file)
 	if err != nil {
 		return File{}, false
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
-	if !strings.EqualFold(sum, want.SHA256) {
+	if !strings.EqualFold(sum, want.SHA256) || (want.Size != 0 && n != want.Size) {
 		return File{}, false
 	}
 	return File{Path: relPath, Size: n, SHA256: sum}, true
