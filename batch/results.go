@@ -50,6 +50,10 @@ type Result struct {
 	// FileCheck says, when the files were checked on disk, whether each is
 	// the one recorded: "ok", or what is missing or differs.
 	FileCheck string `json:"file_check,omitempty"`
+	// FileURLs link to the files, one per file, when they are stored in a
+	// bucket (see ResultsOptions.Objects): signed URLs where the bucket
+	// signs them.
+	FileURLs []string `json:"file_urls,omitempty"`
 	// Input holds a rejected row's cells as written: the CSV form shows
 	// them in the input columns instead of what could be read of them.
 	Input tasks.Input `json:"input,omitempty"`
@@ -81,7 +85,7 @@ func stamp(t time.Time) string {
 var csvHeader = []string{"row", "line", "id", "mode", "prompt", "image_urls", "duration", "resolution",
 	"aspect_ratio", "sound", "fixed_lens", "provider", "state", "task_id", "fail_code", "fail_msg",
 	"result_urls", "enqueued_at", "submitted_at", "completed_at", "cost_ms", "files", "sizes", "sha256",
-	"downloaded_at", "file_check"}
+	"downloaded_at", "file_check", "file_urls"}
 
 func (r Result) csvRecord() []string {
 	mode, prompt, urls, dur := r.Mode, r.Prompt, strings.Join(r.ImageURLs, "|"), strconv.Itoa(r.Duration)
@@ -101,7 +105,8 @@ func (r Result) csvRecord() []string {
 		sizes = append(sizes, strconv.FormatInt(f.Size, 10))
 		sums = append(sums, f.SHA256)
 	}
-	rec = append(rec, strings.Join(paths, "|"), strings.Join(sizes, "|"), strings.Join(sums, "|"), r.DownloadedAt, r.FileCheck)
+	rec = append(rec, strings.Join(paths, "|"), strings.Join(sizes, "|"), strings.Join(sums, "|"), r.DownloadedAt, r.FileCheck,
+		strings.Join(r.FileURLs, "|"))
 	for i, c := range rec {
 		rec[i] = SpreadsheetSafe(c)
 	}
@@ -126,7 +131,25 @@ type ResultsOptions struct {
 	// SHA-256, see fetch.Verify), and the row's file_check says "ok" or
 	// what is missing or differs. Empty: nothing is checked.
 	FilesDir string
+	// Objects, when set, is the bucket the rows' files were stored in:
+	// each row's FileURLs link to its objects.
+	Objects Objects
+	// CheckObjects checks each recorded file in Objects as FilesDir does
+	// on disk (reading every object whole).
+	CheckObjects bool
 }
+
+// Objects is a bucket holding the rows' files (objstore.Bucket).
+type Objects interface {
+	// Verify checks that key holds size bytes with this SHA-256 (hex).
+	Verify(ctx context.Context, key string, size int64, sha256 string) error
+	// Link returns a URL of key, valid for expiry when it is signed.
+	Link(ctx context.Context, key string, expiry time.Duration) (string, error)
+}
+
+// LinkExpiry is how long the signed links of a results file last: 7 days,
+// the longest S3 and Cloud Storage sign for.
+const LinkExpiry = 7 * 24 * time.Hour
 
 // ResultsReport says what WriteResults wrote.
 type ResultsReport struct {
@@ -169,6 +192,17 @@ func (s *Store) WriteResults(ctx context.Context, w io.Writer, batch string, opt
 				rep.Mismatched++
 			}
 		}
+		if opts.Objects != nil && len(j.Files) > 0 {
+			if r.FileURLs, err = links(ctx, opts.Objects, j.Files); err != nil {
+				return rep, fmt.Errorf("results %s: %w", batch, err)
+			}
+			if opts.CheckObjects {
+				rep.Checked++
+				if r.FileCheck = checkObjects(ctx, opts.Objects, j.Files); r.FileCheck != fileCheckOK {
+					rep.Mismatched++
+				}
+			}
+		}
 		if err := write(r); err != nil {
 			return rep, fmt.Errorf("results %s: %w", batch, err)
 		}
@@ -199,4 +233,31 @@ func checkFiles(dir string, files []File) string {
 		return fileCheckOK
 	}
 	return strings.Join(bad, "; ")
+}
+
+// checkObjects checks a row's files in a bucket, as checkFiles on disk.
+func checkObjects(ctx context.Context, objs Objects, files []File) string {
+	var bad []string
+	for _, f := range files {
+		if err := objs.Verify(ctx, f.Path, f.Size, f.SHA256); err != nil {
+			bad = append(bad, err.Error())
+		}
+	}
+	if len(bad) == 0 {
+		return fileCheckOK
+	}
+	return strings.Join(bad, "; ")
+}
+
+// links returns a link to each of a row's files in a bucket.
+func links(ctx context.Context, objs Objects, files []File) ([]string, error) {
+	out := make([]string, 0, len(files))
+	for _, f := range files {
+		u, err := objs.Link(ctx, f.Path, LinkExpiry)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, nil
 }

@@ -46,6 +46,7 @@ import (
 	"github.com/seedbatch/seedbatch/fetch"
 	"github.com/seedbatch/seedbatch/housekeeping"
 	"github.com/seedbatch/seedbatch/internal/hostcheck"
+	"github.com/seedbatch/seedbatch/objstore"
 	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/ratelimit"
 	"github.com/seedbatch/seedbatch/scheduler"
@@ -78,13 +79,29 @@ type Config struct {
 	// {480p: 0.02, 720p: 0.05}); when set, dry runs print the estimated cost.
 	// Each price is also a setting of its own: prices.480p, prices.720p.
 	Prices map[string]float64 `yaml:"prices"`
-	// OutDir is where run writes results and files (default "out").
+	// OutDir is where videos are stored (default "out"): a local directory,
+	// where run also writes results and its journal, or a bucket URL
+	// (s3://, gs://, azblob://, file://; see package objstore).
 	OutDir string `yaml:"out_dir"`
+	// StateDir is the local directory where run keeps its journal, lock
+	// and results.csv when OutDir is a bucket (default "out",
+	// OutDirDefault). Unused when OutDir is a local directory.
+	StateDir string `yaml:"state_dir"`
 	// Retention is how long the records of a finished batch (every row
 	// terminal) are kept in Redis (default 720h, batch.RetentionDefault); 0
 	// keeps them forever.
 	Retention time.Duration `yaml:"retention"`
 	Log       Log           `yaml:"log"`
+}
+
+// RunDir is the local directory run keeps its batches' journals, locks and
+// results files under: OutDir when it is a directory, StateDir when OutDir
+// is a bucket.
+func (c Config) RunDir() string {
+	if objstore.IsURL(c.OutDir) {
+		return c.StateDir
+	}
+	return c.OutDir
 }
 
 // Redis says where the queue and the records live.
@@ -360,6 +377,7 @@ func Default() Config {
 		Schedule: Schedule{Inbox: housekeeping.InboxDefault, SyncInterval: scheduler.SyncIntervalDefault,
 			ImportSettle: housekeeping.ImportSettleDefault, GiveUpAfter: housekeeping.GiveUpAfterDefault},
 		OutDir:    OutDirDefault,
+		StateDir:  OutDirDefault,
 		Retention: batch.RetentionDefault,
 		Log:       Log{Level: "info", Format: "auto"},
 	}
@@ -721,6 +739,14 @@ func (c Config) Validate() error {
 		if p < 0 || math.IsNaN(p) || math.IsInf(p, 0) || !slices.Contains(tasks.Resolutions, res) {
 			return &SettingError{Field: pricesPath + "." + res, Reason: fmt.Sprintf("want a resolution (%s) and a price of at least 0",
 				strings.Join(tasks.Resolutions, " or "))}
+		}
+	}
+	if objstore.IsURL(c.OutDir) {
+		if err := objstore.Check(c.OutDir); err != nil {
+			return &SettingError{Field: "out_dir", Reason: err.Error()}
+		}
+		if c.StateDir == "" {
+			return &SettingError{Field: "state_dir", Reason: "must not be empty when out_dir is a bucket"}
 		}
 	}
 	for i, p := range c.Download.AllowedHosts {

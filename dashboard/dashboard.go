@@ -75,8 +75,14 @@ type Config struct {
 	// a reverse proxy's name: exact, case-insensitive, port ignored.
 	AllowedHosts []string
 	// OutDir is where downloaded files live: the files recorded on jobs are
-	// served from it, read-only, under /files/. Empty: /files/ answers 404.
+	// served from it, read-only, under /files/. Empty: /files/ answers 404
+	// unless Objects is set.
 	OutDir string
+	// Objects, when set, is the bucket the files are stored in (out_dir is
+	// a bucket URL): /files/ redirects to a signed URL of the object, valid
+	// for FileLinkExpiry, where the bucket signs, and serves the object's
+	// content itself otherwise.
+	Objects Objects
 	// Token is a bearer token; see the package doc for how browsers send it.
 	Token string
 	// User and Password enable HTTP basic auth; set both or neither.

@@ -1,16 +1,33 @@
 package dashboard
 
 import (
+	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/seedbatch/seedbatch/batch"
 )
+
+// Objects is a bucket of stored files (objstore.Bucket).
+type Objects interface {
+	// Link returns a URL of key: a signed http(s) URL valid for expiry
+	// where the bucket signs, another URL otherwise.
+	Link(ctx context.Context, key string, expiry time.Duration) (string, error)
+	// Open reads the object key.
+	Open(ctx context.Context, key string) (io.ReadSeekCloser, error)
+}
+
+// FileLinkExpiry is how long the signed URL a /files/ link redirects to
+// lasts.
+const FileLinkExpiry = 15 * time.Minute
 
 // filesCSP keeps a stored file from running anything if a browser renders it.
 const filesCSP = "sandbox; default-src 'none'; media-src 'self'; img-src 'self'; style-src 'unsafe-inline'"
@@ -40,7 +57,7 @@ func (s *Server) fileHandler() http.Handler {
 		b := r.PathValue("batch")
 		row, okRow := index(r.PathValue("row"))
 		n, okN := index(r.PathValue("n"))
-		if s.cfg.OutDir == "" || batch.ValidateBatchID(b) != nil || !okRow || !okN {
+		if (s.cfg.OutDir == "" && s.cfg.Objects == nil) || batch.ValidateBatchID(b) != nil || !okRow || !okN {
 			http.NotFound(w, r)
 			return
 		}
@@ -56,6 +73,10 @@ func (s *Server) fileHandler() http.Handler {
 		}
 		if n >= len(job.Files) || !fileName(job.Files[n].Path) {
 			http.NotFound(w, r)
+			return
+		}
+		if s.cfg.Objects != nil {
+			s.serveObject(w, r, job.Files[n].Path)
 			return
 		}
 		root, err := os.OpenRoot(s.cfg.OutDir)
@@ -78,6 +99,36 @@ func (s *Server) fileHandler() http.Handler {
 		w.Header().Set("Content-Security-Policy", filesCSP)
 		http.ServeContent(w, r, st.Name(), st.ModTime(), f)
 	})
+}
+
+// serveObject redirects to a signed URL of the object key, or serves its
+// content where the bucket signs no URL.
+func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, key string) {
+	link, err := s.cfg.Objects.Link(r.Context(), key, FileLinkExpiry)
+	if err != nil {
+		s.log.Error("dashboard_file", "key", key, "err", err)
+		http.Error(w, "internal error; see the dashboard's log", http.StatusInternalServerError)
+		return
+	}
+	if strings.HasPrefix(link, "https://") || strings.HasPrefix(link, "http://") {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		http.Redirect(w, r, link, http.StatusFound)
+		return
+	}
+	obj, err := s.cfg.Objects.Open(r.Context(), key)
+	if errors.Is(err, fs.ErrNotExist) {
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		s.log.Error("dashboard_file", "key", key, "err", err)
+		http.Error(w, "internal error; see the dashboard's log", http.StatusInternalServerError)
+		return
+	}
+	defer obj.Close()
+	w.Header().Set("Content-Security-Policy", filesCSP)
+	http.ServeContent(w, r, path.Base(key), time.Time{}, obj)
 }
 
 // index parses a row number or file index: digits only, in canonical form.

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/internal/s3test"
+	"github.com/seedbatch/seedbatch/objstore"
 	"github.com/seedbatch/seedbatch/tasks"
 )
 
@@ -255,4 +257,69 @@ func TestFilesServeOnlyRecordedVideos(t *testing.T) {
 			t.Errorf("the batch page links %s", u)
 		}
 	}
+}
+
+// TestFilesFromBucket: with the files in a bucket, /files/ redirects to a
+// signed URL of the object (S3) or serves the object itself (file://, which
+// signs nothing).
+func TestFilesFromBucket(t *testing.T) {
+	t.Run("file", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, func(c *Config) {
+			withToken(c)
+			bucket, err := objstore.Open(t.Context(), "file://"+filepath.ToSlash(c.OutDir)+"?metadata=skip")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { bucket.Close() })
+			c.Objects, c.OutDir = bucket, ""
+		})
+		b.seed(t, "b1", 20)
+		if err := os.Remove(filepath.Join(b.outDir, "b1", "clip-0004.mp4")); err != nil {
+			t.Fatal(err)
+		}
+		w := b.do(t, "GET", "/files/b1/3/0", nil, bearer())
+		if w.Code != 200 || w.Body.String() != "video b1/clip-0003.mp4" || !strings.Contains(w.Header().Get("Content-Security-Policy"), "sandbox") {
+			t.Errorf("GET a file = %d %q %v, want the object's content, sandboxed", w.Code, w.Body, w.Header())
+		}
+		if w := b.do(t, "GET", "/files/b1/4/0", nil, bearer()); w.Code != 404 {
+			t.Errorf("GET a missing object = %d, want 404", w.Code)
+		}
+		if w := b.do(t, "GET", "/files/b1/3/0", nil, nil); w.Code != 401 {
+			t.Errorf("GET without credentials = %d, want 401", w.Code)
+		}
+	})
+	t.Run("s3", func(t *testing.T) {
+		srv := s3test.New(t, "videos")
+		var bucket *objstore.Bucket
+		b := setup(t, func(c *Config) {
+			withToken(c)
+			var err error
+			if bucket, err = objstore.Open(t.Context(), srv.URL("videos", "out")); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { bucket.Close() })
+			c.Objects, c.OutDir = bucket, ""
+		})
+		b.seed(t, "b1", 20)
+		if err := bucket.Put(t.Context(), "b1/clip-0003.mp4", strings.NewReader("video b1/clip-0003.mp4")); err != nil {
+			t.Fatal(err)
+		}
+		w := b.do(t, "GET", "/files/b1/3/0", nil, bearer())
+		loc := w.Header().Get("Location")
+		if w.Code != http.StatusFound || !strings.HasPrefix(loc, srv.Endpoint+"/videos/out/b1/clip-0003.mp4?") ||
+			!strings.Contains(loc, "X-Amz-Signature=") || !strings.Contains(loc, "X-Amz-Expires=900") {
+			t.Fatalf("GET a file = %d to %q, want a redirect to a 15-minute signed URL of the object", w.Code, loc)
+		}
+		resp, err := http.Get(loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var got bytes.Buffer
+		_, _ = got.ReadFrom(resp.Body)
+		if resp.StatusCode != 200 || got.String() != "video b1/clip-0003.mp4" {
+			t.Errorf("GET the signed URL = %d %q", resp.StatusCode, got.String())
+		}
+	})
 }

@@ -58,6 +58,12 @@ const (
 	KindExpiry    = "expiry"
 )
 
+// Objects is a bucket of downloaded videos (objstore.Bucket).
+type Objects interface {
+	// Exists reports whether the object key exists.
+	Exists(ctx context.Context, key string) (bool, error)
+}
+
 // Runner does the housekeeping work, for the scheduler and for one-off
 // commands alike.
 type Runner struct {
@@ -72,6 +78,9 @@ type Runner struct {
 	Release func(ctx context.Context, holder string) error
 	// Inbox is import's directory; OutDir holds the downloaded videos.
 	Inbox, OutDir string
+	// Objects, when set, is the bucket holding the downloaded videos in
+	// place of OutDir (out_dir is a bucket URL).
+	Objects Objects
 	// PlanOptions and Settings are how import reads and enqueues files.
 	PlanOptions batch.PlanOptions
 	Settings    batch.Settings
@@ -509,7 +518,11 @@ func (m *Runner) Expiry(ctx context.Context) (Report, error) {
 	now := m.now()
 	_, err := m.eachJob(ctx, false, func(_ batch.Meta, j batch.Job) error {
 		switch {
-		case j.State == tasks.StateDone && m.missingFile(j):
+		case j.State == tasks.StateDone:
+			missing, err := m.missingFile(ctx, j)
+			if err != nil || !missing {
+				return err
+			}
 		case j.State == tasks.StateFailed && j.FailCode == tasks.CodeDownloadFailed:
 		default:
 			return nil
@@ -531,16 +544,29 @@ func (m *Runner) Expiry(ctx context.Context) (Report, error) {
 	return r, err
 }
 
-func (m *Runner) missingFile(j batch.Job) bool {
+// missingFile reports whether a done job lacks one of its files: on disk
+// under OutDir (any error counts as missing), or in Objects (an error
+// checking it is returned).
+func (m *Runner) missingFile(ctx context.Context, j batch.Job) (bool, error) {
 	if len(j.Files) == 0 {
-		return true
+		return true, nil
 	}
 	for _, f := range j.Files {
+		if m.Objects != nil {
+			ok, err := m.Objects.Exists(ctx, f.Path)
+			if err != nil {
+				return false, fmt.Errorf("expiry: batch %s row %d: %w", j.Batch, j.Row, err)
+			}
+			if !ok {
+				return true, nil
+			}
+			continue
+		}
 		if _, err := os.Stat(filepath.Join(m.OutDir, filepath.FromSlash(f.Path))); err != nil {
-			return true
+			return true, nil
 		}
 	}
-	return false
+	return false, nil
 }
 
 // Kinds lists the housekeeping task kinds, sorted.

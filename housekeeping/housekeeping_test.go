@@ -14,6 +14,8 @@ import (
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/housekeeping"
 	"github.com/seedbatch/seedbatch/internal/redistest"
+	"github.com/seedbatch/seedbatch/internal/s3test"
+	"github.com/seedbatch/seedbatch/objstore"
 	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/tasks"
 )
@@ -274,7 +276,15 @@ func TestReconcileSkipsFinishedBatchesAndHandsBackOrphans(t *testing.T) {
 	}
 }
 
+// TestExpiry: the videos of done rows that are missing, from a directory
+// or from a bucket, are downloaded again while their URLs live.
 func TestExpiry(t *testing.T) {
+	for _, store := range []string{"dir", "s3"} {
+		t.Run(store, func(t *testing.T) { testExpiry(t, store) })
+	}
+}
+
+func testExpiry(t *testing.T, store string) {
 	e := newEnv(t)
 	ctx := t.Context()
 	write(t, filepath.Join(e.m.Inbox, "x.csv"), "prompt\nrecent scene\nold scene\nkept scene\n")
@@ -283,8 +293,21 @@ func TestExpiry(t *testing.T) {
 	}
 	ids, _ := e.m.Store.Batches(ctx)
 	id := ids[0]
-	os.MkdirAll(filepath.Join(e.m.OutDir, "b"), 0o755)
-	write(t, filepath.Join(e.m.OutDir, "b", "kept.mp4"), "video")
+	if store == "s3" {
+		srv := s3test.New(t, "videos")
+		bucket, err := objstore.Open(ctx, srv.URL("videos", "out"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer bucket.Close()
+		if err := bucket.Put(ctx, "b/kept.mp4", strings.NewReader("video")); err != nil {
+			t.Fatal(err)
+		}
+		e.m.Objects, e.m.OutDir = bucket, ""
+	} else {
+		os.MkdirAll(filepath.Join(e.m.OutDir, "b"), 0o755)
+		write(t, filepath.Join(e.m.OutDir, "b", "kept.mp4"), "video")
+	}
 	for row, done := range map[int]time.Time{0: time.Now().Add(-time.Hour), 1: time.Now().Add(-48 * time.Hour), 2: time.Now()} {
 		file := []batch.File{{Path: "b/missing.mp4", Size: 5}}
 		if row == 2 {

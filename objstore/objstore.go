@@ -24,10 +24,6 @@ import (
 // Schemes are the URL schemes a bucket location may have.
 var Schemes = []string{"s3", "gs", "azblob", "file"}
 
-// LinkExpiry is how long a link made by [Bucket.Link] lasts: 7 days, the
-// longest S3 and Cloud Storage sign for.
-const LinkExpiry = 7 * 24 * time.Hour
-
 // Upload sizes: each upload buffers at most uploadConcurrency parts of
 // uploadPartSize bytes, whatever the object's size.
 const (

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/seedbatch/seedbatch/internal/s3test"
 	"github.com/seedbatch/seedbatch/objstore"
@@ -152,7 +153,7 @@ func TestLink(t *testing.T) {
 		if err := b.Put(ctx, "b/r.mp4", strings.NewReader("content")); err != nil {
 			t.Fatal(err)
 		}
-		link, err := b.Link(ctx, "b/r.mp4", objstore.LinkExpiry)
+		link, err := b.Link(ctx, "b/r.mp4", time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -176,7 +177,7 @@ func TestLink(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()
 		b := open(t, "file://"+filepath.ToSlash(dir)+"?metadata=skip")
-		link, err := b.Link(ctx, "b/r.mp4", objstore.LinkExpiry)
+		link, err := b.Link(ctx, "b/r.mp4", time.Hour)
 		if err != nil || link != "file://"+filepath.ToSlash(dir)+"/b/r.mp4" {
 			t.Errorf("Link = %q, %v; want the object's file URL", link, err)
 		}

@@ -31,7 +31,8 @@ var Columns = []string{"id", "prompt", "mode", "image_urls", "duration", "resolu
 // Reader.Skipped). The leading quote a results file puts before a cell that
 // a spreadsheet would run as a formula is taken off again.
 var ResultColumns = []string{"row", "line", "state", "task_id", "fail_code", "fail_msg", "result_urls",
-	"enqueued_at", "submitted_at", "completed_at", "cost_ms", "files", "sizes", "sha256", "downloaded_at", "file_check"}
+	"enqueued_at", "submitted_at", "completed_at", "cost_ms", "files", "sizes", "sha256", "downloaded_at", "file_check",
+	"file_urls"}
 
 // ImageURLSeparator separates the URLs of the image_urls column.
 const ImageURLSeparator = "|"
