@@ -59,6 +59,8 @@ type options struct {
 	callback bool
 	// wrap, when set, wraps the provider client, to act around its calls.
 	wrap func(worker.Provider, *ratelimit.Limiter) worker.Provider
+	// sink, when set, stores the videos in place of the harness's directory.
+	sink fetch.Sink
 }
 
 func newHarness(t *testing.T, clientKey string) *harness {
@@ -110,7 +112,7 @@ func newHarnessWith(t testing.TB, change func(*options)) *harness {
 		queues: o.worker.Queues}
 	h.out = t.TempDir()
 	// The simulator serves the result files on loopback.
-	f, err := fetch.New(fetch.Config{Dir: h.out, AllowPrivate: true})
+	f, err := fetch.New(fetch.Config{Dir: h.out, Sink: o.sink, AllowPrivate: true})
 	if err != nil {
 		t.Fatal(err)
 	}

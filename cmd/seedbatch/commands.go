@@ -417,7 +417,16 @@ func (m *Main) resultsCmd(ctx context.Context, args []string) error {
 		defer f.Close()
 		w = f
 	}
-	if _, err := store.WriteResults(ctx, w, id, batch.ResultsOptions{Format: *format}); err != nil {
+	opts := batch.ResultsOptions{Format: *format}
+	objs, err := openObjects(ctx, s.cfg)
+	if err != nil {
+		return err
+	}
+	defer closeObjects(objs)
+	if objs != nil {
+		opts.Objects = objs // links to the objects; nothing is checked
+	}
+	if _, err := store.WriteResults(ctx, w, id, opts); err != nil {
 		if errors.Is(err, batch.ErrNotFound) {
 			return s.notFound(id)
 		}

@@ -20,7 +20,11 @@ import (
 )
 
 // housekeeper builds the housekeeping runner on a stack; close it when done.
-func (m *Main) housekeeper(s *stack) (*housekeeping.Runner, func()) {
+func (m *Main) housekeeper(ctx context.Context, s *stack) (*housekeeping.Runner, func(), error) {
+	objs, err := openObjects(ctx, s.cfg)
+	if err != nil {
+		return nil, nil, err
+	}
 	q := queue.New(s.rdb, s.queues)
 	insp := asynq.NewInspectorFromRedisClient(s.rdb)
 	pf := planFlags{budget: -1}
@@ -32,7 +36,10 @@ func (m *Main) housekeeper(s *stack) (*housekeeping.Runner, func()) {
 		Settings:    bopts, ImportSettle: s.cfg.Schedule.ImportSettle, GiveUpAfter: s.cfg.Schedule.GiveUpAfter,
 		Log: s.log,
 	}
-	return mt, func() { q.Close(); insp.Close() }
+	if objs != nil {
+		mt.Objects = objs
+	}
+	return mt, func() { q.Close(); insp.Close(); closeObjects(objs) }, nil
 }
 
 // scheduleEntries reads the schedule's entries from the config file each
@@ -61,7 +68,10 @@ func (m *Main) schedulerCmd(ctx context.Context, args []string) error {
 	}
 	defer s.Close()
 	cfg := s.cfg
-	mt, done := m.housekeeper(s)
+	mt, done, err := m.housekeeper(ctx, s)
+	if err != nil {
+		return err
+	}
 	defer done()
 	file := s.configFile
 	if file == "" {
@@ -104,7 +114,10 @@ func housekeepingCmd(kind string) func(*Main, context.Context, []string) error {
 		}
 		defer s.Close()
 		cfg := s.cfg
-		mt, done := m.housekeeper(s)
+		mt, done, err := m.housekeeper(ctx, s)
+		if err != nil {
+			return err
+		}
 		defer done()
 		r, err := mt.Run(ctx, kind)
 		if err != nil {
@@ -145,6 +158,14 @@ func (m *Main) dashboardCmd(ctx context.Context, args []string) error {
 	}
 	if sim := s.simulated(); sim != nil {
 		dcfg.Simulated = sim.store
+	}
+	objs, err := openObjects(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeObjects(objs)
+	if objs != nil {
+		dcfg.Objects, dcfg.OutDir = objs, ""
 	}
 	if err := dashboard.CheckListen(cfg.Dashboard.Listen, dcfg); err != nil {
 		return fail(exitUsage, "dashboard.listen: %v", err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/config"
+	"github.com/seedbatch/seedbatch/objstore"
 	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/ratelimit"
 	"github.com/seedbatch/seedbatch/rundir"
@@ -107,9 +108,9 @@ func (r *runner) close() {
 // that would create rows an earlier run created (another file under this
 // batch id, a renamed copy, a run on another store that had a key).
 func (r *runner) lock(context.Context) error {
-	r.out = filepath.Join(r.cfg.OutDir, tasks.SafeFileName(r.plan.ID))
+	r.out = filepath.Join(r.cfg.RunDir(), tasks.SafeFileName(r.plan.ID))
 	if err := os.MkdirAll(r.out, 0o755); err != nil {
-		return fail(exitUsage, "out_dir: %v", err)
+		return fail(exitUsage, "%s: %v", runDirField(r.cfg), err)
 	}
 	rd, err := rundir.Open(r.out)
 	if err != nil {
@@ -118,7 +119,7 @@ func (r *runner) lock(context.Context) error {
 	r.rd = rd
 	r.closers = append(r.closers, func() { rd.Close() })
 	if r.cfg.Redis.URL == "" {
-		if err := checkEarlierRuns(r.cfg.OutDir, rd, r.journal, r.pf.allowDuplicates); err != nil {
+		if err := checkEarlierRuns(r.cfg.RunDir(), rd, r.journal, r.pf.allowDuplicates); err != nil {
 			return err
 		}
 	}
@@ -249,14 +250,18 @@ func (r *runner) work(ctx context.Context) (batch.Counts, error) {
 // finish writes the results, prints the summary and returns run's exit.
 func (r *runner) finish(ctx context.Context, counts batch.Counts, waitErr error) error {
 	m, plan := r.m, r.plan
-	rep, err := writeResults(ctx, r.s.store, plan.ID, r.out, r.cfg.OutDir)
+	rep, where, err := writeResults(ctx, r.s.store, plan.ID, r.out, r.cfg)
 	if err != nil {
 		return fail(exitRows, "%v", err)
 	}
-	m.summary(plan.ID, counts, filepath.Join(r.out, resultsFile))
+	m.summary(plan.ID, counts, where)
 	if rep.Mismatched > 0 {
-		fmt.Fprintf(m.Stderr, "%d of %d rows' files on disk are not the ones recorded (missing, or written over by another run): "+
-			"their file_check column in the results says which\n", rep.Mismatched, rep.Checked)
+		in := "on disk"
+		if objstore.IsURL(r.cfg.OutDir) {
+			in = "in the bucket"
+		}
+		fmt.Fprintf(m.Stderr, "%d of %d rows' files %s are not the ones recorded (missing, or written over by another run): "+
+			"their file_check column in the results says which\n", rep.Mismatched, rep.Checked, in)
 	}
 	switch {
 	case waitErr != nil:
@@ -306,6 +311,14 @@ func (m *Main) waitAmbiguous(ctx context.Context, s *stack, id string, rows int,
 		return c.Settled() >= rows && (c[tasks.StateAmbiguous] == 0 || time.Now().After(deadline)), nil
 	})
 	return c, waitError(err)
+}
+
+// runDirField names the setting of run's local directory.
+func runDirField(cfg config.Config) string {
+	if cfg.RunDir() == cfg.OutDir {
+		return "out_dir"
+	}
+	return "state_dir"
 }
 
 // checkEarlierRuns refuses, for a run on an embedded Redis, a file whose
@@ -486,29 +499,6 @@ func (m *Main) summary(id string, c batch.Counts, results string) {
 
 // resultsFile is the name of a run's results in its batch's directory.
 const resultsFile = "results.csv"
-
-// writeResults writes dir/results.csv atomically, checking each recorded
-// file under outDir (its size and sha256) as it goes.
-func writeResults(ctx context.Context, store *batch.Store, id, dir, outDir string) (batch.ResultsReport, error) {
-	var rep batch.ResultsReport
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return rep, fmt.Errorf("results: %w", err)
-	}
-	f, err := os.CreateTemp(dir, ".results-*.csv")
-	if err != nil {
-		return rep, fmt.Errorf("results: %w", err)
-	}
-	defer os.Remove(f.Name())
-	rep, err = store.WriteResults(context.WithoutCancel(ctx), f, id, batch.ResultsOptions{Format: batch.FormatCSV, FilesDir: outDir})
-	if err != nil {
-		f.Close()
-		return rep, err
-	}
-	if err := f.Close(); err != nil {
-		return rep, fmt.Errorf("results: %w", err)
-	}
-	return rep, os.Rename(f.Name(), filepath.Join(dir, resultsFile))
-}
 
 // batchLimiter returns the limiter of batch id's account, whose pause stops
 // its submits (the first account's when the batch's is not configured).

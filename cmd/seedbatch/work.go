@@ -16,6 +16,7 @@ import (
 	"github.com/seedbatch/seedbatch/fetch"
 	"github.com/seedbatch/seedbatch/internal/serve"
 	"github.com/seedbatch/seedbatch/metrics"
+	"github.com/seedbatch/seedbatch/objstore"
 	"github.com/seedbatch/seedbatch/ratelimit"
 	"github.com/seedbatch/seedbatch/rundir"
 	"github.com/seedbatch/seedbatch/seedance"
@@ -125,6 +126,8 @@ type running struct {
 	w   *worker.Worker
 	rec *metrics.Recorder
 	srv *serve.Server
+	// objs is the bucket videos are stored in, when out_dir is one.
+	objs *objstore.Bucket
 	// callbackURL is the receiver's address, when it listens.
 	callbackURL string
 }
@@ -133,8 +136,17 @@ type running struct {
 // callback receiver on ln. builtinSim says the provider is run's built-in
 // simulator.
 func startWorker(ctx context.Context, s *stack, prov worker.Provider, ln net.Listener, builtinSim bool) (*running, error) {
-	f, err := fetch.New(downloadConfig(ctx, s, builtinSim))
+	fcfg := downloadConfig(ctx, s, builtinSim)
+	objs, err := openObjects(ctx, s.cfg)
 	if err != nil {
+		return nil, err
+	}
+	if objs != nil {
+		fcfg.Dir, fcfg.Sink = "", objs
+	}
+	f, err := fetch.New(fcfg)
+	if err != nil {
+		closeObjects(objs)
 		return nil, fail(exitUsage, "download: %v", err)
 	}
 	wcfg := workerConfig(s)
@@ -151,9 +163,10 @@ func startWorker(ctx context.Context, s *stack, prov worker.Provider, ln net.Lis
 	}
 	w, err := worker.New(s.rdb, s.store, s.limiter, prov, f, wcfg)
 	if err != nil {
+		closeObjects(objs)
 		return nil, fail(exitUsage, "%v", err)
 	}
-	r := &running{w: w, rec: rec}
+	r := &running{w: w, rec: rec, objs: objs}
 	if ln != nil {
 		r.srv = serve.Start(ln, w.CallbackHandler())
 		r.callbackURL = "http://" + ln.Addr().String()
@@ -177,6 +190,7 @@ func (r *running) Stop() {
 	}
 	r.w.Shutdown()
 	_ = r.rec.Close()
+	closeObjects(r.objs)
 }
 
 // provider returns the real client for the first account's key.
