@@ -208,25 +208,16 @@ func (b *Bucket) Verify(ctx context.Context, key string, size int64, sum string)
 }
 
 // Link returns a URL to read the object key: a signed URL valid for expiry
-// where the driver signs (s3, gs, azblob with a key or a delegation), and
-// otherwise the bucket's URL followed by the key (for file://, a file URL),
-// which reaches the object only with the bucket's own credentials.
+// where the driver signs (s3 always; gs and azblob with credentials that
+// can sign), and otherwise (file://, or signing failed) the bucket's URL
+// followed by the key, which reaches the object only with the bucket's own
+// credentials (for file://, a file URL). Signing makes no request.
 func (b *Bucket) Link(ctx context.Context, key string, expiry time.Duration) (string, error) {
 	s, err := b.b.SignedURL(ctx, key, &blob.SignedURLOptions{Expiry: expiry})
-	if err == nil {
-		return s, nil
-	}
-	if gcerrors.Code(err) == gcerrors.Unimplemented {
+	if err != nil {
 		return b.name(key), nil
 	}
-	return "", b.wrap("signing a URL of", key, err)
-}
-
-// Signs reports whether Link gives signed URLs, which reach an object
-// without credentials.
-func (b *Bucket) Signs(ctx context.Context) bool {
-	_, err := b.b.SignedURL(ctx, "probe", &blob.SignedURLOptions{Expiry: time.Minute})
-	return err == nil
+	return s, nil
 }
 
 // name is the object's URL without credentials, for messages.
