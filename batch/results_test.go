@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/objstore"
 	"github.com/seedbatch/seedbatch/tasks"
 )
 
@@ -132,6 +133,77 @@ func TestResultsCheckFiles(t *testing.T) {
 	t.Parallel()
 	s, ctx := setup(t)
 	dir := t.TempDir()
+	seedFiles(t, s, dir)
+	var out bytes.Buffer
+	rep, err := s.WriteResults(ctx, &out, "b", batch.ResultsOptions{FilesDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Rows != 4 || rep.Checked != 3 || rep.Mismatched != 2 {
+		t.Errorf("report %+v, want 4 rows, 3 checked, 2 mismatched", rep)
+	}
+	rows := readResults(t, out.Bytes())
+	for i, want := range []string{"ok", "b/changed.mp4 is not the file recorded: 19 bytes with sha256", "b/gone.mp4 is missing", ""} {
+		if got := rows[i]["file_check"]; (want == "" && got != "") || !strings.HasPrefix(got, want) {
+			t.Errorf("row %d: file_check %q, want %q", i, got, want)
+		}
+		if got := rows[i]["file_urls"]; got != "" {
+			t.Errorf("row %d: file_urls %q for files in a directory, want none", i, got)
+		}
+	}
+	// Without FilesDir nothing is checked.
+	out.Reset()
+	if rep, _ := s.WriteResults(ctx, &out, "b", batch.ResultsOptions{}); rep.Checked != 0 || readResults(t, out.Bytes())[1]["file_check"] != "" {
+		t.Errorf("checked without FilesDir: %+v", rep)
+	}
+}
+
+// TestResultsCheckObjects: with the files in a bucket, each row links to
+// its objects, and with CheckObjects says whether each is the one recorded.
+func TestResultsCheckObjects(t *testing.T) {
+	s, ctx := setup(t)
+	dir := t.TempDir()
+	seedFiles(t, s, dir)
+	bucket, err := objstore.Open(ctx, "file://"+filepath.ToSlash(dir)+"?metadata=skip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bucket.Close()
+	var out bytes.Buffer
+	rep, err := s.WriteResults(ctx, &out, "b", batch.ResultsOptions{Objects: bucket, CheckObjects: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Rows != 4 || rep.Checked != 3 || rep.Mismatched != 2 {
+		t.Errorf("report %+v, want 4 rows, 3 checked, 2 mismatched", rep)
+	}
+	rows := readResults(t, out.Bytes())
+	base := "file://" + filepath.ToSlash(dir) + "/"
+	for i, want := range []struct{ check, link string }{
+		{"ok", "b/same.mp4"}, {"b/changed.mp4 is not the file recorded: 19 bytes with sha256", "b/changed.mp4"},
+		{"b/gone.mp4 is missing", "b/gone.mp4"}, {"", ""},
+	} {
+		if got := rows[i]["file_check"]; (want.check == "" && got != "") || !strings.Contains(got, want.check) {
+			t.Errorf("row %d: file_check %q, want %q", i, got, want.check)
+		}
+		if got := rows[i]["file_urls"]; (want.link == "" && got != "") || (want.link != "" && got != base+want.link) {
+			t.Errorf("row %d: file_urls %q, want %q", i, got, base+want.link)
+		}
+	}
+	// Links without checks, as seedbatch results writes them.
+	out.Reset()
+	rep, err = s.WriteResults(ctx, &out, "b", batch.ResultsOptions{Format: batch.FormatJSONL, Objects: bucket})
+	if err != nil || rep.Checked != 0 || !strings.Contains(out.String(), `"file_urls":["`+base+`b/same.mp4"]`) {
+		t.Errorf("JSONL with links: %+v, %v\n%s", rep, err, out.String())
+	}
+}
+
+// seedFiles records batch b of 4 rows, 3 of them done with a file under
+// dir: the first as recorded, the second written over since, the third
+// gone.
+func seedFiles(t *testing.T, s *batch.Store, dir string) {
+	t.Helper()
+	ctx := t.Context()
 	write := func(name, content string) batch.File {
 		if err := os.MkdirAll(filepath.Join(dir, "b"), 0o755); err != nil {
 			t.Fatal(err)
@@ -161,24 +233,5 @@ func TestResultsCheckFiles(t *testing.T) {
 		if _, err := s.Transition(ctx, "b", row, batch.Change{From: []tasks.State{tasks.StateQueued}, To: tasks.StateDone, Files: []batch.File{f}}); err != nil {
 			t.Fatal(err)
 		}
-	}
-	var out bytes.Buffer
-	rep, err := s.WriteResults(ctx, &out, "b", batch.ResultsOptions{FilesDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Rows != 4 || rep.Checked != 3 || rep.Mismatched != 2 {
-		t.Errorf("report %+v, want 4 rows, 3 checked, 2 mismatched", rep)
-	}
-	rows := readResults(t, out.Bytes())
-	for i, want := range []string{"ok", "b/changed.mp4 is not the file recorded: 19 bytes with sha256", "b/gone.mp4 is missing", ""} {
-		if got := rows[i]["file_check"]; (want == "" && got != "") || !strings.HasPrefix(got, want) {
-			t.Errorf("row %d: file_check %q, want %q", i, got, want)
-		}
-	}
-	// Without FilesDir nothing is checked.
-	out.Reset()
-	if rep, _ := s.WriteResults(ctx, &out, "b", batch.ResultsOptions{}); rep.Checked != 0 || readResults(t, out.Bytes())[1]["file_check"] != "" {
-		t.Errorf("checked without FilesDir: %+v", rep)
 	}
 }

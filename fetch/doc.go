@@ -1,5 +1,5 @@
-// Package fetch downloads provider result files (videos) to local storage
-// safely.
+// Package fetch downloads provider result files (videos) safely, to a
+// local directory or into a bucket.
 //
 // [Fetcher.Get] streams a URL into a temporary file next to its final name
 // (a dot file made with [os.CreateTemp]), hashing it with SHA-256 as it
@@ -9,6 +9,11 @@
 // On any failure the temporary file is removed at once. When the final file
 // already exists with the size and SHA-256 the caller expects, Get returns
 // it without a request, so a re-run after a crash does not download again.
+//
+// With [Config.Sink] set (a bucket, see package objstore), the body is
+// streamed, hashed on the way, into an upload instead of a temporary file:
+// closing the upload's writer commits the object, and any failure cancels
+// the upload first, so that no partial object is left under the name.
 //
 // The destination is given as a slash-separated path relative to
 // [Config.Dir]; it must be clean and stay inside Dir (no "..", no absolute

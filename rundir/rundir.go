@@ -1,5 +1,6 @@
 // Package rundir keeps the private state of one local run of a batch in the
 // .run directory of the batch's output directory (<out_dir>/<batch>/.run,
+// or <state_dir>/<batch>/.run when out_dir is a bucket;
 // mode 0700): the lock that makes the run exclusive, the journal of a run on
 // an embedded Redis, which store keeps the batch's records, the callback
 // secret, and the addresses that a resumed run listens on again so that
