@@ -455,3 +455,48 @@ func TestUnknownVariables(t *testing.T) {
 		t.Errorf("known variables reported unknown: %v", got)
 	}
 }
+
+// TestOutDirBucket: out_dir takes a bucket URL of a known form, and run's
+// local directory is then state_dir.
+func TestOutDirBucket(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, outDir, stateDir string
+		field                  string // the field an error names; "" for none
+		runDir                 string
+	}{
+		{"a directory", "videos", "", "", "videos"},
+		{"a directory ignores state_dir", "videos", "state", "", "videos"},
+		{"s3", "s3://bucket/prefix?region=eu-west-1", "", "", OutDirDefault},
+		{"s3 with a state_dir", "s3://bucket", "/var/lib/seedbatch", "", "/var/lib/seedbatch"},
+		{"gs", "gs://bucket/p", "", "", OutDirDefault},
+		{"azblob", "azblob://container", "", "", OutDirDefault},
+		{"file", "file:///srv/videos", "", "", OutDirDefault},
+		{"unknown scheme", "ftp://host/videos", "", "out_dir", ""},
+		{"no bucket", "s3:///prefix", "", "out_dir", ""},
+		{"file without a directory", "file://", "", "out_dir", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			set := []string{"out_dir=" + tt.outDir}
+			if tt.stateDir != "" {
+				set = append(set, "state_dir="+tt.stateDir)
+			}
+			cfg, err := Load(Options{Env: envOf(nil), Set: set})
+			if tt.field != "" {
+				var fe *SettingError
+				if !errors.As(err, &fe) || fe.Field != tt.field {
+					t.Fatalf("Load error %v, want a *SettingError for %s", err, tt.field)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.RunDir(); got != tt.runDir {
+				t.Errorf("RunDir() = %q, want %q", got, tt.runDir)
+			}
+		})
+	}
+}
