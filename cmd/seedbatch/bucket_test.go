@@ -13,7 +13,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/internal/redistest"
 	"github.com/seedbatch/seedbatch/internal/s3test"
+	"github.com/seedbatch/seedbatch/tasks"
 )
 
 // TestRunToBucket runs a batch with out_dir on an S3 server: every video
@@ -94,5 +97,46 @@ func TestRunToBucket(t *testing.T) {
 	slices.Sort(want)
 	if got := srv.Keys("videos", "runs/"); !slices.Equal(got, want) {
 		t.Errorf("bucket holds %v, want the videos and results.csv only", got)
+	}
+}
+
+// TestResultsLinkObjects: seedbatch results, anywhere, links each video in
+// the bucket with a presigned URL, and checks nothing.
+func TestResultsLinkObjects(t *testing.T) {
+	srv := s3test.New(t, "videos")
+	rs := redistest.New(t)
+	ctx := t.Context()
+	store := batch.NewStore(rs.Client, rs.Prefix)
+	if _, err := store.CreateBatch(ctx, batch.Meta{ID: "b2", Rows: 2}); err != nil {
+		t.Fatal(err)
+	}
+	jobs := []batch.Job{
+		{Batch: "b2", Row: 0, Line: 2, State: tasks.StateQueued, Spec: tasks.Spec{ID: "kept", Prompt: "a kept scene", Duration: 4}},
+		{Batch: "b2", Row: 1, Line: 3, State: tasks.StateQueued, Spec: tasks.Spec{ID: "gone", Prompt: "a gone scene", Duration: 4}},
+	}
+	if _, err := store.AddJobs(ctx, jobs); err != nil {
+		t.Fatal(err)
+	}
+	for row, id := range []string{"kept", "gone"} {
+		f := batch.File{Path: "b2/" + id + ".mp4", Size: 5, SHA256: strings.Repeat("0", 64)}
+		if _, err := store.Transition(ctx, "b2", row, batch.Change{From: []tasks.State{tasks.StateQueued}, To: tasks.StateDone,
+			Files: []batch.File{f}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := map[string]string{"REDIS_URL": rs.URL, "SEEDBATCH_REDIS_PREFIX": rs.Prefix, "SEEDBATCH_OUT_DIR": srv.URL("videos", "runs")}
+	code, stdout, stderr := runMain(t, env, "results", "b2", "--format", "jsonl")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("results:\n%s", stdout)
+	}
+	for i, id := range []string{"kept", "gone"} {
+		prefix := `"file_urls":["` + srv.Endpoint + "/videos/runs/b2/" + id + ".mp4?"
+		if !strings.Contains(lines[i], prefix) || !strings.Contains(lines[i], "X-Amz-Signature=") || strings.Contains(lines[i], "file_check") {
+			t.Errorf("row %d: %s\nwant a presigned link to runs/b2/%s.mp4 and no file check", i, lines[i], id)
+		}
 	}
 }
