@@ -145,9 +145,9 @@ type Sink interface {
 	Open(ctx context.Context, key string) (io.ReadSeekCloser, error)
 }
 
-// Fetcher downloads files into one directory, or a Sink. It is safe for concurrent
-// use; concurrent Gets of the same path each write a complete file, and the
-// last rename wins.
+// Fetcher downloads files into one directory, or into a Sink. It is safe
+// for concurrent use; concurrent Gets of the same path each write a
+// complete file, and the last rename (or upload) wins.
 type Fetcher struct {
 	dir      string
 	sink     Sink
@@ -376,12 +376,14 @@ func (o *localOutput) abort() {
 type sinkOutput struct {
 	w      io.WriteCloser
 	cancel context.CancelFunc
+	closed bool
 }
 
 func (o *sinkOutput) Write(p []byte) (int, error) { return o.w.Write(p) }
 
 func (o *sinkOutput) commit() (bool, string, error) {
 	defer o.cancel()
+	o.closed = true
 	if err := o.w.Close(); err != nil {
 		return false, "committing upload", err
 	}
@@ -390,7 +392,10 @@ func (o *sinkOutput) commit() (bool, string, error) {
 
 func (o *sinkOutput) abort() {
 	o.cancel()
-	_ = o.w.Close()
+	if !o.closed {
+		o.closed = true
+		_ = o.w.Close()
+	}
 }
 
 // localPath checks relPath and returns it as a path under f.dir.
