@@ -24,8 +24,8 @@ var layers = [][]string{
 	// Leaves: the row's vocabulary, the provider's client and its
 	// simulator, the limiter, downloads, object storage, and small helpers.
 	{"tasks", "seedance", "sim", "ratelimit", "fetch", "objstore", "redact", "rundir",
-		"internal/hostcheck", "internal/probe", "internal/redistest", "internal/s3test", "internal/serve",
-		"internal/syncbuf", "internal/testwait"},
+		"internal/crashpoint", "internal/hostcheck", "internal/probe", "internal/redistest", "internal/s3test",
+		"internal/serve", "internal/syncbuf", "internal/testwait"},
 	// Records of batches in Redis, and asynq's producer side.
 	{"batch", "queue"},
 	// What runs: handlers, pages, housekeeping, its cron wiring, metrics,
@@ -41,6 +41,7 @@ var layers = [][]string{
 var sideways = []string{
 	"queue batch",                       // a task's payload names a batch's job
 	"internal/probe internal/hostcheck", // a probe checks the host it dials
+	"fetch internal/crashpoint",         // a download has a crash point
 }
 
 // TestImportsPointDown checks every package's imports against layers.

@@ -2,6 +2,7 @@ package batch
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,8 @@ import (
 	"io"
 	"os"
 	"sync"
+
+	"github.com/seedbatch/seedbatch/internal/crashpoint"
 )
 
 // Journal receives every change the store applies, in the order applied.
@@ -72,8 +75,16 @@ type JournalHeader struct {
 	Batch, Hash, Store string
 }
 
-// StoreEmbedded names the store of a run on its own embedded Redis.
-const StoreEmbedded = "embedded"
+// The stores a journal keeps the changes of.
+const (
+	// StoreEmbedded names the store of a run on its own embedded Redis:
+	// the journal is its state, replayed when the run resumes.
+	StoreEmbedded = "embedded"
+	// StoreRedis names a Redis server that keeps the state itself: the
+	// journal is a copy of the run's changes, read only to rebuild a batch
+	// the server lost (see Recover).
+	StoreRedis = "redis"
+)
 
 func (h JournalHeader) record() Record {
 	return Record{Kind: RecordHeader, Batch: h.Batch, Hash: h.Hash, Store: h.Store, Sync: true}
@@ -110,8 +121,9 @@ func (e *JournalMismatchError) Unwrap() error { return ErrJournalMismatch }
 // (fsync) before Write returns; the others reach the operating system at
 // once, which keeps them through a kill -9 of the process.
 type FileJournal struct {
-	mu sync.Mutex
-	f  *os.File
+	mu    sync.Mutex
+	f     *os.File
+	crash *crashpoint.Set
 }
 
 // OpenJournal opens the journal at path for appending. A new (or empty)
@@ -123,6 +135,10 @@ func OpenJournal(path string, h JournalHeader) (*FileJournal, error) {
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
 	j := &FileJournal{f: f}
+	if err := dropTornTail(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
 	got, err := readHeader(f)
 	switch {
 	case errors.Is(err, io.EOF):
@@ -137,7 +153,46 @@ func OpenJournal(path string, h JournalHeader) (*FileJournal, error) {
 	return j, nil
 }
 
-// ReadJournalHeader reads the header of the journal at path.
+// Arm arms crashpoint.MidJournalWrite on j's later writes: the process
+// dies with half of a record written, as a crash mid-write would leave it.
+func (j *FileJournal) Arm(s *crashpoint.Set) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.crash = s
+}
+
+// dropTornTail cuts a record a crash left half written off the end of f, so
+// that the next record starts on a line of its own. (Replay skips such a
+// last line; appending to it would make it a corrupt line mid-journal.)
+func dropTornTail(f *os.File) error {
+	info, err := f.Stat()
+	if err != nil || info.Size() == 0 {
+		return err
+	}
+	const chunk = 64 << 10
+	end := info.Size()
+	buf := make([]byte, chunk)
+	for off := end; off > 0; {
+		n := int64(chunk)
+		if off < n {
+			n = off
+		}
+		off -= n
+		if _, err := f.ReadAt(buf[:n], off); err != nil {
+			return err
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			if keep := off + int64(i) + 1; keep < end {
+				return f.Truncate(keep)
+			}
+			return nil
+		}
+	}
+	return f.Truncate(0) // not even the header is whole
+}
+
+// ReadJournalHeader reads the header of the journal at path. A journal
+// whose header a crash cut short is empty (io.EOF).
 func ReadJournalHeader(path string) (JournalHeader, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -152,10 +207,10 @@ func ReadJournalHeader(path string) (JournalHeader, error) {
 }
 
 // readHeader reads the first line of r as a header; io.EOF means r is
-// empty.
+// empty, or holds only a header a crash cut short.
 func readHeader(r io.Reader) (JournalHeader, error) {
 	line, err := bufio.NewReaderSize(r, 4096).ReadBytes('\n')
-	if len(line) == 0 && errors.Is(err, io.EOF) {
+	if errors.Is(err, io.EOF) {
 		return JournalHeader{}, io.EOF
 	}
 	var rec Record
@@ -174,6 +229,14 @@ func (j *FileJournal) Write(r Record) error {
 	b = append(b, '\n')
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.crash.Armed(crashpoint.MidJournalWrite) {
+		half := len(b) / 2
+		if _, err := j.f.Write(b[:half]); err != nil {
+			return err
+		}
+		j.crash.Hit(crashpoint.MidJournalWrite)
+		b = b[half:]
+	}
 	if _, err := j.f.Write(b); err != nil {
 		return err
 	}
@@ -194,6 +257,26 @@ func (j *FileJournal) Close() error {
 	return j.f.Close()
 }
 
+// JournalRecords counts the records of the journal at path after its
+// header (a last line a crash cut short included).
+func JournalRecords(path string) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("read journal: %w", err)
+	}
+	defer f.Close()
+	n := 0
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		n++
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("read journal %s: %w", path, err)
+	}
+	return max(n-1, 0), nil
+}
+
 // ErrJournalCorrupt is returned (wrapped) by Replay for a record that cannot
 // be read before the last line.
 var ErrJournalCorrupt = errors.New("journal corrupt")
@@ -206,6 +289,16 @@ var ErrJournalCorrupt = errors.New("journal corrupt")
 // ErrJournalCorrupt, since skipping it could lose a create. Transitions that
 // no longer apply are skipped. It returns the number of records applied.
 func (s *Store) Replay(ctx context.Context, r io.Reader, want JournalHeader) (int, error) {
+	return s.replay(ctx, r, func(got JournalHeader) error {
+		if got != want {
+			return &JournalMismatchError{Path: "the journal", Got: got, Want: want}
+		}
+		return nil
+	})
+}
+
+// replay applies a journal's records after check accepted its header.
+func (s *Store) replay(ctx context.Context, r io.Reader, check func(JournalHeader) error) (int, error) {
 	if s.journal != nil {
 		return 0, errors.New("replay: the store already has a journal")
 	}
@@ -228,8 +321,8 @@ func (s *Store) Replay(ctx context.Context, r io.Reader, want JournalHeader) (in
 			if rec.Kind != RecordHeader {
 				return 0, fmt.Errorf("replay: %w: the journal has no header", ErrJournalCorrupt)
 			}
-			if got != want {
-				return 0, fmt.Errorf("replay: %w", &JournalMismatchError{Path: "the journal", Got: got, Want: want})
+			if err := check(got); err != nil {
+				return 0, fmt.Errorf("replay: %w", err)
 			}
 			continue
 		}

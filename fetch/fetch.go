@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/seedbatch/seedbatch/internal/crashpoint"
 )
 
 // Defaults of [Config].
@@ -82,6 +84,10 @@ type Config struct {
 	// addresses is the default Transport's, which a client given here
 	// replaces with its own.
 	HTTPClient *http.Client
+	// Crash arms crashpoint.MidDownload, reached once per download after
+	// the first part of its body was written to the temporary file, for
+	// tests and drills; nil arms none.
+	Crash *crashpoint.Set
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -157,6 +163,7 @@ type Fetcher struct {
 	// client is a copy of Config.HTTPClient whose CheckRedirect applies
 	// policy.
 	client *http.Client
+	crash  *crashpoint.Set
 }
 
 // New returns a Fetcher for cfg, or an error naming the first invalid
@@ -179,6 +186,7 @@ func New(cfg Config) (*Fetcher, error) {
 		timeout:  cfg.Timeout,
 		policy:   pol,
 		client:   &client,
+		crash:    cfg.Crash,
 	}, nil
 }
 
@@ -282,7 +290,7 @@ func (f *Fetcher) Get(ctx context.Context, rawURL, relPath string, want File) (F
 	}()
 
 	h := sha256.New()
-	dst := &recordingWriter{w: out}
+	dst := &recordingWriter{w: out, afterFirst: func() { f.crash.Hit(crashpoint.MidDownload) }}
 	n, err := io.CopyBuffer(io.MultiWriter(dst, h), io.LimitReader(resp.Body, f.maxBytes+1), make([]byte, 256<<10))
 	switch {
 	case dst.err != nil:
@@ -530,12 +538,18 @@ func syncDir(dir string) error {
 type recordingWriter struct {
 	w   io.Writer
 	err error
+	// afterFirst, if set, runs once after the first bytes were written.
+	afterFirst func()
 }
 
 func (r *recordingWriter) Write(p []byte) (int, error) {
 	n, err := r.w.Write(p)
 	if err != nil && r.err == nil {
 		r.err = err
+	}
+	if n > 0 && r.afterFirst != nil {
+		r.afterFirst()
+		r.afterFirst = nil
 	}
 	return n, err
 }

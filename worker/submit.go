@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http/httptrace"
 	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/internal/crashpoint"
 	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/ratelimit"
 	"github.com/seedbatch/seedbatch/seedance"
@@ -128,15 +130,31 @@ func (w *Worker) handleSubmit(ctx context.Context, t *asynq.Task) error {
 		}
 		return ignoreConflict(err)
 	}
+	w.cfg.Crash.Hit(crashpoint.AfterSubmitting)
 	req := createRequest(job.Spec, queue.RequestAsync, "")
 	if callback {
 		req = createRequest(job.Spec, queue.RequestCallback, w.cfg.Callback.URL(job.Batch, job.Row, job.Attempt))
 	}
-	taskID, cerr := acct.provider.Create(ctx, req)
+	taskID, cerr := acct.provider.Create(w.traceCreate(ctx), req)
 	// From here on, record what happened even if the handler is being stopped.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	return w.afterCreate(rctx, ctx, log, acct, job, callback, taskID, cerr)
+}
+
+// traceCreate arms crashpoint.AfterCreateSent on a create's request: the
+// point is reached once its body was written, before its answer is read.
+func (w *Worker) traceCreate(ctx context.Context) context.Context {
+	if !w.cfg.Crash.Armed(crashpoint.AfterCreateSent) {
+		return ctx
+	}
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(info httptrace.WroteRequestInfo) {
+			if info.Err == nil {
+				w.cfg.Crash.Hit(crashpoint.AfterCreateSent)
+			}
+		},
+	})
 }
 
 // callbackMode reports whether a batch's tasks report by callback. A
@@ -184,6 +202,7 @@ func (w *Worker) afterCreate(ctx, hctx context.Context, log interface {
 	now := w.cfg.Now()
 	switch {
 	case cerr == nil:
+		w.cfg.Crash.Hit(crashpoint.AfterCreateAnswer)
 		job.TaskID, job.Submitted = taskID, now
 		if err := w.recordTaskID(ctx, job, taskID, now); err != nil {
 			// The provider has the task; the id is in this log line only. The

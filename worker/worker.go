@@ -15,6 +15,7 @@ import (
 
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/fetch"
+	"github.com/seedbatch/seedbatch/internal/crashpoint"
 	"github.com/seedbatch/seedbatch/internal/hostcheck"
 	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/ratelimit"
@@ -111,6 +112,10 @@ type Config struct {
 	LogLevel asynq.LogLevel
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Crash arms the crash points of submits (crashpoint.AfterSubmitting,
+	// AfterCreateSent, AfterCreateAnswer), for tests and drills; nil arms
+	// none.
+	Crash *crashpoint.Set
 }
 
 // WithDefaults returns c with zero fields set to their defaults.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/config"
+	"github.com/seedbatch/seedbatch/internal/crashpoint"
 	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/ratelimit"
 	"github.com/seedbatch/seedbatch/redact"
@@ -40,6 +41,9 @@ type Main struct {
 	// Environ lists the environment as "NAME=value" entries, so that a
 	// SEEDBATCH_ variable that sets nothing is reported (nil: not looked for).
 	Environ func() []string
+	// Crash arms the crash points of SEEDBATCH_CRASHPOINT, read once at
+	// start (nil: none).
+	Crash *crashpoint.Set
 }
 
 // exitError carries an exit code up to Run.
@@ -330,6 +334,8 @@ type stack struct {
 	// sim is the namespace of simulated batches, once looked at (see
 	// stack.simulated).
 	sim *namespace
+	// crash arms the process's crash points (nil: none).
+	crash *crashpoint.Set
 }
 
 // warnDurability logs what in the Redis's settings could lose records; a
@@ -354,7 +360,7 @@ func (s *stack) Close() {
 // starts one in this process) and builds the store and limiter. scope names
 // the account whose limits are shared.
 func (m *Main) open(ctx context.Context, cfg config.Config, embedded bool) (*stack, error) {
-	s := &stack{cfg: cfg, log: m.logger(cfg)}
+	s := &stack{cfg: cfg, log: m.logger(cfg), crash: m.Crash}
 	url := cfg.Redis.URL
 	if url == "" {
 		if !embedded {

@@ -5,12 +5,15 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/seedbatch/seedbatch/internal/crashpoint"
 )
 
 func main() {
@@ -19,7 +22,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	limitEnqueueHeap(os.Args[1:])
-	m := &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.LookupEnv, Environ: os.Environ}
+	crash, err := crashpoint.FromEnv(os.LookupEnv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "seedbatch:", err)
+		os.Exit(exitUsage)
+	}
+	m := &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.LookupEnv, Environ: os.Environ, Crash: crash}
 	os.Exit(m.Run(ctx, os.Args[1:]))
 }
 

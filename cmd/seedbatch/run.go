@@ -176,6 +176,11 @@ func (r *runner) connect(ctx context.Context) error {
 // kept on another store, replays the journal of an embedded-Redis run, and
 // says where the batch stands.
 func (r *runner) enqueue(ctx context.Context) error {
+	if r.s.mini == nil && r.earlier == nil {
+		if err := r.checkLost(ctx); err != nil {
+			return err
+		}
+	}
 	res, err := r.m.enqueuePlan(ctx, r.s, r.q, r.plan, r.pf)
 	if err != nil {
 		return err
@@ -210,6 +215,16 @@ func (r *runner) enqueue(ctx context.Context) error {
 			return err
 		}
 		r.closers = append(r.closers, closeJournal)
+	} else {
+		// Redis keeps the state; the journal keeps a copy of this run's
+		// creates, for seedbatch recover should Redis lose it.
+		j, err := batch.OpenJournal(r.rd.Path(rundir.Journal), r.redisJournal())
+		if err != nil {
+			return fail(exitUsage, "%v", err)
+		}
+		j.Arm(r.s.crash)
+		r.s.store.SetJournal(j)
+		r.closers = append(r.closers, func() { _ = j.Close() })
 	}
 	if err := r.m.announce(ctx, r.s, r.plan, res, resumed); err != nil {
 		return err
@@ -220,6 +235,31 @@ func (r *runner) enqueue(ctx context.Context) error {
 			r.plan.ID, r.cfg.Redis.Prefix, config.RedactURL(r.cfg.Redis.URL), r.plan.ID)
 	}
 	return nil
+}
+
+// redisJournal is the header of the journal of a run on a Redis server.
+func (r *runner) redisJournal() batch.JournalHeader {
+	return batch.JournalHeader{Batch: r.plan.ID, Hash: r.plan.Hash, Store: batch.StoreRedis}
+}
+
+// checkLost refuses to start over a batch that the Redis server no longer
+// knows but whose journal shows an earlier run: the server lost its data,
+// and enqueueing the batch anew would create, and bill, every row again.
+func (r *runner) checkLost(ctx context.Context) error {
+	path := r.rd.Path(rundir.Journal)
+	if n, err := batch.JournalRecords(path); err != nil || n == 0 {
+		return nil
+	}
+	switch _, err := r.s.store.Meta(ctx, r.plan.ID); {
+	case err == nil:
+		return nil
+	case !errors.Is(err, batch.ErrNotFound):
+		return fail(exitUnreachable, "%v", err)
+	}
+	return fail(exitUsage, "batch %s ran before on this Redis (its journal is %s), but Redis no longer knows it: "+
+		"it lost its data, or the batch was purged. Running it again would create, and bill, every row again.\n"+
+		"To rebuild it from its journal without creating any row twice: seedbatch recover %s (with the same flags); "+
+		"to start it over on purpose, delete the journal", r.plan.ID, path, r.plan.Path)
 }
 
 // work runs a worker in this process until every row of the batch has
@@ -336,8 +376,14 @@ func checkEarlierRuns(outDir string, rd *rundir.Dir, want batch.JournalHeader, a
 		return nil
 	}
 	got, err := batch.ReadJournalHeader(path)
+	if errors.Is(err, io.EOF) {
+		return nil // a journal cut short before its header was whole
+	}
 	if err != nil {
 		return fail(exitUsage, "resume: %v", err)
+	}
+	if got.Store != want.Store {
+		return nil // a run on another store: checkStore decides
 	}
 	if got != want {
 		return fail(exitUsage, "resume: %v", &batch.JournalMismatchError{Path: path, Got: got, Want: want})
@@ -400,6 +446,7 @@ func (m *Main) journal(ctx context.Context, s *stack, path string, h batch.Journ
 	if err != nil {
 		return nil, fail(exitUsage, "%v", err)
 	}
+	j.Arm(s.crash)
 	s.store.SetJournal(j)
 	return func() { _ = j.Close() }, nil
 }

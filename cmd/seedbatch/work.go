@@ -56,6 +56,7 @@ func workerConfig(s *stack) worker.Config {
 			AllowedHosts:   s.cfg.Callback.AllowedHosts,
 		},
 		DownloadConcurrency: s.cfg.Download.Concurrency,
+		Crash:               s.crash,
 	}
 }
 
@@ -73,6 +74,7 @@ func downloadConfig(ctx context.Context, s *stack, builtinSim bool) fetch.Config
 		Timeout:      s.cfg.Download.Timeout,
 		AllowPrivate: s.cfg.Download.AllowPrivateHosts || builtinSim,
 		AllowedHosts: s.cfg.Download.AllowedHosts,
+		Crash:        s.crash,
 	}
 	if builtinSim && len(cfg.AllowedHosts) > 0 {
 		// The simulator serves the result files itself.
