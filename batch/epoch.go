@@ -89,3 +89,28 @@ func (s *Store) DurabilityWarnings(ctx context.Context) []string {
 	}
 	return warnings
 }
+
+// RenewEpoch starts a new epoch after Redis lost data and what was lost was
+// rebuilt (seedbatch recover): a new random id, its count of creates at 0,
+// recorded on every batch Redis lists. A worker that paused on the loss
+// takes the new epoch as it finds it, its memory of the old count no longer
+// applying. It returns the new id.
+func (s *Store) RenewEpoch(ctx context.Context) (string, error) {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	ids, err := s.Batches(ctx)
+	if err != nil {
+		return "", fmt.Errorf("renew epoch: %w", err)
+	}
+	pipe := s.rdb.Pipeline() // the keys live in several cluster slots
+	pipe.Del(ctx, s.epochKey())
+	pipe.HSet(ctx, s.epochKey(), "id", id, "seq", 0)
+	for _, b := range ids {
+		pipe.HSet(ctx, s.metaKey(b), "epoch", id)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return "", fmt.Errorf("renew epoch: %w", err)
+	}
+	return id, nil
+}
