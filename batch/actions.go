@@ -73,7 +73,7 @@ func (s *Store) Resubmit(ctx context.Context, q Requeuer, id string, opts Resubm
 		if j.State != from {
 			continue
 		}
-		if j.State == tasks.StateFailed && j.FailCode == tasks.CodeDownloadFailed && len(j.ResultURLs) > 0 {
+		if j.State == tasks.StateFailed && tasks.Redownloadable(j.FailCode) && len(j.ResultURLs) > 0 {
 			ok, err := s.Redownload(ctx, q, j)
 			if err != nil {
 				return res, err
@@ -144,7 +144,7 @@ func billedReason(code string) string {
 		return "the video was created (billed) but its URL expired before it was stored"
 	case tasks.CodeDownloadTooLarge:
 		return "the video was created (billed) but is larger than download.max_bytes"
-	case tasks.CodeDownloadFailed:
+	case tasks.CodeDownloadFailed, tasks.CodeStorageFull, tasks.CodeStorageReadOnly:
 		return "the video was created (billed) but could not be stored, and cannot be downloaded again"
 	case tasks.CodeAnswerUnreadable:
 		return "the provider's answers about the task could not be read: it may have succeeded (billed)"

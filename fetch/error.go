@@ -2,10 +2,12 @@ package fetch
 
 import (
 	"errors"
+	"io/fs"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // The kinds of [Error]. Each Error's Kind is one of these, and errors.Is
@@ -25,6 +27,13 @@ var (
 	// status, an unsupported URL or an invalid destination path. Retrying
 	// cannot help.
 	ErrPermanent = errors.New("fetch: permanent failure")
+	// ErrStorageFull means the destination's file system is full or over
+	// its quota (ENOSPC, EDQUOT): retrying is pointless until room is made.
+	ErrStorageFull = errors.New("fetch: no space left in the output directory")
+	// ErrStorageReadOnly means the destination cannot be written: a
+	// read-only file system (EROFS) or no permission (EACCES, EPERM).
+	// Retrying is pointless until an operator fixes it.
+	ErrStorageReadOnly = errors.New("fetch: the output directory cannot be written")
 )
 
 // Error is a failed download. Kind is one of the sentinel errors of this
@@ -89,8 +98,8 @@ func (e *Error) Unwrap() []error {
 	return errs
 }
 
-// Classify returns the kind of err: ErrExpired, ErrTooLarge, ErrTransient or
-// ErrPermanent, or nil when err is nil or not an error of this package.
+// Classify returns the kind of err: ErrExpired, ErrTooLarge, ErrStorageFull,
+// ErrStorageReadOnly, ErrTransient or ErrPermanent, or nil when err is nil or not an error of this package.
 func Classify(err error) error {
 	if err == nil {
 		return nil
@@ -98,7 +107,7 @@ func Classify(err error) error {
 	if e, ok := errors.AsType[*Error](err); ok && e.Kind != nil {
 		return e.Kind
 	}
-	for _, kind := range []error{ErrExpired, ErrTooLarge, ErrPermanent, ErrTransient} {
+	for _, kind := range []error{ErrExpired, ErrTooLarge, ErrStorageFull, ErrStorageReadOnly, ErrPermanent, ErrTransient} {
 		if errors.Is(err, kind) {
 			return kind
 		}
@@ -197,3 +206,16 @@ type redactedError struct {
 
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
+
+// storageKind is the kind of a local file-system error: ErrStorageFull for
+// a full file system or quota, ErrStorageReadOnly for one that cannot be
+// written, ErrTransient for anything else.
+func storageKind(err error) error {
+	switch {
+	case errors.Is(err, syscall.ENOSPC), isQuota(err):
+		return ErrStorageFull
+	case errors.Is(err, syscall.EROFS), errors.Is(err, fs.ErrPermission):
+		return ErrStorageReadOnly
+	}
+	return ErrTransient
+}

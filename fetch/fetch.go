@@ -164,6 +164,8 @@ type Fetcher struct {
 	// policy.
 	client *http.Client
 	crash  *crashpoint.Set
+	// writeFault, when set (by tests), fails every write of a body with it.
+	writeFault error
 }
 
 // New returns a Fetcher for cfg, or an error naming the first invalid
@@ -280,7 +282,7 @@ func (f *Fetcher) Get(ctx context.Context, rawURL, relPath string, want File) (F
 
 	out, detail, err := f.create(ctx, final, relPath)
 	if err != nil {
-		return fail(ErrTransient, resp.StatusCode, detail, err)
+		return fail(storageKind(err), resp.StatusCode, detail, err)
 	}
 	committed := false
 	defer func() {
@@ -290,11 +292,15 @@ func (f *Fetcher) Get(ctx context.Context, rawURL, relPath string, want File) (F
 	}()
 
 	h := sha256.New()
-	dst := &recordingWriter{w: out, afterFirst: func() { f.crash.Hit(crashpoint.MidDownload) }}
+	var w io.Writer = out
+	if f.writeFault != nil {
+		w = faultyWriter{f.writeFault}
+	}
+	dst := &recordingWriter{w: w, afterFirst: func() { f.crash.Hit(crashpoint.MidDownload) }}
 	n, err := io.CopyBuffer(io.MultiWriter(dst, h), io.LimitReader(resp.Body, f.maxBytes+1), make([]byte, 256<<10))
 	switch {
 	case dst.err != nil:
-		return fail(ErrTransient, resp.StatusCode, "writing file", dst.err)
+		return fail(storageKind(dst.err), resp.StatusCode, "writing file", dst.err)
 	case err != nil:
 		// A read error: a reset, a truncated body (io.ErrUnexpectedEOF when
 		// the body ends before its Content-Length) or a timeout.
@@ -308,7 +314,11 @@ func (f *Fetcher) Get(ctx context.Context, rawURL, relPath string, want File) (F
 
 	committed, detail, err = out.commit()
 	if err != nil {
-		return fail(ErrTransient, resp.StatusCode, detail, err)
+		kind := storageKind(err)
+		if committed { // the file is in place; only its directory's sync failed
+			kind = ErrTransient
+		}
+		return fail(kind, resp.StatusCode, detail, err)
 	}
 	return File{Path: relPath, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
@@ -553,6 +563,11 @@ func (r *recordingWriter) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// faultyWriter fails every write with its error.
+type faultyWriter struct{ err error }
+
+func (w faultyWriter) Write([]byte) (int, error) { return 0, w.err }
 
 // CleanTemp removes the temporary files that Get leaves behind only when the
 // process dies mid-download: files anywhere under Dir named like Get's

@@ -523,7 +523,7 @@ func (m *Runner) Expiry(ctx context.Context) (Report, error) {
 			if err != nil || !missing {
 				return err
 			}
-		case j.State == tasks.StateFailed && j.FailCode == tasks.CodeDownloadFailed:
+		case j.State == tasks.StateFailed && tasks.Redownloadable(j.FailCode):
 		default:
 			return nil
 		}

@@ -38,6 +38,14 @@ const (
 	CodeDownloadTooLarge = "DOWNLOAD_TOO_LARGE"
 	// CodeDownloadFailed: the video was created but could not be stored.
 	CodeDownloadFailed = "DOWNLOAD_FAILED"
+	// CodeStorageFull: the video was created but the output directory's
+	// file system is full (or over its quota); it is downloaded again,
+	// not created again, once there is room.
+	CodeStorageFull = "STORAGE_FULL"
+	// CodeStorageReadOnly: the video was created but the output directory
+	// cannot be written (a read-only file system, or no permission); it is
+	// downloaded again, not created again, once it can be.
+	CodeStorageReadOnly = "STORAGE_READONLY"
 	// CodeTimedOut: the task was still not finished long after its create
 	// (reconcile gave up on it).
 	CodeTimedOut = "TIMED_OUT"
@@ -67,10 +75,23 @@ const CodeInsufficientCredits = "INSUFFICIENT_CREDITS"
 // those again is what an operator's retry is for.
 func PossiblyBilled(failCode string, hadTask bool) bool {
 	switch failCode {
-	case CodeNoResult, CodeResultExpired, CodeDownloadTooLarge, CodeDownloadFailed, CodeAnswerUnreadable:
+	case CodeNoResult, CodeResultExpired, CodeDownloadTooLarge, CodeDownloadFailed, CodeStorageFull, CodeStorageReadOnly,
+		CodeAnswerUnreadable:
 		return true
 	case CodeTimedOut, CodeTaskNotFound:
 		return hadTask
+	}
+	return false
+}
+
+// Redownloadable reports whether a failed row's video was made and only
+// its storing failed, so that it is downloaded again from its result URLs
+// (while they live) rather than created again: DOWNLOAD_FAILED,
+// STORAGE_FULL and STORAGE_READONLY.
+func Redownloadable(failCode string) bool {
+	switch failCode {
+	case CodeDownloadFailed, CodeStorageFull, CodeStorageReadOnly:
+		return true
 	}
 	return false
 }

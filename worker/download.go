@@ -58,12 +58,20 @@ func (w *Worker) handleDownload(ctx context.Context, t *asynq.Task) error {
 // downloadFailed ends a row whose video cannot be stored, or lets asynq
 // retry a transient failure.
 func (w *Worker) downloadFailed(ctx context.Context, job batch.Job, err error) error {
-	code := ""
+	code, msg := "", "the video could not be stored: "+err.Error()
 	switch {
 	case errors.Is(err, fetch.ErrExpired):
 		code = tasks.CodeResultExpired
 	case errors.Is(err, fetch.ErrTooLarge):
 		code = tasks.CodeDownloadTooLarge
+	case errors.Is(err, fetch.ErrStorageFull), errors.Is(err, fetch.ErrStorageReadOnly):
+		// Retrying now only fails again: keep the result URLs and say how
+		// to store the video once the directory can take it.
+		code = tasks.CodeStorageFull
+		if errors.Is(err, fetch.ErrStorageReadOnly) {
+			code = tasks.CodeStorageReadOnly
+		}
+		msg = storageMessage(job.Batch, err)
 	case errors.Is(err, fetch.ErrPermanent), w.finalAttempt(ctx):
 		code = tasks.CodeDownloadFailed
 	default:
@@ -73,6 +81,18 @@ func (w *Worker) downloadFailed(ctx context.Context, job batch.Job, err error) e
 	w.log.Warn("download_failed", "batch", job.Batch, "row", job.Row, "code", code, "err", err)
 	_, terr := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{
 		From: []tasks.State{tasks.StateSucceeded}, To: tasks.StateFailed, Attempt: &job.Attempt,
-		FailCode: code, FailMsg: "the video could not be stored: " + err.Error()})
+		FailCode: code, FailMsg: msg})
 	return ignoreConflict(terr)
+}
+
+// storageMessage is the failure message of a row whose video the output
+// directory could not take.
+func storageMessage(batchID string, err error) string {
+	what := "the output directory (out_dir) is full"
+	if errors.Is(err, fetch.ErrStorageReadOnly) {
+		what = "the output directory (out_dir) cannot be written (read-only, or no permission)"
+	}
+	return what + ": the video was created (billed) and its result URL is kept. Make room or fix the directory, then " +
+		"run seedbatch retry " + batchID + " --state failed (or seedbatch expiry) within 24 hours of its creation: " +
+		"it is downloaded again, not created again. (" + err.Error() + ")"
 }

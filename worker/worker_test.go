@@ -61,6 +61,8 @@ type options struct {
 	wrap func(worker.Provider, *ratelimit.Limiter) worker.Provider
 	// sink, when set, stores the videos in place of the harness's directory.
 	sink fetch.Sink
+	// wrapFetch, when set, wraps the fetcher, to act around its downloads.
+	wrapFetch func(worker.Fetcher) worker.Fetcher
 }
 
 func newHarness(t *testing.T, clientKey string) *harness {
@@ -120,7 +122,11 @@ func newHarnessWith(t testing.TB, change func(*options)) *harness {
 	if o.wrap != nil {
 		prov = o.wrap(prov, lim)
 	}
-	h.worker, err = worker.New(rs.Client, h.store, lim, prov, f, o.worker)
+	var fetcher worker.Fetcher = f
+	if o.wrapFetch != nil {
+		fetcher = o.wrapFetch(f)
+	}
+	h.worker, err = worker.New(rs.Client, h.store, lim, prov, fetcher, o.worker)
 	if err != nil {
 		t.Fatal(err)
 	}
