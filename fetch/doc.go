@@ -34,12 +34,16 @@
 //   - [ErrTransient]: network errors (dial, TLS, reset), timeouts (the
 //     whole-download [Config.Timeout], or the caller's context), 408, 429
 //     and 5xx answers, and a body shorter than its Content-Length. Also
-//     every local file-system error (creating directories, writing, syncing
-//     or renaming): the result is still downloadable and the cause (a full
-//     disk, a permission) is the operator's to fix, so failing the row for
-//     good would throw away a paid result; the caller's retry limit bounds
-//     the attempts. Such errors wrap the [*os.PathError] or [*os.LinkError],
-//     so errors.As tells them apart from network errors.
+//     the local file-system errors not named below (creating directories,
+//     writing, syncing or renaming): the result is still downloadable, so
+//     failing the row for good would throw away a paid result; the caller's
+//     retry limit bounds the attempts. Such errors wrap the [*os.PathError]
+//     or [*os.LinkError], so errors.As tells them apart from network errors.
+//   - [ErrStorageFull]: the destination's file system is full or over its
+//     quota (ENOSPC, EDQUOT); [ErrStorageReadOnly]: it cannot be written (a
+//     read-only file system, EROFS, or no permission, EACCES or EPERM).
+//     Retrying soon only fails again: the cause is the operator's to fix,
+//     and the result is still downloadable while its URL lives.
 //   - [ErrPermanent]: any other 4xx, a non-200 answer that is not an error
 //     (1xx, 2xx other than 200, or a 3xx the HTTP client did not follow), a
 //     URL that is not http(s), an invalid destination path, and a host or

@@ -21,7 +21,8 @@ var (
 	ErrTooLarge = errors.New("fetch: too large")
 	// ErrTransient means the download failed for a reason that may pass:
 	// a network error, a timeout, 408, 429, 5xx, a truncated body, or a
-	// local file-system error. Retrying with backoff is worthwhile.
+	// local file-system error other than the storage kinds below. Retrying
+	// with backoff is worthwhile.
 	ErrTransient = errors.New("fetch: transient failure")
 	// ErrPermanent means the request is wrong: another 4xx, an unexpected
 	// status, an unsupported URL or an invalid destination path. Retrying

@@ -79,7 +79,7 @@ func commands() []command {
 		{"retry", "BATCH", "resubmit a batch's ambiguous, failed or budget-held rows, on purpose", (*Main).retryCmd},
 		{"cancel", "BATCH", "stop submitting a batch's remaining rows (tasks in flight finish)", (*Main).cancelCmd},
 		{"purge", "BATCH", "delete a finished batch's records now (--force: one still running)", (*Main).purgeCmd},
-		{"recover", "FILE.csv", "rebuild a batch that Redis lost from its file and run's journal, creating nothing twice", (*Main).recoverCmd},
+		{"recover", "FILE.csv", "rebuild a batch Redis lost, from its file and run's journal", (*Main).recoverCmd},
 		{"resume", "", "resume submitting after the provider refused the key (once fixed)", (*Main).resumeCmd},
 		{"limits", "", "show the account's limits stored in Redis, or replace them", (*Main).limitsCmd},
 		{"dashboard", "", "serve the web dashboard: batches, asynq monitor, /metrics, /healthz", (*Main).dashboardCmd},
