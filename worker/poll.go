@@ -148,6 +148,12 @@ func (w *Worker) applyStatus(ctx context.Context, job batch.Job, from tasks.Stat
 		return w.schedulePoll(ctx, job, n+1, w.nextRead(ctx, job, callback), callback)
 	}
 	if _, err := w.store.Transition(ctx, job.Batch, job.Row, c); err != nil {
+		if errors.Is(err, batch.ErrConflict) {
+			// Another poll (one asynq ran again after a crash) or a callback
+			// recorded the end first and freed the slot; this read renewed
+			// the lease, putting it back. The task has ended: free it again.
+			w.release(ctx, job)
+		}
 		return ignoreConflict(err)
 	}
 	if from == tasks.StateAmbiguous {
