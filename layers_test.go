@@ -24,8 +24,8 @@ var layers = [][]string{
 	// Leaves: the row's vocabulary, the provider's client and its
 	// simulator, the limiter, downloads, object storage, and small helpers.
 	{"tasks", "seedance", "sim", "ratelimit", "fetch", "objstore", "redact", "rundir",
-		"internal/crashpoint", "internal/hostcheck", "internal/probe", "internal/redistest", "internal/s3test",
-		"internal/serve", "internal/syncbuf", "internal/testwait"},
+		"internal/crashpoint", "internal/hostcheck", "internal/probe", "internal/redisconn", "internal/redistest",
+		"internal/s3test", "internal/serve", "internal/syncbuf", "internal/testwait"},
 	// Records of batches in Redis, and asynq's producer side.
 	{"batch", "queue"},
 	// What runs: handlers, pages, housekeeping, its cron wiring, metrics,
@@ -39,9 +39,10 @@ var layers = [][]string{
 
 // sideways are the imports allowed within one layer, as "from to".
 var sideways = []string{
-	"queue batch",                       // a task's payload names a batch's job
-	"internal/probe internal/hostcheck", // a probe checks the host it dials
-	"fetch internal/crashpoint",         // a download has a crash point
+	"queue batch",                           // a task's payload names a batch's job
+	"internal/probe internal/hostcheck",     // a probe checks the host it dials
+	"fetch internal/crashpoint",             // a download has a crash point
+	"internal/redistest internal/redisconn", // tests check their keys' slots
 }
 
 // TestImportsPointDown checks every package's imports against layers.

@@ -132,7 +132,11 @@ func (s *Store) CreateBatch(ctx context.Context, m Meta) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("create batch %s: %w", m.ID, err)
 	}
-	pipe := s.rdb.TxPipeline()
+	// The meta and the batch list hash to different Cluster slots: one
+	// round trip, not one transaction. A process stopping in between leaves
+	// a meta that CreateBatch refuses again and Batches does not list; the
+	// HSETNX above already made that window, and the meta is written first.
+	pipe := s.rdb.Pipeline()
 	pipe.HSet(ctx, s.metaKey(m.ID), "source", m.Source, "rows", m.Rows, "created_ms", m.Created.UnixMilli(),
 		"request_type", m.RequestType, "hash", m.Hash, "epoch", epoch, "account", cmp.Or(m.Account, AccountDefault))
 	pipe.ZAdd(ctx, s.batchesKey(), redis.Z{Score: float64(m.Created.UnixMilli()), Member: m.ID})

@@ -15,6 +15,8 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/seedbatch/seedbatch/internal/redisconn"
 )
 
 var seq atomic.Int64
@@ -96,4 +98,30 @@ func safeName(n string) string {
 		n = n[:40]
 	}
 	return n
+}
+
+// CheckSlots makes the test fail unless every command, transaction and
+// script that the server's client runs from now on keeps its keys in one
+// Redis Cluster hash slot, and every script defined in the Go files of dir
+// (the package under test: ".") has run at least once, so a new script
+// without such a test fails too. It checks at the test's end.
+func (s *Server) CheckSlots(t testing.TB, dir string) {
+	t.Helper()
+	srcs, err := redisconn.ScriptsIn(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &redisconn.SlotHook{}
+	s.Client.AddHook(h)
+	t.Cleanup(func() {
+		for _, v := range h.Violations() {
+			t.Errorf("not runnable on Redis Cluster: %s", v)
+		}
+		ran := h.Scripts()
+		for _, src := range srcs {
+			if ran[redisconn.ScriptSHA(src)] == 0 {
+				t.Errorf("script never run by the test, its keys unchecked:\n%s", src)
+			}
+		}
+	})
 }
