@@ -6,15 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/seedbatch/seedbatch/internal/redisconn"
+	"github.com/seedbatch/seedbatch/internal/redisproc"
 	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/ratelimit"
 )
@@ -31,7 +30,7 @@ type benchRedis struct {
 	kind    string
 	url     string
 	version string
-	client  *redis.Client
+	client  redis.UniversalClient
 	stop    func()
 }
 
@@ -53,13 +52,12 @@ func openRedis(ctx context.Context, url, dir string) (*benchRedis, error) {
 		mr.ClockTTL(true)
 		r.kind, r.url, r.stop = redisEmbedded, "redis://"+mr.Addr(), mr.Close
 	}
-	opt, err := redis.ParseURL(r.url)
+	client, err := redisconn.Settings{URL: r.url, PoolSize: 2 * enqueueGoroutines}.Client()
 	if err != nil {
 		r.stop()
-		return nil, errors.New("redis URL: not a valid Redis URL")
+		return nil, err
 	}
-	opt.PoolSize = max(opt.PoolSize, 2*enqueueGoroutines)
-	r.client = redis.NewClient(opt)
+	r.client = client
 	if err := r.client.Ping(ctx).Err(); err != nil {
 		r.Close()
 		return nil, fmt.Errorf("cannot reach Redis: %w", err)
@@ -74,55 +72,17 @@ func openRedis(ctx context.Context, url, dir string) (*benchRedis, error) {
 }
 
 // hasRedisServer reports whether a redis-server is on PATH.
-func hasRedisServer() bool {
-	_, err := exec.LookPath("redis-server")
-	return err == nil
-}
+func hasRedisServer() bool { return len(redisproc.Missing("redis-server")) == 0 }
 
 // startServer starts redis-server on a free loopback port, without
 // persistence, and waits until it answers.
 func (r *benchRedis) startServer(ctx context.Context, dir string) error {
-	port, err := freePort()
+	srv, err := redisproc.Start(ctx, dir)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no", "--loglevel", "warning")
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start redis-server: %w", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	r.kind, r.url = redisServer, "redis://127.0.0.1:"+strconv.Itoa(port)
-	r.stop = func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	}
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port)})
-	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if c.Ping(ctx).Err() == nil {
-			return nil
-		}
-		select {
-		case <-exited:
-			return errors.New("redis-server exited at start")
-		case <-ctx.Done():
-			r.stop()
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			r.stop()
-			return errors.New("redis-server did not answer within 10 s")
-		}
-	}
+	r.kind, r.url, r.stop = redisServer, srv.URL(), srv.Stop
+	return nil
 }
 
 // Close closes the client and stops a Redis started for the run.

@@ -3,7 +3,10 @@
 // explicit settings (command-line flags). The result is validated once, and
 // every error names the field it is about.
 //
-// Environment variables: REDIS_URL, SEEDANCE_API_KEY and SEEDANCE_BASE_URL,
+// Environment variables: REDIS_URL (or, for Sentinel, REDIS_MASTER_NAME and
+// REDIS_SENTINEL_ADDRS, for Cluster, REDIS_CLUSTER_ADDRS, both with
+// REDIS_USERNAME, REDIS_PASSWORD and REDIS_SENTINEL_PASSWORD),
+// SEEDANCE_API_KEY and SEEDANCE_BASE_URL,
 // plus SEEDBATCH_<SECTION>_<FIELD> for any field, e.g.
 // SEEDBATCH_LIMITS_MAX_IN_FLIGHT=200 sets limits.max_in_flight, and
 // SEEDBATCH_PRICES_<RESOLUTION> for one price, e.g. SEEDBATCH_PRICES_720P=0.05
@@ -46,6 +49,7 @@ import (
 	"github.com/seedbatch/seedbatch/fetch"
 	"github.com/seedbatch/seedbatch/housekeeping"
 	"github.com/seedbatch/seedbatch/internal/hostcheck"
+	"github.com/seedbatch/seedbatch/internal/redisconn"
 	"github.com/seedbatch/seedbatch/objstore"
 	"github.com/seedbatch/seedbatch/queue"
 	"github.com/seedbatch/seedbatch/ratelimit"
@@ -104,14 +108,49 @@ func (c Config) RunDir() string {
 	return c.OutDir
 }
 
-// Redis says where the queue and the records live.
+// Redis says where the queue and the records live: one server (URL), a
+// master found through Redis Sentinel (MasterName and SentinelAddrs), or a
+// Redis Cluster (ClusterAddrs). Set one of the three; none: run starts an
+// embedded Redis, and every other command refuses to start.
 type Redis struct {
-	// URL of the Redis server (redis:// or rediss://). Empty: run starts an
-	// embedded Redis; every other command needs one. Env: REDIS_URL.
+	// URL of a single Redis server (redis://, rediss:// or unix://), its
+	// user and password included. Env: REDIS_URL.
 	URL string `yaml:"url"`
+	// MasterName is the name under which the sentinels monitor the master
+	// (Sentinel mode). Env: REDIS_MASTER_NAME.
+	MasterName string `yaml:"master_name"`
+	// SentinelAddrs are the sentinels' host:port addresses (Sentinel mode).
+	// Env: REDIS_SENTINEL_ADDRS, comma-separated.
+	SentinelAddrs []string `yaml:"sentinel_addrs"`
+	// SentinelPassword authenticates to the sentinels (Sentinel mode).
+	// Env: REDIS_SENTINEL_PASSWORD.
+	SentinelPassword Secret `yaml:"sentinel_password"`
+	// ClusterAddrs are host:port addresses of some nodes of a Redis
+	// Cluster (Cluster mode; the others are discovered). Env:
+	// REDIS_CLUSTER_ADDRS, comma-separated.
+	ClusterAddrs []string `yaml:"cluster_addrs"`
+	// Username and Password authenticate to the Redis servers in Sentinel
+	// and Cluster modes (a single server's are in its URL). Env:
+	// REDIS_USERNAME, REDIS_PASSWORD.
+	Username string `yaml:"username"`
+	Password Secret `yaml:"password"`
 	// Prefix namespaces seedbatch's own keys and queue names (default "seedbatch").
 	Prefix string `yaml:"prefix"`
 }
+
+// Configured reports whether a Redis is set, in any mode.
+func (r Redis) Configured() bool { return r.Conn().Mode() != "" }
+
+// Conn returns the connection settings of r, for the clients of
+// internal/redisconn.
+func (r Redis) Conn() redisconn.Settings {
+	return redisconn.Settings{URL: r.URL, MasterName: r.MasterName, SentinelAddrs: r.SentinelAddrs,
+		SentinelPassword: r.SentinelPassword.Reveal(), ClusterAddrs: r.ClusterAddrs,
+		Username: r.Username, Password: r.Password.Reveal()}
+}
+
+// Describe names the Redis for messages, without its passwords.
+func (r Redis) Describe() string { return r.Conn().Describe() }
 
 // SimulatedSuffix ends the key prefix under which run keeps, on a shared
 // Redis, the batches it runs with the built-in simulator: apart from real
@@ -482,9 +521,15 @@ func loadFile(cfg *Config, file string) error {
 
 // envAliases are the well-known variables that set one field each.
 var envAliases = map[string]string{
-	"REDIS_URL":         "redis.url",
-	"SEEDANCE_API_KEY":  "provider.api_key",
-	"SEEDANCE_BASE_URL": "provider.base_url",
+	"REDIS_URL":               "redis.url",
+	"REDIS_MASTER_NAME":       "redis.master_name",
+	"REDIS_SENTINEL_ADDRS":    "redis.sentinel_addrs",
+	"REDIS_SENTINEL_PASSWORD": "redis.sentinel_password",
+	"REDIS_CLUSTER_ADDRS":     "redis.cluster_addrs",
+	"REDIS_USERNAME":          "redis.username",
+	"REDIS_PASSWORD":          "redis.password",
+	"SEEDANCE_API_KEY":        "provider.api_key",
+	"SEEDANCE_BASE_URL":       "provider.base_url",
 }
 
 func applyEnv(cfg *Config, env func(string) (string, bool)) error {
@@ -682,6 +727,17 @@ func (c Config) Validate() error {
 	rules := []rule{
 		{"redis.prefix", c.Redis.Prefix == "" || strings.ContainsAny(c.Redis.Prefix, "{}: \t"), "must be non-empty without spaces, ':' or braces"},
 		{"redis.url", c.Redis.URL != "" && !hasScheme(c.Redis.URL, "redis://", "rediss://", "unix://"), "must start with redis://, rediss:// or unix://"},
+		{"redis.url", c.Redis.URL != "" && (len(c.Redis.SentinelAddrs) > 0 || len(c.Redis.ClusterAddrs) > 0),
+			"must be empty when redis.sentinel_addrs or redis.cluster_addrs is set (one Redis mode at a time)"},
+		{"redis.cluster_addrs", len(c.Redis.ClusterAddrs) > 0 && len(c.Redis.SentinelAddrs) > 0,
+			"must be empty when redis.sentinel_addrs is set (Sentinel or Cluster, not both)"},
+		{"redis.master_name", len(c.Redis.SentinelAddrs) > 0 && c.Redis.MasterName == "", "must be set with redis.sentinel_addrs (the name the sentinels monitor)"},
+		{"redis.sentinel_addrs", c.Redis.MasterName != "" && len(c.Redis.SentinelAddrs) == 0, "must be set with redis.master_name"},
+		{"redis.sentinel_addrs", slices.ContainsFunc(c.Redis.SentinelAddrs, func(a string) bool { return !hostPort(a) }), "must be host:port addresses"},
+		{"redis.cluster_addrs", slices.ContainsFunc(c.Redis.ClusterAddrs, func(a string) bool { return !hostPort(a) }), "must be host:port addresses"},
+		{"redis.sentinel_password", c.Redis.SentinelPassword != "" && len(c.Redis.SentinelAddrs) == 0, "is used only with redis.sentinel_addrs"},
+		{"redis.password", (c.Redis.Password != "" || c.Redis.Username != "") && c.Redis.URL != "",
+			"and redis.username are for Sentinel and Cluster modes: put a single server's in redis.url (redis://user:password@host:port)"},
 		{"provider.base_url", !hasScheme(c.Provider.BaseURL, "http://", "https://"), "must be an http(s) URL"},
 		{"provider.timeout", c.Provider.Timeout <= 0, "must be positive"},
 		{"provider.not_created_codes", slices.ContainsFunc(c.Provider.NotCreatedCodes, func(code int) bool { return code < 400 }),
@@ -777,14 +833,7 @@ func (c Config) Validate() error {
 }
 
 // RedactURL hides the password of a URL such as redis://:secret@host:6379.
-func RedactURL(u string) string {
-	if i := strings.Index(u, "://"); i >= 0 {
-		if at := strings.LastIndex(u, "@"); at > i {
-			return u[:i+3] + "***@" + u[at+1:]
-		}
-	}
-	return u
-}
+func RedactURL(u string) string { return redisconn.RedactURL(u) }
 
 // Dump renders the configuration as YAML, secrets and passwords redacted.
 func (c Config) Dump() string {

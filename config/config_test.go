@@ -8,12 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/seedbatch/seedbatch/internal/redisconn"
 	"github.com/seedbatch/seedbatch/worker"
 )
 
@@ -86,6 +88,15 @@ func TestLoadErrorsNameTheField(t *testing.T) {
 		{"negative limit", Options{Set: []string{"limits.max_in_flight=-1"}}, "limits.max_in_flight"},
 		{"reserve above burst", Options{Set: []string{"limits.create_reserve=60"}}, "limits.create_reserve"},
 		{"bad redis url", Options{Env: envOf(map[string]string{"REDIS_URL": "localhost:6379"})}, "redis.url"},
+		{"sentinel without master", Options{Env: envOf(map[string]string{"REDIS_SENTINEL_ADDRS": "127.0.0.1:26379"})}, "redis.master_name"},
+		{"master without sentinels", Options{Env: envOf(map[string]string{"REDIS_MASTER_NAME": "seedbatch"})}, "redis.sentinel_addrs"},
+		{"sentinel and cluster", Options{Env: envOf(map[string]string{"REDIS_MASTER_NAME": "m", "REDIS_SENTINEL_ADDRS": "a:1",
+			"REDIS_CLUSTER_ADDRS": "b:2"})}, "redis.cluster_addrs"},
+		{"url and cluster", Options{Env: envOf(map[string]string{"REDIS_URL": "redis://a:1", "REDIS_CLUSTER_ADDRS": "b:2"})}, "redis.url"},
+		{"cluster address without port", Options{Set: []string{"redis.cluster_addrs=10.0.0.1"}}, "redis.cluster_addrs"},
+		{"password with a url", Options{Env: envOf(map[string]string{"REDIS_URL": "redis://a:1", "REDIS_PASSWORD": "pw"})}, "redis.password"},
+		{"sentinel password without sentinels", Options{Env: envOf(map[string]string{"REDIS_CLUSTER_ADDRS": "b:2",
+			"REDIS_SENTINEL_PASSWORD": "pw"})}, "redis.sentinel_password"},
 		{"bad env value", Options{Env: envOf(map[string]string{"SEEDBATCH_WORKER_POLL_INTERVAL": "soon"})}, "SEEDBATCH_WORKER_POLL_INTERVAL"},
 		{"unknown setting", Options{Set: []string{"limits.nope=1"}}, "limits.nope"},
 		{"setting without value", Options{Set: []string{"limits.burst"}}, "section.field=value"},
@@ -216,6 +227,45 @@ func TestDumpHidesRedisPassword(t *testing.T) {
 	}
 	if d := cfg.Dump(); strings.Contains(d, "hunter2") || !strings.Contains(d, "redis://***@db.internal:6379/0") {
 		t.Errorf("dump:\n%s", d)
+	}
+}
+
+func TestRedisModes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		mode string
+		hide []string
+	}{
+		{"none", nil, "", nil},
+		{"single", map[string]string{"REDIS_URL": "redis://:pw1@h:6379/0"}, redisconn.ModeSingle, []string{"pw1"}},
+		{"sentinel", map[string]string{"REDIS_MASTER_NAME": "seedbatch", "REDIS_SENTINEL_ADDRS": "s1:26379, s2:26379",
+			"REDIS_SENTINEL_PASSWORD": "spw2", "REDIS_USERNAME": "app", "REDIS_PASSWORD": "rpw3"}, redisconn.ModeSentinel, []string{"spw2", "rpw3"}},
+		{"cluster", map[string]string{"REDIS_CLUSTER_ADDRS": "c1:7000,c2:7000", "REDIS_PASSWORD": "rpw4"}, redisconn.ModeCluster, []string{"rpw4"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := Load(Options{Env: envOf(tc.env)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m := cfg.Redis.Conn().Mode(); m != tc.mode || cfg.Redis.Configured() != (tc.mode != "") {
+				t.Fatalf("mode %q (configured %v), want %q", m, cfg.Redis.Configured(), tc.mode)
+			}
+			if tc.mode == redisconn.ModeSentinel && (len(cfg.Redis.SentinelAddrs) != 2 || cfg.Redis.SentinelAddrs[1] != "s2:26379") {
+				t.Errorf("sentinel addresses %q", cfg.Redis.SentinelAddrs)
+			}
+			shown := cfg.Dump() + cfg.Redis.Describe()
+			for _, pw := range tc.hide {
+				if strings.Contains(shown, pw) {
+					t.Errorf("%s shown:\n%s", pw, shown)
+				}
+				if !slices.Contains(cfg.Secrets(), pw) {
+					t.Errorf("Secrets() lacks %s", pw)
+				}
+			}
+		})
 	}
 }
 

@@ -362,10 +362,10 @@ func (s *stack) Close() {
 // the account whose limits are shared.
 func (m *Main) open(ctx context.Context, cfg config.Config, embedded bool) (*stack, error) {
 	s := &stack{cfg: cfg, log: m.logger(cfg), crash: m.Crash}
-	url := cfg.Redis.URL
-	if url == "" {
+	conn := cfg.Redis.Conn()
+	if !cfg.Redis.Configured() {
 		if !embedded {
-			return nil, fail(exitUsage, "no Redis configured: set REDIS_URL or pass --redis redis://HOST:PORT")
+			return nil, fail(exitUsage, "no Redis configured: set REDIS_URL (or REDIS_SENTINEL_ADDRS, REDIS_CLUSTER_ADDRS) or pass --redis redis://HOST:PORT")
 		}
 		mr := miniredis.NewMiniRedis()
 		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
@@ -374,27 +374,23 @@ func (m *Main) open(ctx context.Context, cfg config.Config, embedded bool) (*sta
 		mr.ClockTTL(true)
 		s.mini = mr
 		s.closers = append(s.closers, mr.Close)
-		url = "redis://" + mr.Addr()
+		conn.URL = "redis://" + mr.Addr()
 	}
-	opt, err := redis.ParseURL(url)
+	// Each submit waiting for a slot blocks a connection on the free list:
+	// keep go-redis's default for everything else on top.
+	conn.PoolSize = cfg.Worker.SubmitConcurrency + 10*runtime.GOMAXPROCS(0)
+	client, err := conn.Client()
 	if err != nil {
 		s.Close()
-		// The parse error repeats the URL, password included.
-		return nil, fail(exitUsage, "redis.url %s: not a valid Redis URL", config.RedactURL(url))
+		return nil, fail(exitUsage, "redis: %v", err)
 	}
-	if opt.PoolSize == 0 {
-		// Each submit waiting for a slot blocks a connection on the free
-		// list: keep go-redis's default for everything else on top.
-		opt.PoolSize = cfg.Worker.SubmitConcurrency + 10*runtime.GOMAXPROCS(0)
-	}
-	client := redis.NewClient(opt)
 	s.rdb = client
 	s.closers = append(s.closers, func() { client.Close() })
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := client.Ping(pctx).Err(); err != nil {
 		s.Close()
-		return nil, fail(exitUnreachable, "cannot reach Redis at %s: %v", config.RedactURL(url), err)
+		return nil, fail(exitUnreachable, "cannot reach Redis (%s): %v", conn.Describe(), redactor(cfg).Error(err))
 	}
 	s.store = batch.NewStore(client, cfg.Redis.Prefix)
 	s.store.SetRedactor(redactor(cfg).String)

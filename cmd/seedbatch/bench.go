@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/seedbatch/seedbatch/bench"
+	"github.com/seedbatch/seedbatch/internal/redisconn"
 )
 
 func (m *Main) benchCmd(ctx context.Context, args []string) error {
@@ -29,6 +30,10 @@ func (m *Main) benchCmd(ctx context.Context, args []string) error {
 	if fs.NArg() != 0 {
 		fs.Usage()
 		return fail(exitUsage, "bench: takes no arguments")
+	}
+	if m := cfg.Redis.Conn().Mode(); m != "" && m != redisconn.ModeSingle {
+		// Its figures come from one server's INFO counters.
+		return fail(exitUsage, "bench: measures a single Redis (REDIS_URL or --redis), not %s", cfg.Redis.Describe())
 	}
 	counts, err := parseInts(*workers)
 	if err != nil {

@@ -72,7 +72,7 @@ func (s *stack) notFound(id string) error {
 		hint = "; it takes a batch id, which seedbatch run and enqueue print, not a file name"
 	}
 	return fail(exitUsage, "no batch %s in the Redis at %s (key prefix %s): seedbatch status lists the batches there "+
-		"(a finished batch's records are deleted after retention, %s)%s", id, config.RedactURL(s.cfg.Redis.URL), s.cfg.Redis.Prefix,
+		"(a finished batch's records are deleted after retention, %s)%s", id, s.cfg.Redis.Describe(), s.cfg.Redis.Prefix,
 		retentionText(s.cfg), hint)
 }
 

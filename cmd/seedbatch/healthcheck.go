@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/seedbatch/seedbatch/config"
 )
@@ -162,19 +161,19 @@ func checkURL(ctx context.Context, rawURL string) (string, error) {
 // schedulers whose heartbeat is recent). Any process on the same Redis and
 // prefix counts: run one scheduler per Redis.
 func checkScheduler(ctx context.Context, cfg config.Config, timeout time.Duration) (string, error) {
-	if cfg.Redis.URL == "" {
-		return "", errors.New("no Redis configured: set REDIS_URL or pass --redis")
-	}
-	opt, err := redis.ParseURL(cfg.Redis.URL)
-	if err != nil {
-		return "", fmt.Errorf("redis.url %s: not a valid Redis URL", config.RedactURL(cfg.Redis.URL))
+	if !cfg.Redis.Configured() {
+		return "", errors.New("no Redis configured: set REDIS_URL (or REDIS_SENTINEL_ADDRS, REDIS_CLUSTER_ADDRS) or pass --redis")
 	}
 	// asynq's inspector takes no context: bound each command instead.
-	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout, opt.MaxRetries = timeout, timeout, timeout, -1
-	client := redis.NewClient(opt)
+	conn := cfg.Redis.Conn()
+	conn.Timeout = timeout
+	client, err := conn.Client()
+	if err != nil {
+		return "", fmt.Errorf("redis: %v", err)
+	}
 	defer client.Close()
 	if err := client.Ping(ctx).Err(); err != nil {
-		return "", fmt.Errorf("redis at %s does not answer: %v", config.RedactURL(cfg.Redis.URL), redactor(cfg).Error(err))
+		return "", fmt.Errorf("redis (%s) does not answer: %v", conn.Describe(), redactor(cfg).Error(err))
 	}
 	insp := asynq.NewInspectorFromRedisClient(client)
 	defer insp.Close()

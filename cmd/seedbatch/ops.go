@@ -138,9 +138,9 @@ func (m *Main) dashboardCmd(ctx context.Context, args []string) error {
 	}
 	defer s.Close()
 	cfg := s.cfg
-	redisOpt, err := asynq.ParseRedisURI(cfg.Redis.URL)
+	redisOpt, err := cfg.Redis.Conn().ConnOpt()
 	if err != nil {
-		return fail(exitUsage, "redis.url %s: %v", config.RedactURL(cfg.Redis.URL), err)
+		return fail(exitUsage, "redis: %v", err)
 	}
 	insp := asynq.NewInspectorFromRedisClient(s.rdb)
 	defer insp.Close()

@@ -89,7 +89,7 @@ func (m *Main) parseRun(args []string) (*runner, error) {
 	}
 	r.cfg = cfg
 	r.simulated = cfg.Provider.APIKey == "" && len(cfg.Accounts) == 0
-	if p := cfg.Redis.SimulatedPrefix(); r.simulated && cfg.Redis.URL != "" && p != "" {
+	if p := cfg.Redis.SimulatedPrefix(); r.simulated && cfg.Redis.Configured() && p != "" {
 		// Never let simulated work mix with real jobs on a shared Redis.
 		r.cfg.Redis.Prefix = p
 	}
@@ -118,7 +118,7 @@ func (r *runner) lock(context.Context) error {
 	}
 	r.rd = rd
 	r.closers = append(r.closers, func() { rd.Close() })
-	if r.cfg.Redis.URL == "" {
+	if !r.cfg.Redis.Configured() {
 		if err := checkEarlierRuns(r.cfg.RunDir(), rd, r.journal, r.pf.allowDuplicates); err != nil {
 			return err
 		}
@@ -229,10 +229,10 @@ func (r *runner) enqueue(ctx context.Context) error {
 	if err := r.m.announce(ctx, r.s, r.plan, res, resumed); err != nil {
 		return err
 	}
-	if r.simulated && r.cfg.Redis.URL != "" {
+	if r.simulated && r.cfg.Redis.Configured() {
 		fmt.Fprintf(r.m.Stderr, "batch %s is simulated: it is kept apart from real batches, under the key prefix %s of the Redis at %s; "+
 			"seedbatch status lists it under \"simulated batches\", and seedbatch results %s and the dashboard find it\n",
-			r.plan.ID, r.cfg.Redis.Prefix, config.RedactURL(r.cfg.Redis.URL), r.plan.ID)
+			r.plan.ID, r.cfg.Redis.Prefix, r.cfg.Redis.Describe(), r.plan.ID)
 	}
 	return nil
 }

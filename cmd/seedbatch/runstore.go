@@ -28,10 +28,10 @@ type runStore struct {
 // storeOf is the store of a run with cfg (its prefix already the simulated
 // one for a simulated run on a shared Redis).
 func storeOf(cfg config.Config, simulated bool) runStore {
-	if cfg.Redis.URL == "" {
+	if !cfg.Redis.Configured() {
 		return runStore{Simulated: simulated}
 	}
-	return runStore{Redis: config.RedactURL(cfg.Redis.URL), Prefix: cfg.Redis.Prefix, Simulated: simulated}
+	return runStore{Redis: cfg.Redis.Describe(), Prefix: cfg.Redis.Prefix, Simulated: simulated}
 }
 
 func (r runStore) String() string {

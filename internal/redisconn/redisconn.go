@@ -51,7 +51,8 @@ type Settings struct {
 	// DB is the database of Sentinel mode (Cluster has only 0; a single
 	// server's is in its URL).
 	DB int
-	// PoolSize is the connections per server; 0 keeps go-redis's default.
+	// PoolSize is the connections per server; 0 keeps go-redis's default,
+	// and a single server's URL may set its own (pool_size), which wins.
 	PoolSize int
 	// Timeout, when positive, bounds dialing and each read and write, and
 	// turns retries off (for health checks).
@@ -164,8 +165,8 @@ func (s Settings) Client() (redis.UniversalClient, error) {
 		return redis.NewClusterClient(o.Cluster()), nil
 	}
 	// Every option of the URL, not only those UniversalOptions carries.
-	opt, _ := redis.ParseURL(s.URL) // checked
-	if s.PoolSize > 0 {
+	opt, _ := redis.ParseURL(s.URL)          // checked
+	if s.PoolSize > 0 && opt.PoolSize == 0 { // the URL's pool_size wins
 		opt.PoolSize = s.PoolSize
 	}
 	if s.Timeout > 0 {
