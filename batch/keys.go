@@ -13,6 +13,7 @@ import "strconv"
 //	<prefix>:b:{<batch>}:series      hash: minute -> rows finished, in flight
 //	<prefix>:b:{<batch>}:job:<row>   hash: one row's record (Job)
 //	<prefix>:b:{<batch>}:tasks       set of the batch's provider task ids
+//	<prefix>:b:{<batch>}:sync        counter written to wait for replicas (expires)
 //	<prefix>:task:<task id>          the row (holder) that owns a provider task
 //	<prefix>:file:<sha256>           the batch a file's content was enqueued as
 //	<prefix>:epoch                   hash: the Redis epoch's id and create count
@@ -31,6 +32,7 @@ func (s *Store) jobKey(b string, row int) string {
 	return s.prefix + ":b:{" + b + "}:job:" + strconv.Itoa(row)
 }
 func (s *Store) batchTasksKey(b string) string { return s.prefix + ":b:{" + b + "}:tasks" }
+func (s *Store) syncKey(b string) string       { return s.prefix + ":b:{" + b + "}:sync" }
 func (s *Store) taskKey(taskID string) string  { return s.prefix + ":task:" + taskID }
 func (s *Store) fileKey(hash string) string    { return s.prefix + ":file:" + hash }
 func (s *Store) epochKey() string              { return s.prefix + ":epoch" }

@@ -295,7 +295,7 @@ func (s *Store) Purge(ctx context.Context, id string, force bool) (PurgeResult, 
 			}
 		}
 	}
-	n := pipe.Unlink(ctx, s.countsKey(id), s.seriesKey(id), s.batchTasksKey(id), s.metaKey(id))
+	n := pipe.Unlink(ctx, s.countsKey(id), s.seriesKey(id), s.batchTasksKey(id), s.syncKey(id), s.metaKey(id))
 	pipe.ZRem(ctx, s.batchesKey(), id)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return res, fmt.Errorf("purge %s: %w", id, err)

@@ -34,6 +34,9 @@ type Store struct {
 	// batchLocks holds a *sync.Mutex per batch being retired or reopened.
 	batchLocks *sync.Map
 	log        *slog.Logger
+	// waitReplicas is how many replicas must hold a row's submitting state
+	// before its create is sent (see WaitReplicated).
+	waitReplicas int
 }
 
 // SetRedactor makes the store pass every failure message and last error

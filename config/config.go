@@ -134,6 +134,12 @@ type Redis struct {
 	// REDIS_USERNAME, REDIS_PASSWORD.
 	Username string `yaml:"username"`
 	Password Secret `yaml:"password"`
+	// WaitReplicas is how many replicas must hold a row's submitting state
+	// before its create is sent (Redis WAIT, up to 2s, batch.WaitReplicasTimeout;
+	// fewer and the create waits for a later try). 0 (the default) never
+	// waits. With Sentinel or Cluster set it to 1, or a failover can lose that
+	// state and have the row created twice.
+	WaitReplicas int `yaml:"wait_replicas"`
 	// Prefix namespaces seedbatch's own keys and queue names (default "seedbatch").
 	Prefix string `yaml:"prefix"`
 }
@@ -735,6 +741,7 @@ func (c Config) Validate() error {
 		{"redis.sentinel_addrs", c.Redis.MasterName != "" && len(c.Redis.SentinelAddrs) == 0, "must be set with redis.master_name"},
 		{"redis.sentinel_addrs", slices.ContainsFunc(c.Redis.SentinelAddrs, func(a string) bool { return !hostPort(a) }), "must be host:port addresses"},
 		{"redis.cluster_addrs", slices.ContainsFunc(c.Redis.ClusterAddrs, func(a string) bool { return !hostPort(a) }), "must be host:port addresses"},
+		{"redis.wait_replicas", c.Redis.WaitReplicas < 0, "must not be negative"},
 		{"redis.sentinel_password", c.Redis.SentinelPassword != "" && len(c.Redis.SentinelAddrs) == 0, "is used only with redis.sentinel_addrs"},
 		{"redis.password", (c.Redis.Password != "" || c.Redis.Username != "") && c.Redis.URL != "",
 			"and redis.username are for Sentinel and Cluster modes: put a single server's in redis.url (redis://user:password@host:port)"},

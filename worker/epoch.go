@@ -20,26 +20,26 @@ type epochGuard struct {
 // checkEpoch counts one create of a batch in the Redis epoch and returns
 // an error wrapping batch.ErrDataLost when Redis shows that it lost data:
 // it has no epoch, another epoch than the batch was created in, or a create
-// count lower than one this process saw before this create began.
-func (w *Worker) checkEpoch(ctx context.Context, meta batch.Meta) error {
+// count lower than one of a create this process sent (see noteEpoch).
+func (w *Worker) checkEpoch(ctx context.Context, meta batch.Meta) (batch.Epoch, error) {
 	w.epoch.mu.Lock()
 	seenID, seenSeq := w.epoch.id, w.epoch.seq
 	w.epoch.mu.Unlock()
 	e, err := w.store.NextCreate(ctx)
 	if err != nil {
-		return err
+		return batch.Epoch{}, err
 	}
 	if e.ID == "" && meta.Epoch == "" && seenID == "" {
 		// A batch of an earlier version, on a Redis that never had an epoch.
 		if _, err := w.store.EnsureEpoch(ctx); err != nil {
-			return err
+			return batch.Epoch{}, err
 		}
 		if e, err = w.store.NextCreate(ctx); err != nil {
-			return err
+			return batch.Epoch{}, err
 		}
 	}
-	lost := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", batch.ErrDataLost, fmt.Sprintf(format, args...))
+	lost := func(format string, args ...any) (batch.Epoch, error) {
+		return batch.Epoch{}, fmt.Errorf("%w: %s", batch.ErrDataLost, fmt.Sprintf(format, args...))
 	}
 	switch {
 	case e.ID == "":
@@ -49,6 +49,14 @@ func (w *Worker) checkEpoch(ctx context.Context, meta batch.Meta) error {
 	case seenID == e.ID && e.Seq <= seenSeq:
 		return lost("its count of creates went back from %d to %d: it failed over to a replica that missed writes, or was restored from an older copy", seenSeq, e.Seq)
 	}
+	return e, nil
+}
+
+// noteEpoch remembers the count of a create about to be sent, once its
+// row's submitting state is in Redis (and its replicas, when required): a
+// count that a failover lost along with a create never sent is no sign of
+// lost data.
+func (w *Worker) noteEpoch(e batch.Epoch) {
 	w.epoch.mu.Lock()
 	if w.epoch.id != e.ID {
 		w.epoch.id, w.epoch.seq = e.ID, e.Seq
@@ -56,7 +64,6 @@ func (w *Worker) checkEpoch(ctx context.Context, meta batch.Meta) error {
 		w.epoch.seq = max(w.epoch.seq, e.Seq)
 	}
 	w.epoch.mu.Unlock()
-	return nil
 }
 
 // dataLostReason is the pause reason shown when Redis lost data.

@@ -103,7 +103,8 @@ func (w *Worker) handleSubmit(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	if err := w.checkEpoch(ctx, meta); err != nil {
+	epoch, err := w.checkEpoch(ctx, meta)
+	if err != nil {
 		// Nothing is sent: give back what this run took.
 		if !res.Held {
 			w.release(ctx, job)
@@ -130,6 +131,23 @@ func (w *Worker) handleSubmit(ctx context.Context, t *asynq.Task) error {
 		}
 		return ignoreConflict(err)
 	}
+	if err := w.store.WaitReplicated(ctx, job.Batch); err != nil {
+		// Nothing is sent: a failover could lose the submitting state and
+		// have the row created twice. The row goes back to be created later.
+		msg := err.Error()
+		if _, terr := w.store.Transition(ctx, job.Batch, job.Row, batch.Change{From: []tasks.State{tasks.StateSubmitting},
+			To: tasks.StateQueued, Attempt: &job.Attempt, LastError: &msg}); terr != nil {
+			log.Warn("unmark_failed", "err", terr)
+		}
+		if !res.Held {
+			w.release(ctx, job)
+		}
+		if rerr := w.store.Refund(ctx, job.Batch, job.Row, job.Attempt, job.Spec.Seconds()); rerr != nil {
+			log.Warn("refund_failed", "err", rerr)
+		}
+		return err
+	}
+	w.noteEpoch(epoch)
 	w.cfg.Crash.Hit(crashpoint.AfterSubmitting)
 	req := createRequest(job.Spec, queue.RequestAsync, "")
 	if callback {

@@ -395,6 +395,7 @@ func (m *Main) open(ctx context.Context, cfg config.Config, embedded bool) (*sta
 	s.store = batch.NewStore(client, cfg.Redis.Prefix)
 	s.store.SetRedactor(redactor(cfg).String)
 	s.store.SetRetention(cfg.Retention)
+	s.store.SetWaitReplicas(cfg.Redis.WaitReplicas)
 	s.store.SetLogger(s.log)
 	// Closers run last first: finish retiring batches before Redis goes.
 	s.closers = append(s.closers, s.store.WaitRetired)
