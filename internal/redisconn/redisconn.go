@@ -11,7 +11,6 @@
 package redisconn
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -195,16 +194,6 @@ func (s Settings) ConnOpt() (asynq.RedisConnOpt, error) {
 	return asynq.RedisClientOpt{Network: opt.Network, Addr: o.Addrs[0], Username: o.Username, Password: o.Password,
 		DB: o.DB, PoolSize: o.PoolSize, TLSConfig: o.TLSConfig,
 		DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout}, nil
-}
-
-// ForEachMaster calls fn with a client of every master: each of a
-// Cluster's, or c itself otherwise. Commands that read the whole keyspace
-// (SCAN) must run on every master of a Cluster.
-func ForEachMaster(ctx context.Context, c redis.UniversalClient, fn func(ctx context.Context, c redis.UniversalClient) error) error {
-	if cc, ok := c.(*redis.ClusterClient); ok {
-		return cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return fn(ctx, m) })
-	}
-	return fn(ctx, c)
 }
 
 // RedactURL hides the password of a URL such as redis://:secret@host:6379.

@@ -140,7 +140,7 @@ func (h *SlotHook) check(what string, cmds []redis.Cmder) {
 		name := strings.ToLower(c.Name())
 		switch name {
 		case "scan", "keys":
-			h.add(what + ": " + name + " reads one node's keys on a Cluster (use ForEachMaster)")
+			h.add(what + ": " + name + " reads one node's keys on a Cluster (run it on every master)")
 		case "evalsha", "evalsha_ro":
 			h.script(fmt.Sprint(c.Args()[1]))
 		case "eval", "eval_ro":
