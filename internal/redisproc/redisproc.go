@@ -67,6 +67,10 @@ func startOn(ctx context.Context, port int, dir, program string, extra ...string
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("redis-server files: %w", err)
 	}
+	if filepath.IsAbs(program) {
+		// A restart: the same program and arguments.
+		return run(ctx, port, dir, program, extra)
+	}
 	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", dir, "--daemonize", "no", "--loglevel", "warning", "--logfile", filepath.Join(dir, "redis.log")}
 	args = append(args, extra...)
@@ -78,6 +82,11 @@ func startOn(ctx context.Context, port int, dir, program string, extra ...string
 		}
 		args = slicesWithout(args, "--save", "--appendonly")
 	}
+	return run(ctx, port, dir, program, args)
+}
+
+// run starts program with args and waits until it answers on port.
+func run(ctx context.Context, port int, dir, program string, args []string) (*Server, error) {
 	cmd := exec.Command(program, args...)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", program, err)
@@ -143,6 +152,24 @@ func (s *Server) Stop() {
 		s.cmd.Process.Kill()
 		<-s.exited
 	}
+}
+
+// Pause stops the process (SIGSTOP) until Resume: a replica paused so
+// misses the master's writes meanwhile.
+func (s *Server) Pause() error { return s.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume continues a paused process (SIGCONT).
+func (s *Server) Resume() error { return s.cmd.Process.Signal(syscall.SIGCONT) }
+
+// Restart starts a stopped server again on its port, with its files and
+// arguments.
+func (s *Server) Restart(ctx context.Context) error {
+	n, err := startOn(ctx, s.Port, s.Dir, s.cmd.Path, s.cmd.Args[1:]...)
+	if err != nil {
+		return err
+	}
+	*s = *n
+	return nil
 }
 
 // Kill ends the server at once (SIGKILL), as a crash would, and waits.

@@ -147,6 +147,12 @@ func (s *Sentinel) Failover(ctx context.Context) (string, error) {
 	if err := sc.Failover(ctx, MasterName).Err(); err != nil {
 		return "", fmt.Errorf("sentinel failover: %w", err)
 	}
+	return s.WaitNewMaster(ctx, before)
+}
+
+// WaitNewMaster waits until the sentinels name another master than before
+// and that server answers as one.
+func (s *Sentinel) WaitNewMaster(ctx context.Context, before string) (string, error) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		after, err := s.Master(ctx)
@@ -159,7 +165,7 @@ func (s *Sentinel) Failover(ctx context.Context) (string, error) {
 			}
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("no new master 30 s after SENTINEL FAILOVER (still %s)", before)
+			return "", fmt.Errorf("no new master after 30 s (still %s)", before)
 		}
 		select {
 		case <-ctx.Done():
