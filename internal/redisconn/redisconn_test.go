@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 )
@@ -81,3 +82,43 @@ func TestSettings(t *testing.T) {
 }
 
 func typeName(v any) string { return fmt.Sprintf("%T", v) }
+
+func TestSlotHook(t *testing.T) {
+	t.Parallel()
+	m := miniredis.RunT(t)
+	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer c.Close()
+	h := &SlotHook{}
+	c.AddHook(h)
+	ctx := t.Context()
+	script := redis.NewScript(`return redis.call('GET', KEYS[1])`)
+	// Allowed: one slot per command, script and transaction; a plain
+	// pipeline's commands each on their own.
+	c.Del(ctx, "{a}:1", "{a}:2")
+	script.Run(ctx, c, []string{"{a}:1"})
+	tx := c.TxPipeline()
+	tx.Set(ctx, "x{b}", 1, 0)
+	tx.Incr(ctx, "y{b}")
+	tx.Exec(ctx)
+	p := c.Pipeline()
+	p.Set(ctx, "p", 1, 0)
+	p.Set(ctx, "q", 1, 0)
+	p.Exec(ctx)
+	if v := h.Violations(); len(v) != 0 {
+		t.Fatalf("violations: %q", v)
+	}
+	if h.Scripts()[ScriptSHA(`return redis.call('GET', KEYS[1])`)] == 0 {
+		t.Errorf("script not recorded: %v", h.Scripts())
+	}
+	// Refused by a Cluster: each of these.
+	c.Del(ctx, "p", "q")
+	script.Run(ctx, c, []string{"p", "q"})
+	tx = c.TxPipeline()
+	tx.Set(ctx, "p", 1, 0)
+	tx.Set(ctx, "q", 1, 0)
+	tx.Exec(ctx)
+	c.Scan(ctx, 0, "*", 10)
+	if v := h.Violations(); len(v) != 4 {
+		t.Fatalf("%d violations, want 4: %q", len(v), v)
+	}
+}

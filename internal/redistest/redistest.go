@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -89,6 +90,13 @@ func (s *Server) cleanup() {
 	}
 }
 
+// scriptCall matches a redis.call in a Lua script: the command and its
+// first argument.
+var scriptCall = regexp.MustCompile(`redis\.call\(\s*['"](\w+)['"]\s*,?\s*([^,)]*)`)
+
+// keyless are the commands a script may call without a key.
+var keyless = map[string]bool{"TIME": true}
+
 // asynqQueues is the set in which asynq records every queue's name.
 const asynqQueues = "asynq:queues"
 
@@ -110,6 +118,14 @@ func (s *Server) CheckSlots(t testing.TB, dir string) {
 	srcs, err := redisconn.ScriptsIn(dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, src := range srcs {
+		// A key built inside the script escapes the check of KEYS below.
+		for _, m := range scriptCall.FindAllStringSubmatch(src, -1) {
+			if !keyless[strings.ToUpper(m[1])] && !strings.HasPrefix(strings.TrimSpace(m[2]), "KEYS[") {
+				t.Errorf("script calls %s on %q, not on one of its KEYS:\n%s", m[1], m[2], src)
+			}
+		}
 	}
 	h := &redisconn.SlotHook{}
 	s.Client.AddHook(h)
