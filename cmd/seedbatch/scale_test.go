@@ -97,14 +97,15 @@ func checkAmbiguous(t *testing.T, rdb redis.UniversalClient, prefix string, res 
 // master is killed and the sentinels promote the stale replica. Creates
 // wait for a replica (redis.wait_replicas 1), so none was sent on a state
 // the replica lacks: the batch ends with every row done or ambiguous, the
-// limits held and no row created twice.
+// limits held and no row created twice. 1000 rows, to stay in the shadow
+// of the failover run in CI; the other runs have the 2000.
 func TestThreeWorkersThroughSentinelCrash(t *testing.T) {
 	t.Parallel()
 	needRedisBinaries(t)
 	s, rdb, env := startSentinel(t)
 	master, replica := s.Servers[0], s.Servers[1]
 	promoted := ""
-	res := e2eRun{rows: 2000, rdb: rdb, prefix: "e2e-crash", env: env, midway: func(t *testing.T) {
+	res := e2eRun{rows: 1000, rdb: rdb, prefix: "e2e-crash", env: env, midway: func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		defer cancel()
 		mc := master.Client()
