@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http/httptrace"
 	"strings"
 	"time"
@@ -105,13 +106,7 @@ func (w *Worker) handleSubmit(ctx context.Context, t *asynq.Task) error {
 	}
 	epoch, err := w.checkEpoch(ctx, meta)
 	if err != nil {
-		// Nothing is sent: give back what this run took.
-		if !res.Held {
-			w.release(ctx, job)
-		}
-		if rerr := w.store.Refund(ctx, job.Batch, job.Row, job.Attempt, job.Spec.Seconds()); rerr != nil {
-			log.Warn("refund_failed", "err", rerr)
-		}
+		w.giveBack(ctx, log, job, res)
 		if !errors.Is(err, batch.ErrDataLost) {
 			return err
 		}
@@ -139,12 +134,7 @@ func (w *Worker) handleSubmit(ctx context.Context, t *asynq.Task) error {
 			To: tasks.StateQueued, Attempt: &job.Attempt, LastError: &msg}); terr != nil {
 			log.Warn("unmark_failed", "err", terr)
 		}
-		if !res.Held {
-			w.release(ctx, job)
-		}
-		if rerr := w.store.Refund(ctx, job.Batch, job.Row, job.Attempt, job.Spec.Seconds()); rerr != nil {
-			log.Warn("refund_failed", "err", rerr)
-		}
+		w.giveBack(ctx, log, job, res)
 		return err
 	}
 	w.noteEpoch(epoch)
@@ -344,6 +334,18 @@ func (w *Worker) schedulePoll(ctx context.Context, job batch.Job, n int, at time
 
 // release frees a job's in-flight lease (its account's); a failure only
 // delays the slot's return until the lease expires.
+// giveBack returns what a submit took before it sent nothing: the lease,
+// unless it was already held by an earlier run of this submit (res.Held),
+// and the row's budget reservation.
+func (w *Worker) giveBack(ctx context.Context, log *slog.Logger, job batch.Job, res ratelimit.Result) {
+	if !res.Held {
+		w.release(ctx, job)
+	}
+	if err := w.store.Refund(ctx, job.Batch, job.Row, job.Attempt, job.Spec.Seconds()); err != nil {
+		log.Warn("refund_failed", "err", err)
+	}
+}
+
 func (w *Worker) release(ctx context.Context, job batch.Job) {
 	acct, err := w.accountOf(ctx, job.Batch)
 	if err == nil {

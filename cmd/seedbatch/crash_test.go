@@ -27,8 +27,14 @@ var crashHit = map[string]string{
 	crashpoint.MidJournalWrite:   "@12",
 }
 
+// onRedisServer are the crash points also tested on a Redis server, where
+// a rerun waits about a minute for asynq to take back the killed process's
+// tasks: one on the create's side and one on the download's.
+var onRedisServer = map[string]bool{crashpoint.AfterCreateSent: true, crashpoint.MidDownload: true}
+
 // TestCrashPoints kills `run` with SIGKILL at each named crash point, on
-// the embedded Redis (the journal is the state) and on a Redis server, then
+// the embedded Redis (the journal is the state) and, for two of them
+// (onRedisServer), on a Redis server, then
 // runs it again without the crash point: every row must end, none created
 // twice, every row whose create may have left ambiguous with a reason, and
 // no lease held but those of ambiguous rows (kept until they expire, since
@@ -42,6 +48,9 @@ func TestCrashPoints(t *testing.T) {
 	}
 	for _, name := range crashpoint.Names {
 		for _, store := range []string{"redis", "embedded"} {
+			if store == "redis" && !onRedisServer[name] {
+				continue // seedbatch drill crashes at every point on a Redis server
+			}
 			t.Run(name+"/"+store, func(t *testing.T) {
 				if store == "redis" {
 					t.Parallel()

@@ -63,7 +63,7 @@ func (m *Main) recoverCmd(ctx context.Context, args []string) error {
 // recoverConfig needs a Redis server, and finds a simulated batch where
 // run put it.
 func recoverConfig(_ *flag.FlagSet, cfg *config.Config) error {
-	if cfg.Redis.URL == "" {
+	if !cfg.Redis.Configured() {
 		return fail(exitUsage, "recover rebuilds a batch on a Redis server: set REDIS_URL or pass --redis "+
 			"(a run on the embedded Redis resumes from its journal by itself: run the same command again)")
 	}
