@@ -24,13 +24,14 @@ var layers = [][]string{
 	// Leaves: the row's vocabulary, the provider's client and its
 	// simulator, the limiter, downloads, object storage, and small helpers.
 	{"tasks", "seedance", "sim", "ratelimit", "fetch", "objstore", "redact", "rundir",
-		"internal/crashpoint", "internal/hostcheck", "internal/probe", "internal/redisconn", "internal/redisproc",
-		"internal/redistest", "internal/s3test", "internal/serve", "internal/syncbuf", "internal/testwait"},
+		"internal/crashpoint", "internal/hostcheck", "internal/probe", "internal/proc", "internal/redisconn",
+		"internal/redisproc", "internal/redistest", "internal/s3test", "internal/serve", "internal/syncbuf",
+		"internal/testwait"},
 	// Records of batches in Redis, and asynq's producer side.
 	{"batch", "queue"},
 	// What runs: handlers, pages, housekeeping, its cron wiring, metrics,
-	// the benchmark.
-	{"worker", "dashboard", "housekeeping", "scheduler", "metrics", "bench"},
+	// the benchmark, the reliability drills.
+	{"worker", "dashboard", "housekeeping", "scheduler", "metrics", "bench", "drill"},
 	// Every component's settings, with the defaults each component owns.
 	{"config"},
 	// Wiring.

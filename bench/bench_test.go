@@ -65,27 +65,6 @@ func TestPrompt(t *testing.T) {
 	}
 }
 
-func TestTail(t *testing.T) {
-	t.Parallel()
-	tl := newTail("worker_started")
-	tl.Write([]byte(`{"msg":"worker_sta`))
-	select {
-	case <-tl.ready:
-		t.Fatal("ready before the whole text was written")
-	default:
-	}
-	tl.Write([]byte("rted\"}\n"))
-	select {
-	case <-tl.ready:
-	default:
-		t.Fatal("not ready after the text was written across two writes")
-	}
-	tl.Write([]byte(strings.Repeat("x", 3*tailBytes) + "the end"))
-	if s := tl.String(); len(s) > 1000 || !strings.HasSuffix(s, "the end") {
-		t.Fatalf("tail keeps %d bytes ending %q", len(s), s[max(0, len(s)-10):])
-	}
-}
-
 // TestDrop checks that dropping a namespace deletes its seedbatch keys, its
 // account's limit keys and its asynq queues, and nothing else.
 func TestDrop(t *testing.T) {

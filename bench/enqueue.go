@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/seedbatch/seedbatch/internal/proc"
 )
 
 // enqueueGoroutines is how many goroutines enqueue asynq's tasks.
@@ -62,21 +64,21 @@ func (r *run) enqueueLine(ctx context.Context) *EnqueueLine {
 		line.Err = err
 		return line
 	}
-	env := childEnv("REDIS_URL="+r.redis.url, "SEEDBATCH_REDIS_PREFIX="+ns.prefix,
+	env := proc.Env("REDIS_URL="+r.redis.url, "SEEDBATCH_REDIS_PREFIX="+ns.prefix,
 		"SEEDANCE_API_KEY="+ns.apiKey, "SEEDBATCH_LOG_LEVEL=warn")
 	start := time.Now()
-	c, err := startChild(ctx, r.cfg.Executable, r.dir, env, "", "enqueue", "--batch", "bench-enqueue", path)
+	c, err := proc.Start(ctx, r.cfg.Executable, r.dir, env, "", "enqueue", "--batch", "bench-enqueue", path)
 	if err != nil {
 		line.Err = fmt.Errorf("start enqueue: %w", err)
 		return line
 	}
-	<-c.done
+	<-c.Done()
 	line.Seedbatch = time.Since(start)
-	if err := c.exitErr(); err != nil {
+	if err := c.ExitErr(); err != nil {
 		line.Err = fmt.Errorf("seedbatch enqueue: %w", err)
 		return line
 	}
-	line.MaxRSS = maxRSS(c.cmd.ProcessState)
+	line.MaxRSS = maxRSS(c.Cmd.ProcessState)
 
 	line.Asynq, err = r.asynqEnqueue(ctx, asynqQueue, line.Rows)
 	if err != nil {

@@ -5,13 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/seedbatch/seedbatch/internal/proc"
 	"github.com/seedbatch/seedbatch/internal/redisconn"
 	"github.com/seedbatch/seedbatch/internal/redisproc"
 	"github.com/seedbatch/seedbatch/queue"
@@ -152,7 +152,7 @@ type namespace struct {
 
 // newNamespace returns a namespace no run has used, named after tag.
 func newNamespace(tag string) namespace {
-	return namespace{prefix: "sbbench-" + randomHex(4) + "-" + tag, apiKey: "bench-" + randomHex(16)}
+	return namespace{prefix: "sbbench-" + proc.RandomHex(4) + "-" + tag, apiKey: "bench-" + proc.RandomHex(16)}
 }
 
 // queues returns the asynq queue names of the namespace, extra included.
@@ -192,14 +192,4 @@ func (r *benchRedis) drop(ctx context.Context, n namespace, extra ...string) err
 		return fmt.Errorf("delete keys of %s: %w", n.prefix, err)
 	}
 	return nil
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/seedbatch/seedbatch/batch"
+	"github.com/seedbatch/seedbatch/internal/proc"
 	"github.com/seedbatch/seedbatch/seedance"
 	"github.com/seedbatch/seedbatch/sim"
 )
@@ -102,7 +103,7 @@ type run struct {
 // baseline runs the naive client against a fresh simulator.
 func (r *run) baseline(ctx context.Context) Row {
 	row := Row{Scenario: ScenarioBaseline, Jobs: r.cfg.Jobs, WorkerCPU: -1, RedisCommands: -1, RedisBytes: -1}
-	key := "bench-" + randomHex(16)
+	key := "bench-" + proc.RandomHex(16)
 	srv, err := startSim(key, r.cfg.TimeScale)
 	if err != nil {
 		row.Err = err
@@ -161,19 +162,19 @@ func (r *run) seedbatch(ctx context.Context, sc scenario) (row Row) {
 	before := r.redis.traffic(ctx)
 
 	wctx, stopWorkers := context.WithCancel(ctx)
-	var workers []*child
+	var workers []*proc.Child
 	defer func() {
 		// However the scenario ends, every worker is stopped and waited for.
 		stopWorkers()
 		for _, w := range workers {
-			<-w.done
+			<-w.Done()
 		}
 	}()
-	secret := randomHex(16)
+	secret := proc.RandomHex(16)
 	for range sc.workers {
 		wenv := env
 		if sc.name == ScenarioCallback {
-			port, err := freePort()
+			port, err := proc.FreePort()
 			if err != nil {
 				row.Err = err
 				return row
@@ -182,7 +183,7 @@ func (r *run) seedbatch(ctx context.Context, sc scenario) (row Row) {
 			wenv = append(env[:len(env):len(env)], "SEEDBATCH_CALLBACK_LISTEN="+addr,
 				"SEEDBATCH_CALLBACK_PUBLIC_URL=http://"+addr, "SEEDBATCH_CALLBACK_SECRET="+secret)
 		}
-		w, err := startChild(wctx, r.cfg.Executable, r.dir, wenv, workerReady, "worker")
+		w, err := proc.Start(wctx, r.cfg.Executable, r.dir, wenv, workerReady, "worker")
 		if err != nil {
 			row.Err = fmt.Errorf("start worker: %w", err)
 			return row
@@ -214,12 +215,12 @@ func (r *run) seedbatch(ctx context.Context, sc scenario) (row Row) {
 	stopWorkers()
 	var cpu time.Duration
 	for i, w := range workers {
-		<-w.done
-		if err := w.exitErr(); err != nil {
+		<-w.Done()
+		if err := w.ExitErr(); err != nil {
 			row.Err = fmt.Errorf("worker %d of %d: %w", i+1, len(workers), err)
 			return row
 		}
-		cpu += w.cpu()
+		cpu += w.CPU()
 	}
 	row.WorkerCPU = cpu
 	if after := r.redis.traffic(ctx); before.ok && after.ok {
@@ -232,7 +233,7 @@ func (r *run) seedbatch(ctx context.Context, sc scenario) (row Row) {
 // against the simulator at simURL, downloading into out: the provider's
 // limits, compressed time, JSON logs at the info level.
 func (r *run) env(ns namespace, simURL, out string) []string {
-	return childEnv(
+	return proc.Env(
 		"REDIS_URL="+r.redis.url,
 		"SEEDBATCH_REDIS_PREFIX="+ns.prefix,
 		"SEEDANCE_API_KEY="+ns.apiKey,
@@ -248,28 +249,28 @@ func (r *run) env(ns namespace, simURL, out string) []string {
 
 // enqueue runs `seedbatch enqueue` with args and waits for it.
 func (r *run) enqueue(ctx context.Context, env []string, args ...string) error {
-	c, err := startChild(ctx, r.cfg.Executable, r.dir, env, "", append([]string{"enqueue"}, args...)...)
+	c, err := proc.Start(ctx, r.cfg.Executable, r.dir, env, "", append([]string{"enqueue"}, args...)...)
 	if err != nil {
 		return fmt.Errorf("start enqueue: %w", err)
 	}
-	<-c.done
-	if err := c.exitErr(); err != nil {
+	<-c.Done()
+	if err := c.ExitErr(); err != nil {
 		return fmt.Errorf("enqueue: %w", err)
 	}
 	return nil
 }
 
 // waitReady waits until every worker says it serves its queues.
-func waitReady(ctx context.Context, workers []*child) error {
+func waitReady(ctx context.Context, workers []*proc.Child) error {
 	timer := time.NewTimer(startTimeout)
 	defer timer.Stop()
 	for i, w := range workers {
 		select {
-		case <-w.out.ready:
-		case <-w.done:
-			return fmt.Errorf("worker %d exited at start: %w", i+1, w.exitErr())
+		case <-w.Out.Ready():
+		case <-w.Done():
+			return fmt.Errorf("worker %d exited at start: %w", i+1, w.ExitErr())
 		case <-timer.C:
-			return fmt.Errorf("worker %d not ready after %v: %s", i+1, startTimeout, w.out)
+			return fmt.Errorf("worker %d not ready after %v: %s", i+1, startTimeout, w.Out)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -279,7 +280,7 @@ func waitReady(ctx context.Context, workers []*child) error {
 
 // waitTerminal reads the batch counts every countsEvery until every job is
 // terminal; it fails when a worker exits or the scenario times out.
-func (r *run) waitTerminal(ctx context.Context, ns namespace, workers []*child) error {
+func (r *run) waitTerminal(ctx context.Context, ns namespace, workers []*proc.Child) error {
 	store := batch.NewStore(r.redis.client, ns.prefix)
 	deadline := time.Now().Add(r.cfg.timeout())
 	tick := time.NewTicker(countsEvery)
@@ -295,8 +296,8 @@ func (r *run) waitTerminal(ctx context.Context, ns namespace, workers []*child) 
 		}
 		for i, w := range workers {
 			select {
-			case <-w.done:
-				return fmt.Errorf("worker %d exited: %w", i+1, w.exitErr())
+			case <-w.Done():
+				return fmt.Errorf("worker %d exited: %w", i+1, w.ExitErr())
 			default:
 			}
 		}
