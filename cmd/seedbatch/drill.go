@@ -93,4 +93,3 @@ func moduleDir() string {
 		dir = parent
 	}
 }
-
