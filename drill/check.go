@@ -14,6 +14,8 @@ import (
 type RowRecord struct {
 	// Batch and ID name the row.
 	Batch, ID string
+	// Holder names the row's current submit attempt, as its lease does.
+	Holder string
 	// Prompt is the row's prompt: the simulator's ledger counts creates by
 	// prompt, and every prompt of a drill is unique.
 	Prompt string
@@ -37,8 +39,13 @@ type Verdict struct {
 	// Phantoms names the rows recorded done whose prompt the provider never
 	// created: a record that claims a video nobody made.
 	Phantoms []string
-	// Leases is the number of in-flight leases left in the limiter's set.
-	Leases int
+	// Leases names the in-flight leases left in the limiter's set that no
+	// ambiguous row holds: leaked.
+	Leases []string
+	// AmbiguousLeases counts the leases left that ambiguous rows hold on
+	// purpose: their task may run at the provider, so the slot stays taken
+	// until the lease expires (limits.lease_ttl).
+	AmbiguousLeases int
 	// Ambiguous counts the ambiguous rows by cause (their message), with
 	// how many of them the provider did create.
 	Ambiguous map[string]AmbiguousCause
@@ -56,15 +63,16 @@ type AmbiguousCause struct {
 // Failed reports whether the verdict breaks a promise: a row lost, a
 // prompt created twice, a done row never created, or a lease left.
 func (v Verdict) Failed() bool {
-	return len(v.Lost) > 0 || len(v.Duplicates) > 0 || len(v.Phantoms) > 0 || v.Leases > 0
+	return len(v.Lost) > 0 || len(v.Duplicates) > 0 || len(v.Phantoms) > 0 || len(v.Leases) > 0
 }
 
 // Check compares rows (expected of them were enqueued) with the ledger of
-// creates by prompt; leases is the number of leases left once every row
-// should have ended.
-func Check(expected int, rows []RowRecord, created map[string]int, leases int) Verdict {
+// creates by prompt; leases are the holders of the leases left once every
+// row should have ended.
+func Check(expected int, rows []RowRecord, created map[string]int, leases []string) Verdict {
 	v := Verdict{Expected: expected, Found: len(rows), States: map[tasks.State]int{},
-		Ambiguous: map[string]AmbiguousCause{}, FailCodes: map[string]int{}, Leases: leases}
+		Ambiguous: map[string]AmbiguousCause{}, FailCodes: map[string]int{}}
+	ambiguous := map[string]bool{}
 	if missing := expected - len(rows); missing > 0 {
 		v.Lost = append(v.Lost, "missing: "+strconv.Itoa(missing)+" rows have no record")
 	}
@@ -83,6 +91,7 @@ func Check(expected int, rows []RowRecord, created map[string]int, leases int) V
 		}
 		switch r.State {
 		case tasks.StateAmbiguous:
+			ambiguous[r.Holder] = true
 			c := v.Ambiguous[cause(r.FailMsg)]
 			c.Rows++
 			if n > 0 {
@@ -91,6 +100,13 @@ func Check(expected int, rows []RowRecord, created map[string]int, leases int) V
 			v.Ambiguous[cause(r.FailMsg)] = c
 		case tasks.StateFailed:
 			v.FailCodes[cmp.Or(r.FailCode, "(no code)")]++
+		}
+	}
+	for _, h := range leases {
+		if ambiguous[h] {
+			v.AmbiguousLeases++
+		} else {
+			v.Leases = append(v.Leases, h)
 		}
 	}
 	return v

@@ -16,33 +16,41 @@ func TestCheck(t *testing.T) {
 		rows := []RowRecord{
 			{Batch: "b", ID: "r1", Prompt: "p1", State: tasks.StateDone},
 			{Batch: "b", ID: "r2", Prompt: "p2", State: tasks.StateDone},
-			{Batch: "b", ID: "r3", Prompt: "p3", State: tasks.StateAmbiguous, FailMsg: "create of row 3 timed out after 5s"},
+			{Batch: "b", ID: "r3", Holder: "b:3:0", Prompt: "p3", State: tasks.StateAmbiguous, FailMsg: "create of row 3 timed out after 5s"},
 			{Batch: "b", ID: "r4", Prompt: "p4", State: tasks.StateFailed, FailCode: "GENERATION_FAILED"},
 		}
 		return rows, map[string]int{"p1": 1, "p2": 1, "p3": 1, "p4": 1}
 	}
 	tests := []struct {
 		name   string
-		plant  func(rows []RowRecord, created map[string]int) ([]RowRecord, int, int)
+		plant  func(rows []RowRecord, created map[string]int) ([]RowRecord, int, []string)
 		failed bool
 		check  func(v Verdict) bool
 	}{
-		{"clean", func(r []RowRecord, _ map[string]int) ([]RowRecord, int, int) { return r, 4, 0 }, false,
+		{"clean", func(r []RowRecord, _ map[string]int) ([]RowRecord, int, []string) { return r, 4, []string{"b:3:0"} }, false,
 			func(v Verdict) bool {
 				return v.States[tasks.StateDone] == 2 && v.FailCodes["GENERATION_FAILED"] == 1 &&
-					v.Ambiguous["create of row N timed out after Ns"] == AmbiguousCause{Rows: 1, Created: 1}
+					v.Ambiguous["create of row N timed out after Ns"] == AmbiguousCause{Rows: 1, Created: 1} && v.AmbiguousLeases == 1
 			}},
-		{"duplicate create", func(r []RowRecord, c map[string]int) ([]RowRecord, int, int) { c["p2"] = 2; return r, 4, 0 }, true,
+		{"duplicate create", func(r []RowRecord, c map[string]int) ([]RowRecord, int, []string) {
+			c["p2"] = 2
+			return r, 4, []string{"b:3:0"}
+		}, true,
 			func(v Verdict) bool { return len(v.Duplicates) == 1 && strings.Contains(v.Duplicates[0], "b/r2") }},
-		{"row not terminal", func(r []RowRecord, _ map[string]int) ([]RowRecord, int, int) {
+		{"row not terminal", func(r []RowRecord, _ map[string]int) ([]RowRecord, int, []string) {
 			r[1].State = tasks.StateSubmitted
-			return r, 4, 0
+			return r, 4, nil
 		}, true, func(v Verdict) bool { return len(v.Lost) == 1 && strings.Contains(v.Lost[0], "b/r2 (submitted)") }},
-		{"row missing", func(r []RowRecord, _ map[string]int) ([]RowRecord, int, int) { return r[:3], 4, 0 }, true,
+		{"row missing", func(r []RowRecord, _ map[string]int) ([]RowRecord, int, []string) { return r[:3], 4, nil }, true,
 			func(v Verdict) bool { return len(v.Lost) == 1 && strings.HasPrefix(v.Lost[0], "missing: 1 rows") }},
-		{"leaked lease", func(r []RowRecord, _ map[string]int) ([]RowRecord, int, int) { return r, 4, 2 }, true,
-			func(v Verdict) bool { return v.Leases == 2 }},
-		{"done without a create", func(r []RowRecord, c map[string]int) ([]RowRecord, int, int) { delete(c, "p1"); return r, 4, 0 }, true,
+		{"leaked lease", func(r []RowRecord, _ map[string]int) ([]RowRecord, int, []string) {
+			return r, 4, []string{"b:3:0", "b:2:0"}
+		}, true,
+			func(v Verdict) bool { return len(v.Leases) == 1 && v.Leases[0] == "b:2:0" && v.AmbiguousLeases == 1 }},
+		{"done without a create", func(r []RowRecord, c map[string]int) ([]RowRecord, int, []string) {
+			delete(c, "p1")
+			return r, 4, []string{"b:3:0"}
+		}, true,
 			func(v Verdict) bool { return len(v.Phantoms) == 1 && v.Phantoms[0] == "b/r1" }},
 	}
 	for _, tt := range tests {

@@ -277,15 +277,15 @@ func (c *cluster) limiter() (*ratelimit.Limiter, error) {
 	return ratelimit.New(c.rdb, ratelimit.Config{Prefix: ratelimit.AccountPrefix, Scope: ratelimit.AccountScope(c.apiKey)}.WithDefaults())
 }
 
-// leases returns the number of leases in the account's lease set, expired
-// or not.
-func (c *cluster) leases(ctx context.Context) (int, error) {
+// leases returns the holders of the leases in the account's lease set,
+// expired or not.
+func (c *cluster) leases(ctx context.Context) ([]string, error) {
 	key := ratelimit.AccountPrefix + ":{" + ratelimit.AccountScope(c.apiKey) + "}:leases"
-	n, err := c.rdb.ZCard(ctx, key).Result()
+	holders, err := c.rdb.ZRange(ctx, key, 0, -1).Result()
 	if err != nil {
-		return 0, fmt.Errorf("leases: %w", err)
+		return nil, fmt.Errorf("leases: %w", err)
 	}
-	return int(n), nil
+	return holders, nil
 }
 
 // rows reads every row record of batch id.
@@ -295,7 +295,7 @@ func (c *cluster) rows(ctx context.Context, id string) ([]RowRecord, error) {
 		if err != nil {
 			return nil, fmt.Errorf("rows of %s: %w", id, err)
 		}
-		out = append(out, RowRecord{Batch: id, ID: j.Spec.ID, Prompt: j.Spec.Prompt, State: j.State,
+		out = append(out, RowRecord{Batch: id, ID: j.Spec.ID, Holder: j.Holder(), Prompt: j.Spec.Prompt, State: j.State,
 			FailCode: j.FailCode, FailMsg: j.FailMsg})
 	}
 	return out, nil

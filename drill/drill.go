@@ -95,11 +95,14 @@ func (d *drill) run() error {
 	if err := d.verify(map[string]int{batchMain: cfg.Rows, batchCallback: cbRows}); err != nil {
 		return err
 	}
+	if !cfg.Short {
+		log.Info("drill_phase", "phase", "named crash points")
+		d.rep.CrashPoints = d.crashPoints()
+	}
 	log.Info("drill_phase", "phase", "redis restarted empty")
 	d.rep.Losses = append(d.rep.Losses, d.loseData(batchEmpty, false))
 	log.Info("drill_phase", "phase", "failover to a stale copy")
 	d.rep.Losses = append(d.rep.Losses, d.loseData(batchStale, true))
-	d.rep.CrashPoints = d.crashPoints()
 	d.rep.Fuzz = fuzz(d.ctx, d.cfg)
 	return nil
 }
@@ -211,22 +214,6 @@ func (d *drill) verify(batches map[string]int) error {
 		d.rep.KillRecovery = append(d.rep.KillRecovery, recovery(samples, k, k))
 	}
 	return nil
-}
-
-// crashPointNames are the named crash points a worker may be armed with
-// (SEEDBATCH_CRASHPOINT=NAME[@N]).
-var crashPointNames = []string{"after-submitting", "after-create-sent", "after-create-answer", "mid-download", "mid-journal-write"}
-
-// crashPoints reports whether the binary knows named crash points. The
-// drill does not arm them yet: each would run a small batch with one
-// worker started with SEEDBATCH_CRASHPOINT=NAME@N (see cluster.startWorker's
-// env) and check it with verify.
-func (d *drill) crashPoints() string {
-	b, err := os.ReadFile(d.cfg.Executable)
-	if err != nil || !bytes.Contains(b, []byte("SEEDBATCH_CRASHPOINT")) {
-		return "not available: this binary has no named crash points (SEEDBATCH_CRASHPOINT)"
-	}
-	return fmt.Sprintf("available in this binary (%v), not yet driven by the drill", crashPointNames)
 }
 
 // redisVersion returns the version of the drill's Redis.

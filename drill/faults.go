@@ -48,7 +48,7 @@ func providerFaults() []providerFault {
 		{"malformed JSON", sim.Faults{StatusTruncated: 0.2}},
 		{"unknown states", sim.Faults{StatusUnknownState: 0.2}},
 		{"callbacks out of order (stale after final)", sim.Faults{CallbackStale: 0.5}},
-		{"tasks stuck in processing", sim.Faults{Stuck: 0.01}},
+		{"tasks stuck in processing (timed out by reconcile)", sim.Faults{Stuck: 0.03}},
 	}
 }
 

@@ -20,7 +20,8 @@ type Loss struct {
 	// Rows is the batch's size; CreatedBefore the creates of its rows
 	// when Redis went down, CreatedAfter those since.
 	Rows, CreatedBefore, CreatedAfter int
-	// Duplicates is the number of the batch's prompts created twice.
+	// Duplicates is the number of the batch's rows created again after
+	// the loss: paid twice.
 	Duplicates int
 	// Paused is why submitting is paused afterwards ("" when it is not).
 	Paused string
@@ -30,9 +31,9 @@ type Loss struct {
 	Err string
 }
 
-// Failed reports whether the loss cost money: a create after it or a
-// duplicate.
-func (l Loss) Failed() bool { return l.CreatedAfter > 0 || l.Duplicates > 0 || l.Err != "" }
+// Failed reports whether the loss cost money twice (a row created again)
+// or the drill could not run.
+func (l Loss) Failed() bool { return l.Duplicates > 0 || l.Err != "" }
 
 // lossWatch is how long the drill watches for creates after a loss.
 func (c Config) lossWatch() time.Duration {
@@ -79,7 +80,9 @@ func (d *drill) loseData(id string, stale bool) Loss {
 		}
 		dir, args = snap, []string{"--dbfilename", "dump.rdb"}
 	}
+	var before map[string]int
 	err := c.restartRedis(time.Second, dir, args, func() {
+		before = c.sim.Stats().CreatedPerPrompt
 		l.CreatedBefore = c.created(id)
 		if !stale {
 			emptyRedisDir(c.redisDir)
@@ -91,7 +94,7 @@ func (d *drill) loseData(id string, stale bool) Loss {
 	sleepUntil(d.ctx, time.Now().Add(d.cfg.lossWatch()))
 	l.CreatedAfter = c.created(id) - l.CreatedBefore
 	for p, n := range c.sim.Stats().CreatedPerPrompt {
-		if n > 1 && strings.HasPrefix(p, promptPrefix(id)) {
+		if strings.HasPrefix(p, promptPrefix(id)) && n > 1 && n > before[p] {
 			l.Duplicates++
 		}
 	}

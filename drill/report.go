@@ -46,8 +46,8 @@ type Report struct {
 	Faults []Fault
 	// Losses are the drills of Redis losing data.
 	Losses []Loss
-	// CrashPoints says whether named crash points were drilled.
-	CrashPoints string
+	// CrashPoints are the drills of named crash points.
+	CrashPoints CrashPoints
 	// Fuzz is the fuzzing step.
 	Fuzz Fuzzing
 }
@@ -99,14 +99,15 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	p("| rows lost (missing or not terminal) | %d |", len(v.Lost))
 	p("| duplicate creates (a prompt created twice) | %d |", len(v.Duplicates))
 	p("| done rows the provider never created | %d |", len(v.Phantoms))
-	p("| leases left in the lease set | %d |", v.Leases)
+	p("| leases leaked (left in the lease set, held by no ambiguous row) | %d |", len(v.Leases))
+	p("| leases kept for ambiguous rows (freed by limits.lease_ttl) | %d |", v.AmbiguousLeases)
 	p("| workers killed (SIGKILL) and replaced | %d (%d replacements failed) |", r.Kills, len(r.KillErrors))
 	p("| peak in flight at the provider | %d (limit %d) |", r.Sim.PeakInFlight, r.MaxInFlight)
 	p("| 429 answers: all / storms injected | %d / %d |", r.Sim.RateLimited,
 		r.Sim.Faults[sim.FaultRateLimitedRetryAfter]+r.Sim.Faults[sim.FaultRateLimitedNoRetryAfter])
 	p("| tasks created / video seconds billed | %d / %d |", r.Sim.Created, r.Sim.CreatedSeconds)
 	p("| tasks stuck at the provider / reconcile runs that timed their rows out | %d / %d |", r.Stuck, r.Reconciles)
-	for _, l := range [][]string{v.Lost, v.Duplicates, v.Phantoms} {
+	for _, l := range [][]string{v.Lost, v.Duplicates, v.Phantoms, v.Leases} {
 		for _, s := range l[:min(len(l), 10)] {
 			p("- %s", s)
 		}
@@ -178,7 +179,10 @@ func (r *Report) writeFaults(p func(string, ...any)) {
 	p("Recovery after each kill: %s.", strings.Join(ks, ", "))
 	p("Callbacks over the run: %d sent, %d delivered, %d dropped on purpose, %d repeated, %d stale (out of order), each delayed %v.",
 		r.Sim.Callbacks.Sent, r.Sim.Callbacks.Delivered, r.Sim.Callbacks.Dropped, r.Sim.Callbacks.Duplicated, r.Sim.Callbacks.Stale, 300*time.Millisecond)
-	p("Named crash points: %s.", r.CrashPoints)
+	if r.CrashPoints.Skipped == "" && len(r.CrashPoints.Points) == 0 {
+		r.CrashPoints.Skipped = "not run (the full drill runs them, not --short)"
+	}
+	p("Named crash points (a worker armed with `SEEDBATCH_CRASHPOINT=NAME@%d`, on %d rows each): %s.", crashAfter, crashRows, r.CrashPoints)
 }
 
 // writeLosses lists the drills of Redis losing data.
@@ -186,7 +190,9 @@ func (r *Report) writeLosses(p func(string, ...any)) {
 	p("")
 	p("## Redis losing data")
 	p("")
-	p("| drill | rows | created before | created after | duplicates | submitting paused | seedbatch recover |")
+	p("Created after: creates the provider received after Redis went down; rows created again: those among them of rows created before (paid twice).")
+	p("")
+	p("| drill | rows | created before | created after | rows created again | submitting paused | seedbatch recover |")
 	p("|---|---|---|---|---|---|---|")
 	for _, l := range r.Losses {
 		paused := "no"
