@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seedbatch/seedbatch/sim"
 	"github.com/seedbatch/seedbatch/tasks"
 )
 
@@ -94,5 +95,45 @@ func TestRecovery(t *testing.T) {
 	}
 	if got := recovery(samples, t0, t0.Add(3*time.Second)); got != -1 {
 		t.Errorf("recovery without a rate before the fault = %v, want -1", got)
+	}
+}
+
+// TestOutcomes checks that a fault window's outcome tallies the final
+// states of the rows its events hit, and leaves a set outcome alone.
+func TestOutcomes(t *testing.T) {
+	t.Parallel()
+	events := []sim.FaultEvent{
+		{Kind: sim.FaultCreate500, Prompt: "p0"},
+		{Kind: sim.FaultCreate500Created, Prompt: "p1", Created: true},
+		{Kind: sim.FaultCreate500, Prompt: "p2"},
+		{Kind: sim.FaultStuck, Prompt: "p3", Created: true},
+	}
+	faults := []Fault{{eventsFrom: 1, eventsTo: 3}, {eventsFrom: 3, eventsTo: 4, Outcome: "kept"}, {}}
+	outcomes(faults, events, map[string]string{"p0": "done", "p1": "ambiguous", "p2": "done", "p3": "failed"})
+	want := []string{"rows hit: ambiguous (created) 1, done 1", "kept", ""}
+	for i, f := range faults {
+		if f.Outcome != want[i] {
+			t.Errorf("fault %d: outcome %q, want %q", i, f.Outcome, want[i])
+		}
+	}
+}
+
+// TestFuzzTargets checks that the module's fuzz targets are found, with
+// the package each is in.
+func TestFuzzTargets(t *testing.T) {
+	t.Parallel()
+	runs, err := fuzzTargets("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range runs {
+		found = found || (r.Package == "./tasks/" && r.Target == "FuzzSafeFileName")
+		if !strings.HasPrefix(r.Target, "Fuzz") || !strings.HasSuffix(r.Package, "/") {
+			t.Errorf("odd target %+v", r)
+		}
+	}
+	if !found {
+		t.Errorf("FuzzSafeFileName in ./tasks/ not among %d targets: %+v", len(runs), runs)
 	}
 }

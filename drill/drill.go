@@ -196,6 +196,11 @@ func (d *drill) verify(batches map[string]int) error {
 	}
 	st := d.c.sim.Stats()
 	d.rep.Verdict = Check(expected, all, st.CreatedPerPrompt, leases)
+	state := map[string]string{}
+	for _, r := range all {
+		state[r.Prompt] = string(r.State)
+	}
+	outcomes(d.faults, st.FaultEvents, state)
 	d.rep.Sim = st
 	d.rep.Checked = true
 	for _, k := range d.c.sim.Stats().FaultEvents {

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"maps"
 	"net/http"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,6 +28,9 @@ type Fault struct {
 	Recovery time.Duration
 	// Failed marks an outcome that breaks a promise.
 	Failed bool
+	// events are the simulator's fault events of the window: indexes into
+	// sim.Stats.FaultEvents, [from, to).
+	eventsFrom, eventsTo int
 }
 
 // providerFault is one window of simulator faults.
@@ -61,8 +64,9 @@ func (d *drill) injectProvider() {
 			d.faults = append(d.faults, Fault{Kind: pf.kind, Outcome: "not run: the batch finished first", Recovery: -1})
 			continue
 		}
-		before := d.c.sim.Stats().Faults
-		f := Fault{Kind: pf.kind, Start: time.Now(), Recovery: -1}
+		st := d.c.sim.Stats()
+		before := st.Faults
+		f := Fault{Kind: pf.kind, Start: time.Now(), Recovery: -1, eventsFrom: len(st.FaultEvents)}
 		if err := d.c.sim.SetFaults(pf.faults); err != nil {
 			f.Outcome, f.Failed = "not injected: "+err.Error(), true
 			d.faults = append(d.faults, f)
@@ -71,7 +75,8 @@ func (d *drill) injectProvider() {
 		sleepUntil(d.ctx, f.Start.Add(on))
 		d.c.sim.SetFaults(sim.Faults{})
 		f.End = time.Now()
-		f.Injected = diff(before, d.c.sim.Stats().Faults)
+		st = d.c.sim.Stats()
+		f.Injected, f.eventsTo = diff(before, st.Faults), len(st.FaultEvents)
 		d.faults = append(d.faults, f)
 		sleepUntil(d.ctx, f.End.Add(settle))
 	}
@@ -206,5 +211,29 @@ func (d *drill) sigterm() {
 	d.faults = append(d.faults, f)
 }
 
-// copyCounts returns a copy of m.
-func copyCounts(m map[string]int) map[string]int { return maps.Clone(m) }
+// outcomes sets the outcome of each provider fault window from the final
+// states of the rows its fault events hit (state by prompt).
+func outcomes(faults []Fault, events []sim.FaultEvent, state map[string]string) {
+	for i := range faults {
+		f := &faults[i]
+		if f.Outcome != "" || f.eventsTo <= f.eventsFrom {
+			continue
+		}
+		tally := map[string]int{}
+		for _, ev := range events[f.eventsFrom:min(f.eventsTo, len(events))] {
+			st := state[ev.Prompt]
+			if st == "" {
+				st = "not a drill row"
+			}
+			if ev.Created {
+				st += " (created)"
+			}
+			tally[st]++
+		}
+		var parts []string
+		for _, k := range sortedKeys(tally) {
+			parts = append(parts, fmt.Sprintf("%s %d", k, tally[k]))
+		}
+		f.Outcome = "rows hit: " + strings.Join(parts, ", ")
+	}
+}

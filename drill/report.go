@@ -164,7 +164,7 @@ func (r *Report) writeFaults(p func(string, ...any)) {
 		}
 		out := f.Outcome
 		if out == "" {
-			out = "rows ended as the README says (see the verdict and ambiguous causes)"
+			out = "retried: no row of its own to show (counted only); rows ended as in the verdict"
 		}
 		if f.Failed {
 			out = "**" + out + "**"
