@@ -110,13 +110,23 @@ func startCluster(ctx context.Context, cfg Config, dir string) (*cluster, error)
 	return c, nil
 }
 
+// Callback faults of the whole run.
+const (
+	callbackDrop  = 0.05
+	callbackDup   = 0.1
+	callbackStale = 0.1
+	callbackDelay = 300 * time.Millisecond
+)
+
 // startSim serves the simulator with the provider's limits (the in-flight
-// limit smaller in a short drill) and lossy callbacks: some dropped, some
-// repeated, every one delayed.
+// limit smaller in a short drill), 1 % of tasks failing, and lossy
+// callbacks for the whole run: some dropped, some repeated, some followed
+// by a stale one (out of order), every one delayed.
 func (c *cluster) startSim() error {
 	s, err := sim.New(sim.Config{APIKey: c.apiKey, TimeScale: c.cfg.TimeScale, Seed: c.cfg.Seed,
-		MaxInFlight: c.cfg.maxInFlight(), FailRate: 0.01, AdoptUnknown: false,
-		CallbackDropRate: 0.05, CallbackDupRate: 0.1, CallbackDelay: 300 * time.Millisecond})
+		MaxInFlight: c.cfg.maxInFlight(), FailRate: 0.01,
+		CallbackDropRate: callbackDrop, CallbackDupRate: callbackDup, CallbackDelay: callbackDelay,
+		Faults: sim.Faults{CallbackStale: callbackStale}})
 	if err != nil {
 		return fmt.Errorf("simulator: %w", err)
 	}

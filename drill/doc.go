@@ -9,8 +9,9 @@
 // with the provider's limits and compressed time, and three `seedbatch
 // worker` processes (Config.Executable), each with its callback receiver.
 // A polling batch of Config.Rows rows and a callback batch of a fifth as
-// many are enqueued with `seedbatch enqueue`. The simulator drops 5 % of
-// callbacks, repeats 10 % and delays each by 300 ms for the whole run.
+// many are enqueued with `seedbatch enqueue`. For the whole run, the
+// simulator fails 1 % of tasks, drops 5 % of callbacks, repeats 10 %,
+// follows 10 % with a stale one (out of order) and delays each by 300 ms.
 //
 // # Faults, in order
 //

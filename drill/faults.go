@@ -42,6 +42,8 @@ type providerFault struct {
 // providerFaults are the provider faults a drill injects, one window each.
 func providerFaults() []providerFault {
 	return []providerFault{
+		// First, while rows are still being created.
+		{"tasks stuck in processing (timed out by reconcile)", sim.Faults{Stuck: 0.03}},
 		{"5xx, nothing created", sim.Faults{Create500: 0.15}},
 		{"5xx after the create", sim.Faults{Create500Created: 0.08, Create502Created: 0.07}},
 		{"429 storm with Retry-After", sim.Faults{RateLimited: 0.5, RetryAfterShare: 1}},
@@ -50,8 +52,6 @@ func providerFaults() []providerFault {
 		{"connection reset before / after the create", sim.Faults{CreateDropped: 0.05, CreateDroppedCreated: 0.05}},
 		{"malformed JSON", sim.Faults{StatusTruncated: 0.2}},
 		{"unknown states", sim.Faults{StatusUnknownState: 0.2}},
-		{"callbacks out of order (stale after final)", sim.Faults{CallbackStale: 0.5}},
-		{"tasks stuck in processing (timed out by reconcile)", sim.Faults{Stuck: 0.03}},
 	}
 }
 

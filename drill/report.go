@@ -177,8 +177,9 @@ func (r *Report) writeFaults(p func(string, ...any)) {
 	}
 	p("")
 	p("Recovery after each kill: %s.", strings.Join(ks, ", "))
-	p("Callbacks over the run: %d sent, %d delivered, %d dropped on purpose, %d repeated, %d stale (out of order), each delayed %v.",
-		r.Sim.Callbacks.Sent, r.Sim.Callbacks.Delivered, r.Sim.Callbacks.Dropped, r.Sim.Callbacks.Duplicated, r.Sim.Callbacks.Stale, 300*time.Millisecond)
+	p("Callbacks over the whole run (%.0f %% dropped, %.0f %% repeated, %.0f %% followed by a stale one, each delayed %v): %d sent, %d delivered, %d dropped, %d repeated, %d stale (out of order); the callback batch's rows are in the verdict.",
+		100*callbackDrop, 100*callbackDup, 100*callbackStale, callbackDelay,
+		r.Sim.Callbacks.Sent, r.Sim.Callbacks.Delivered, r.Sim.Callbacks.Dropped, r.Sim.Callbacks.Duplicated, r.Sim.Callbacks.Stale)
 	if r.CrashPoints.Skipped == "" && len(r.CrashPoints.Points) == 0 {
 		r.CrashPoints.Skipped = "not run (the full drill runs them, not --short)"
 	}
