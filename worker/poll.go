@@ -46,6 +46,12 @@ func (w *Worker) handlePoll(ctx context.Context, t *asynq.Task) error {
 		if p.Attempt != job.Attempt {
 			return nil // a poll of an earlier attempt
 		}
+		if !first && job.State != tasks.StateSubmitted {
+			// Decided elsewhere (a callback, reconcile's time-out) while this
+			// poll waited: its last read renewed the lease that decision
+			// released, so release it again.
+			w.release(ctx, job)
+		}
 		switch {
 		case job.State == tasks.StateSucceeded:
 			// This poll recorded the success and stopped before queuing the download.

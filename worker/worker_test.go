@@ -587,3 +587,44 @@ func TestResubmittedRowTakesItsOwnLease(t *testing.T) {
 		t.Errorf("leases %v at the end, want only the first attempt's %q (its task may still run)", leases, first.Holder())
 	}
 }
+
+// TestDecidedElsewhereFreesLease checks that a row decided elsewhere while
+// its poll waits in place, here by reconcile's time-out of a task stuck at
+// the provider, ends without a lease, though the poll's next read may have
+// renewed the lease that the time-out released.
+func TestDecidedElsewhereFreesLease(t *testing.T) {
+	h := newHarnessWith(t, func(o *options) { o.sim.Faults = sim.Faults{Stuck: 1} })
+	plan := h.enqueue("prompt\na scene that never finishes\n")
+	h.start()
+	ctx := t.Context()
+	until := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("not within 30s: %s", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	var job batch.Job
+	until("the stuck task is polled", func() bool {
+		job = h.jobs(plan.ID, 1)[0]
+		return job.State == tasks.StateSubmitted && h.sim.Stats().StatusReadsPerTask[job.TaskID] >= 2
+	})
+	// What reconcile does to a row submitted longer than give_up_after.
+	if ended, err := h.store.TimeOut(ctx, job, time.Minute, time.Now().Add(time.Hour)); err != nil || !ended {
+		t.Fatalf("time out: ended %v, err %v", ended, err)
+	}
+	if err := h.lim.Release(ctx, job.Holder()); err != nil {
+		t.Fatal(err)
+	}
+	insp := asynq.NewInspectorFromRedisClient(h.rs.Client)
+	until("the poll ends", func() bool {
+		qi, err := insp.GetQueueInfo(h.queues.Poll)
+		return err == nil && qi.Active == 0 && qi.Pending == 0 && qi.Scheduled == 0 && qi.Retry == 0
+	})
+	if n, err := h.lim.InFlight(ctx); err != nil || n != 0 {
+		t.Errorf("%d leases held once the poll ended (err %v), want 0", n, err)
+	}
+}
