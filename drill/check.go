@@ -73,11 +73,13 @@ func Check(expected int, rows []RowRecord, created map[string]int, leases []stri
 	v := Verdict{Expected: expected, Found: len(rows), States: map[tasks.State]int{},
 		Ambiguous: map[string]AmbiguousCause{}, FailCodes: map[string]int{}}
 	ambiguous := map[string]bool{}
+	state := map[string]tasks.State{}
 	if missing := expected - len(rows); missing > 0 {
 		v.Lost = append(v.Lost, "missing: "+strconv.Itoa(missing)+" rows have no record")
 	}
 	for _, r := range rows {
 		v.States[r.State]++
+		state[r.Holder] = r.State
 		name := r.Batch + "/" + r.ID
 		n := created[r.Prompt]
 		switch {
@@ -106,7 +108,7 @@ func Check(expected int, rows []RowRecord, created map[string]int, leases []stri
 		if ambiguous[h] {
 			v.AmbiguousLeases++
 		} else {
-			v.Leases = append(v.Leases, h)
+			v.Leases = append(v.Leases, h+" (row "+cmp.Or(string(state[h]), "unknown")+")")
 		}
 	}
 	return v

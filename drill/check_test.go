@@ -16,7 +16,7 @@ func TestCheck(t *testing.T) {
 	clean := func() ([]RowRecord, map[string]int) {
 		rows := []RowRecord{
 			{Batch: "b", ID: "r1", Prompt: "p1", State: tasks.StateDone},
-			{Batch: "b", ID: "r2", Prompt: "p2", State: tasks.StateDone},
+			{Batch: "b", ID: "r2", Holder: "b:2:0", Prompt: "p2", State: tasks.StateDone},
 			{Batch: "b", ID: "r3", Holder: "b:3:0", Prompt: "p3", State: tasks.StateAmbiguous, FailMsg: "create of row 3 timed out after 5s"},
 			{Batch: "b", ID: "r4", Prompt: "p4", State: tasks.StateFailed, FailCode: "GENERATION_FAILED"},
 		}
@@ -47,7 +47,7 @@ func TestCheck(t *testing.T) {
 		{"leaked lease", func(r []RowRecord, _ map[string]int) ([]RowRecord, int, []string) {
 			return r, 4, []string{"b:3:0", "b:2:0"}
 		}, true,
-			func(v Verdict) bool { return len(v.Leases) == 1 && v.Leases[0] == "b:2:0" && v.AmbiguousLeases == 1 }},
+			func(v Verdict) bool { return len(v.Leases) == 1 && v.Leases[0] == "b:2:0 (row done)" && v.AmbiguousLeases == 1 }},
 		{"done without a create", func(r []RowRecord, c map[string]int) ([]RowRecord, int, []string) {
 			delete(c, "p1")
 			return r, 4, []string{"b:3:0"}
