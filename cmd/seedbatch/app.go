@@ -89,7 +89,7 @@ func commands() []command {
 		{"expiry", "", "download again missing videos, before their URLs expire", housekeepingCmd("expiry")},
 		{"sim", "", "serve the provider simulator over HTTP", (*Main).simCmd},
 		{"bench", "", "measure slot use and enqueue speed next to a naive client", (*Main).benchCmd},
-		{"drill", "", "crash, restart and fault drills; checks every row against the provider (RELIABILITY.md)", (*Main).drillCmd},
+		{"drill", "", "kill workers and Redis, inject provider faults, check every row", (*Main).drillCmd},
 		{"config", "", "print the effective configuration (secrets redacted)", (*Main).configCmd},
 		{"healthcheck", "[TARGET]", "exit 0 when a worker, dashboard or scheduler is healthy (for containers)", (*Main).healthcheckCmd},
 		{"version", "", "print the version, VCS revision and Go version of this binary", (*Main).versionCmd},
