@@ -47,7 +47,9 @@ func TestCheck(t *testing.T) {
 		{"leaked lease", func(r []RowRecord, _ map[string]int) ([]RowRecord, int, []string) {
 			return r, 4, []string{"b:3:0", "b:2:0"}
 		}, true,
-			func(v Verdict) bool { return len(v.Leases) == 1 && v.Leases[0] == "b:2:0 (row done)" && v.AmbiguousLeases == 1 }},
+			func(v Verdict) bool {
+				return len(v.Leases) == 1 && v.Leases[0] == "b:2:0 (row done)" && v.AmbiguousLeases == 1
+			}},
 		{"done without a create", func(r []RowRecord, c map[string]int) ([]RowRecord, int, []string) {
 			delete(c, "p1")
 			return r, 4, []string{"b:3:0"}
