@@ -46,10 +46,11 @@ func (w *Worker) handlePoll(ctx context.Context, t *asynq.Task) error {
 		if p.Attempt != job.Attempt {
 			return nil // a poll of an earlier attempt
 		}
-		if !first && job.State != tasks.StateSubmitted {
-			// Decided elsewhere (a callback, reconcile's time-out) while this
-			// poll waited: its last read renewed the lease that decision
-			// released, so release it again.
+		if job.State == tasks.StateSucceeded || (job.State.Terminal() && job.State != tasks.StateAmbiguous) {
+			// Decided elsewhere (a callback, reconcile's time-out), or by a
+			// process killed before it released the lease: its task has
+			// ended, and this poll's last read may have renewed the lease
+			// that decision released, so release it (again).
 			w.release(ctx, job)
 		}
 		switch {
