@@ -52,8 +52,9 @@ type Report struct {
 	Fuzz Fuzzing
 }
 
-// Failed reports whether the drill found a row lost, a create twice, a
-// lease leaked, or a create after a loss of Redis's data.
+// Failed reports whether the drill found a row lost or created twice
+// (after a loss of Redis's data too), a lease leaked, a provider limit
+// broken, or could not check the rows.
 func (r *Report) Failed() bool {
 	if !r.Checked || r.Verdict.Failed() || !r.LimitsHeld() {
 		return true

@@ -50,7 +50,7 @@ func (m *Main) drillCmd(ctx context.Context, args []string) error {
 	case err != nil:
 		return fail(exitRows, "drill: %v", err)
 	case rep.Failed():
-		return fail(exitRows, "drill: FAILED: a row lost, a create twice, a lease leaked or a create after Redis lost data (see the report)")
+		return fail(exitRows, "drill: FAILED: a row lost or created twice, a lease leaked, or a provider limit broken (see the report)")
 	}
 	return nil
 }
