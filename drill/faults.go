@@ -58,7 +58,7 @@ func providerFaults() []providerFault {
 // injectProvider runs each provider fault for a window, then a quiet
 // settle, and records what the simulator injected.
 func (d *drill) injectProvider() {
-	on, settle := d.cfg.window()
+	window, settle := d.cfg.window()
 	for _, pf := range providerFaults() {
 		if d.finished() {
 			d.faults = append(d.faults, Fault{Kind: pf.kind, Outcome: "not run: the batch finished first", Recovery: -1})
@@ -67,13 +67,15 @@ func (d *drill) injectProvider() {
 		st := d.c.sim.Stats()
 		before := st.Faults
 		f := Fault{Kind: pf.kind, Start: time.Now(), Recovery: -1, eventsFrom: len(st.FaultEvents)}
-		if err := d.c.sim.SetFaults(pf.faults); err != nil {
+		on := pf.faults
+		on.CallbackStale = baseFaults.CallbackStale
+		if err := d.c.sim.SetFaults(on); err != nil {
 			f.Outcome, f.Failed = "not injected: "+err.Error(), true
 			d.faults = append(d.faults, f)
 			continue
 		}
-		sleepUntil(d.ctx, f.Start.Add(on))
-		d.c.sim.SetFaults(sim.Faults{})
+		sleepUntil(d.ctx, f.Start.Add(window))
+		d.c.sim.SetFaults(baseFaults)
 		f.End = time.Now()
 		st = d.c.sim.Stats()
 		f.Injected, f.eventsTo = diff(before, st.Faults), len(st.FaultEvents)
