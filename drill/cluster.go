@@ -120,7 +120,7 @@ const (
 
 // baseFaults are the simulator's faults of the whole run; each provider
 // fault window adds its own to them.
-var baseFaults = sim.Faults{CallbackStale: callbackStale}
+func baseFaults() sim.Faults { return sim.Faults{CallbackStale: callbackStale} }
 
 // startSim serves the simulator with the provider's limits (the in-flight
 // limit smaller in a short drill), 1 % of tasks failing, and lossy
@@ -130,7 +130,7 @@ func (c *cluster) startSim() error {
 	s, err := sim.New(sim.Config{APIKey: c.apiKey, TimeScale: c.cfg.TimeScale, Seed: c.cfg.Seed,
 		MaxInFlight: c.cfg.maxInFlight(), FailRate: 0.01,
 		CallbackDropRate: callbackDrop, CallbackDupRate: callbackDup, CallbackDelay: callbackDelay,
-		Faults: baseFaults})
+		Faults: baseFaults()})
 	if err != nil {
 		return fmt.Errorf("simulator: %w", err)
 	}

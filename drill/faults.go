@@ -68,14 +68,14 @@ func (d *drill) injectProvider() {
 		before := st.Faults
 		f := Fault{Kind: pf.kind, Start: time.Now(), Recovery: -1, eventsFrom: len(st.FaultEvents)}
 		on := pf.faults
-		on.CallbackStale = baseFaults.CallbackStale
+		on.CallbackStale = baseFaults().CallbackStale
 		if err := d.c.sim.SetFaults(on); err != nil {
 			f.Outcome, f.Failed = "not injected: "+err.Error(), true
 			d.faults = append(d.faults, f)
 			continue
 		}
 		sleepUntil(d.ctx, f.Start.Add(window))
-		d.c.sim.SetFaults(baseFaults)
+		d.c.sim.SetFaults(baseFaults())
 		f.End = time.Now()
 		st = d.c.sim.Stats()
 		f.Injected, f.eventsTo = diff(before, st.Faults), len(st.FaultEvents)
