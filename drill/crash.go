@@ -68,14 +68,14 @@ func (d *drill) crashPoints() CrashPoints {
 		}
 		armed = append(armed, s)
 	}
-	deadline := time.After(crashWait)
+	wctx, cancel := context.WithTimeout(d.ctx, crashWait)
 	for _, s := range armed {
 		select {
 		case <-s.child.Done():
-		case <-deadline:
-		case <-d.ctx.Done():
+		case <-wctx.Done():
 		}
 	}
+	cancel()
 	out := CrashPoints{}
 	for i, s := range armed {
 		s.child.Signal(syscall.SIGTERM)
