@@ -176,7 +176,10 @@ func (r *Report) writeFaults(p func(string, ...any)) {
 			inj = append(inj, fmt.Sprintf("%s %d", k, f.Injected[k]))
 		}
 		out := f.Outcome
-		if out == "" {
+		switch {
+		case out == "" && len(f.Injected) == 0:
+			out = "nothing injected: no request of its kind during the window"
+		case out == "":
 			out = "retried: no row of its own to show (counted only); rows ended as in the verdict"
 		}
 		if f.Failed {
