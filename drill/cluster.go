@@ -18,6 +18,7 @@ import (
 
 	"github.com/seedbatch/seedbatch/batch"
 	"github.com/seedbatch/seedbatch/internal/proc"
+	"github.com/seedbatch/seedbatch/internal/redisproc"
 	"github.com/seedbatch/seedbatch/ratelimit"
 	"github.com/seedbatch/seedbatch/sim"
 )
@@ -49,7 +50,7 @@ type cluster struct {
 	secret string
 
 	redisMu   sync.Mutex // held while Redis is restarted
-	redis     *proc.RedisServer
+	redis     *redisproc.Server
 	redisPort int
 	redisDir  string
 	rdb       *redis.Client
@@ -81,10 +82,10 @@ func startCluster(ctx context.Context, cfg Config, dir string) (*cluster, error)
 	if err := os.MkdirAll(c.redisDir, 0o755); err != nil {
 		return nil, fmt.Errorf("redis dir: %w", err)
 	}
-	if !proc.HasRedisServer() {
+	if len(redisproc.Missing("redis-server")) > 0 {
 		return nil, errors.New("drill: redis-server is not on PATH (Debian: apt-get install redis-server)")
 	}
-	r, err := proc.StartRedis(ctx, 0, c.redisDir, aofArgs...)
+	r, err := redisproc.StartOn(ctx, 0, c.redisDir, aofArgs...)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +237,7 @@ func (c *cluster) restartRedis(down time.Duration, dir string, args []string, du
 	if args == nil {
 		args = aofArgs
 	}
-	r, err := proc.StartRedis(c.ctx, c.redisPort, dir, args...)
+	r, err := redisproc.StartOn(c.ctx, c.redisPort, dir, args...)
 	if err != nil {
 		return fmt.Errorf("restart redis-server: %w", err)
 	}

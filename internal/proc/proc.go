@@ -1,6 +1,7 @@
 // Package proc starts and watches the processes that the benchmark and the
-// reliability drills run: seedbatch's own commands (the same executable)
-// and redis-server on a loopback port. It holds no seedbatch logic.
+// reliability drills run: seedbatch's own commands (the same executable).
+// It holds no seedbatch logic; redis-server is started by
+// internal/redisproc.
 package proc
 
 import (

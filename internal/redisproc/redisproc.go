@@ -37,8 +37,9 @@ func Missing(names ...string) []string {
 	return out
 }
 
-// startTimeout bounds the wait for a server to answer.
-const startTimeout = 10 * time.Second
+// startTimeout bounds the wait for a server to answer, the loading of its
+// data (an AOF after a restart) included.
+const startTimeout = 30 * time.Second
 
 // Server is one redis-server (or redis-sentinel) process.
 type Server struct {
@@ -56,9 +57,18 @@ type Server struct {
 // its files in dir, with extra arguments (e.g. "--appendonly", "yes"), and
 // waits until it answers.
 func Start(ctx context.Context, dir string, extra ...string) (*Server, error) {
-	port, err := freePort(false)
-	if err != nil {
-		return nil, err
+	return StartOn(ctx, 0, dir, extra...)
+}
+
+// StartOn is Start on port (0: a free one), so that a server started
+// again, with other files or arguments, keeps its clients' address.
+func StartOn(ctx context.Context, port int, dir string, extra ...string) (*Server, error) {
+	if port == 0 {
+		p, err := freePort(false)
+		if err != nil {
+			return nil, err
+		}
+		port = p
 	}
 	return startOn(ctx, port, dir, "redis-server", extra...)
 }
