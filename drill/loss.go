@@ -159,7 +159,9 @@ func (d *drill) recoverHook(id string) string {
 	}
 	<-ch.Done()
 	if err := ch.ExitErr(); err != nil {
-		return "ran and failed: " + oneLine(err.Error())
+		// The drill's batches are worked by enqueue and worker, which keep
+		// no create journal: recover says what it cannot rebuild.
+		return "refused (" + oneLine(err.Error()) + "): " + oneLine(ch.Out.String())
 	}
 	return "ran: " + oneLine(ch.Out.String())
 }

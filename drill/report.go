@@ -223,7 +223,7 @@ func (r *Report) writeLosses(p func(string, ...any)) {
 			strings.ReplaceAll(paused, "|", "/"), l.Recover)
 	}
 	p("")
-	p("What cannot be recovered from Redis alone: the rows whose records were lost are rebuilt only from the CSV and the create journal; a task created after the last journal write is known only to the provider.")
+	p("What cannot be recovered from Redis alone: the rows whose records were lost are rebuilt only from the CSV and the create journal that `seedbatch run --redis` keeps (`seedbatch recover`); batches worked by `enqueue` and `worker`, as here, keep no create journal, so which of their rows were created is known only to the provider, and `recover` refuses them: the workers' pause is what keeps them from being created twice.")
 }
 
 // writeFuzz lists the fuzz targets run.
