@@ -3,6 +3,7 @@ package redisproc
 import (
 	"context"
 	"os"
+	"sync/atomic"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -29,12 +30,12 @@ func TestCluster(t *testing.T) {
 	defer c.Stop()
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()})
 	defer cc.Close()
-	masters := 0
+	var masters atomic.Int32 // ForEachMaster calls fn on every master at once
 	if err := cc.ForEachMaster(t.Context(), func(ctx context.Context, m *redis.Client) error {
-		masters++
+		masters.Add(1)
 		return nil
-	}); err != nil || masters != 3 {
-		t.Fatalf("%d masters, %v", masters, err)
+	}); err != nil || masters.Load() != 3 {
+		t.Fatalf("%d masters, %v", masters.Load(), err)
 	}
 	for _, k := range []string{"a", "b", "c", "d"} {
 		if err := cc.Set(t.Context(), k, k, 0).Err(); err != nil {
