@@ -161,7 +161,8 @@ func (d *drill) recoverHook(id string) string {
 	if err := ch.ExitErr(); err != nil {
 		// The drill's batches are worked by enqueue and worker, which keep
 		// no create journal: recover says what it cannot rebuild.
-		return "refused (" + oneLine(err.Error()) + "): " + oneLine(ch.Out.String())
+		out := strings.ReplaceAll(ch.Out.String(), d.c.dir+string(filepath.Separator), "")
+		return "refused (" + oneLine(err.Error()) + "): " + oneLine(out)
 	}
 	return "ran: " + oneLine(ch.Out.String())
 }
