@@ -277,16 +277,23 @@ func (r e2eRun) run(t *testing.T) e2eResult {
 	return e2eResult{rows: r.rows, counts: counts, stats: st}
 }
 
-// check fails the test unless the limits held and no row was created twice;
-// with allDone, every row must be done and created exactly once.
+// check checks a run: the in-flight limit held, no row created twice, every
+// row terminal. Without a failover (allDone), every row is done, once, and
+// no answer was 429. Through a failover, rows whose create may have left
+// end ambiguous, and the new master may have missed the request bucket's
+// last writes, so the provider may refuse a few requests with 429 (which
+// cost nothing and are retried): they are logged, not failed.
 func (res e2eResult) check(t *testing.T, allDone bool) {
 	t.Helper()
 	st, rows, counts := res.stats, res.rows, res.counts
 	if st.PeakInFlight > e2eInFlight {
 		t.Errorf("peak in flight %d > %d", st.PeakInFlight, e2eInFlight)
 	}
-	if st.RateLimited != 0 {
+	switch {
+	case st.RateLimited != 0 && allDone:
 		t.Errorf("%d answers were 429", st.RateLimited)
+	case st.RateLimited != 0:
+		t.Logf("%d answers were 429 after the failover", st.RateLimited)
 	}
 	if st.MaxCreatesPerPrompt() > 1 {
 		t.Errorf("a row was created %d times", st.MaxCreatesPerPrompt())
