@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/seedbatch/seedbatch/internal/crashpoint"
 	"github.com/seedbatch/seedbatch/internal/proc"
 	"github.com/seedbatch/seedbatch/queue"
 )
@@ -146,8 +147,11 @@ func (cp CrashPoints) String() string {
 	var parts []string
 	for _, p := range cp.Points {
 		hit := "not hit (this binary may not have it)"
-		if p.Hit {
+		switch {
+		case p.Hit:
 			hit = "hit"
+		case p.Name == crashpoint.MidJournalWrite:
+			hit = "not hit (only `seedbatch run` keeps a journal; TestCrashPoints crashes it there)"
 		}
 		parts = append(parts, fmt.Sprintf("%s: %s, %d lost, %d created twice, %d leases leaked, %d ambiguous",
 			p.Name, hit, len(p.Verdict.Lost), len(p.Verdict.Duplicates), len(p.Verdict.Leases), p.Verdict.States["ambiguous"]))

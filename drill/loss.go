@@ -158,11 +158,15 @@ func (d *drill) recoverHook(id string) string {
 		return "not run: " + err.Error()
 	}
 	<-ch.Done()
-	if err := ch.ExitErr(); err != nil {
+	if ch.ExitErr() != nil {
 		// The drill's batches are worked by enqueue and worker, which keep
 		// no create journal: recover says what it cannot rebuild.
 		out := strings.ReplaceAll(ch.Out.String(), d.c.dir+string(filepath.Separator), "")
-		return "refused (" + oneLine(err.Error()) + "): " + oneLine(out)
+		status := "did not run"
+		if ps := ch.Cmd.ProcessState; ps != nil {
+			status = ps.String()
+		}
+		return "refused (" + status + "): " + oneLine(out)
 	}
 	return "ran: " + oneLine(ch.Out.String())
 }
