@@ -3,6 +3,7 @@ package batch_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +62,7 @@ func keysOf(t *testing.T, r *redistest.Server, id, task string) []string {
 			keys = append(keys, k)
 		}
 	}
+	slices.Sort(keys) // KEYS answers in no particular order
 	return keys
 }
 
