@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -57,7 +58,7 @@ func (m *Main) benchCmd(ctx context.Context, args []string) error {
 	if rep == nil {
 		return fail(exitUsage, "%v", err)
 	}
-	if werr := m.writeReport(rep, *out); werr != nil {
+	if werr := m.writeReport("bench", rep, *out); werr != nil {
 		return werr
 	}
 	if err != nil {
@@ -72,8 +73,14 @@ func (m *Main) benchCmd(ctx context.Context, args []string) error {
 	return nil
 }
 
-// writeReport writes the report to stdout and, if out is set, to that file.
-func (m *Main) writeReport(rep *bench.Report, out string) error {
+// markdownReport is a report that bench or drill writes as Markdown.
+type markdownReport interface {
+	WriteMarkdown(w io.Writer) error
+}
+
+// writeReport writes the report of command cmd to stdout and, if out is
+// set, to that file.
+func (m *Main) writeReport(cmd string, rep markdownReport, out string) error {
 	var buf bytes.Buffer
 	if err := rep.WriteMarkdown(&buf); err != nil {
 		return err
@@ -81,7 +88,7 @@ func (m *Main) writeReport(rep *bench.Report, out string) error {
 	m.Stdout.Write(buf.Bytes())
 	if out != "" {
 		if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
-			return fail(exitRows, "bench: --out: %v", err)
+			return fail(exitRows, "%s: --out: %v", cmd, err)
 		}
 	}
 	return nil

@@ -41,7 +41,7 @@ func (m *Main) drillCmd(ctx context.Context, args []string) error {
 	if rep == nil {
 		return fail(exitUsage, "%v", err)
 	}
-	if werr := m.writeDrillReport(rep, *out); werr != nil {
+	if werr := m.writeReport("drill", rep, *out); werr != nil {
 		return werr
 	}
 	switch {
@@ -51,22 +51,6 @@ func (m *Main) drillCmd(ctx context.Context, args []string) error {
 		return fail(exitRows, "drill: %v", err)
 	case rep.Failed():
 		return fail(exitRows, "drill: FAILED: a row lost or created twice, a lease leaked, or a provider limit broken (see the report)")
-	}
-	return nil
-}
-
-// writeDrillReport writes the report to stdout and, if out is set, to that
-// file.
-func (m *Main) writeDrillReport(rep *drill.Report, out string) error {
-	var buf bytes.Buffer
-	if err := rep.WriteMarkdown(&buf); err != nil {
-		return err
-	}
-	m.Stdout.Write(buf.Bytes())
-	if out != "" {
-		if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
-			return fail(exitRows, "drill: --out: %v", err)
-		}
 	}
 	return nil
 }
