@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -127,21 +125,9 @@ func killedBySIGKILL(err error) bool {
 // ambiguous with a reason. It returns the rows by state.
 func checkCrashResults(t *testing.T, path string, rows int, output string) map[string]int {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatalf("no results: %v\n%s", err, tail(output, 2000))
-	}
-	defer f.Close()
-	records, err := csv.NewReader(f).ReadAll()
-	if err != nil || len(records) != rows+1 {
-		t.Fatalf("results: %d records, %v", len(records), err)
-	}
-	col := map[string]int{}
-	for i, h := range records[0] {
-		col[h] = i
-	}
+	records, col := readResults(t, path, rows, output)
 	states := map[string]int{}
-	for _, r := range records[1:] {
+	for _, r := range records {
 		state := r[col["state"]]
 		states[state]++
 		switch state {

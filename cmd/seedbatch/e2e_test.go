@@ -340,23 +340,8 @@ func TestRunExample(t *testing.T) {
 	if !strings.Contains(stderr, "built-in provider simulator") || !strings.Contains(stderr, "embedded Redis") {
 		t.Errorf("the simulator and embedded Redis were not announced:\n%s", stderr)
 	}
-	f, err := os.Open(filepath.Join(dir, "example", "results.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	records, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(records) != 13 {
-		t.Fatalf("results has %d records, want a header and 12 rows", len(records))
-	}
-	col := map[string]int{}
-	for i, h := range records[0] {
-		col[h] = i
-	}
-	for _, r := range records[1:] {
+	records, col := readResults(t, filepath.Join(dir, "example", "results.csv"), 12, stderr)
+	for _, r := range records {
 		if r[col["state"]] != "done" || r[col["task_id"]] == "" || r[col["result_urls"]] == "" || r[col["sha256"]] == "" {
 			t.Errorf("row %s: state %s, task %q, urls %q, sha256 %q", r[col["id"]], r[col["state"]], r[col["task_id"]], r[col["result_urls"]], r[col["sha256"]])
 			continue
@@ -445,4 +430,25 @@ func TestRunCallbackMode(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, "done 12") {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
+}
+
+// readResults reads a results file of rows rows: the records after the
+// header, and each column's index by name. It fails the test, showing
+// output (the run's), when the file is missing or has another length.
+func readResults(t *testing.T, path string, rows int, output string) ([][]string, map[string]int) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("no results: %v\n%s", err, tail(output, 2000))
+	}
+	defer f.Close()
+	records, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(records) != rows+1 {
+		t.Fatalf("results: %d records, want a header and %d rows (%v)", len(records), rows, err)
+	}
+	col := map[string]int{}
+	for i, h := range records[0] {
+		col[h] = i
+	}
+	return records[1:], col
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -210,21 +209,9 @@ func runKilledAndResumed(t *testing.T, mode string) {
 	if st.MaxCreatesPerPrompt() > 1 {
 		t.Fatalf("a row was created %d times", st.MaxCreatesPerPrompt())
 	}
-	f, err := os.Open(filepath.Join(out, "r", "results.csv"))
-	if err != nil {
-		t.Fatalf("exit %d, no results: %v\n%s", code, err, output)
-	}
-	defer f.Close()
-	records, err := csv.NewReader(f).ReadAll()
-	if err != nil || len(records) != rows+1 {
-		t.Fatalf("results: %d records, %v", len(records), err)
-	}
-	col := map[string]int{}
-	for i, h := range records[0] {
-		col[h] = i
-	}
+	records, col := readResults(t, filepath.Join(out, "r", "results.csv"), rows, fmt.Sprintf("exit %d\n%s", code, output))
 	states := map[string]int{}
-	for _, r := range records[1:] {
+	for _, r := range records {
 		states[r[col["state"]]]++
 		switch r[col["state"]] {
 		case "done":
